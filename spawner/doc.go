@@ -1,0 +1,16 @@
+// Package spawner is kubedesk's spawner service: the only component with
+// Kubernetes credentials. JupyterHub's KubedeskSpawner (spawner/python)
+// drives it over a small REST API to start, poll, watch and stop desktop
+// sessions; the service turns each request into a pod, a Secret with the
+// hub's environment and a home PVC, and follows them through shared
+// informers.
+//
+// Run wires the parts, each in its own internal package:
+//
+//   - config: flags, file and KUBEDESK_* environment into a typed Config;
+//   - podspec: the Settings of a session and the objects built from them;
+//   - profile: KubeSpawner-compatible profiles over those Settings;
+//   - session: the state machine, informers, reconcile and progress;
+//   - api: the REST API, its OpenAPI document and the ops endpoints;
+//   - metrics: everything Prometheus scrapes.
+package spawner

@@ -1,0 +1,235 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"kubedesk.dev/kubedesk/spawner/internal/progress"
+	"kubedesk.dev/kubedesk/spawner/internal/session"
+)
+
+func (s *server) listProfiles(c echo.Context) error {
+	return c.JSON(http.StatusOK, s.opts.Profiles.Public())
+}
+
+func (s *server) profileForm(c echo.Context) error {
+	return c.HTML(http.StatusOK, s.opts.Profiles.Form())
+}
+
+func (s *server) listSessions(c echo.Context) error {
+	return c.JSON(http.StatusOK, s.opts.Sessions.List())
+}
+
+// key reads the user and server from the path. Names arrive
+// percent-encoded and may hold any Unicode.
+func key(c echo.Context) (session.Key, error) {
+	var k session.Key
+	for _, p := range []struct {
+		param string
+		dst   *string
+	}{{"user", &k.User}, {"server", &k.Server}} {
+		raw := c.Param(p.param)
+		if raw == "" {
+			continue
+		}
+		v, err := url.PathUnescape(raw)
+		if err != nil || !utf8.ValidString(v) || len(v) > 255 {
+			return k, fail(http.StatusBadRequest, "invalid_name", fmt.Sprintf("The %s name in the path is not valid percent-encoded UTF-8 of at most 255 bytes.", p.param))
+		}
+		*p.dst = v
+	}
+	if k.User == "" {
+		return k, fail(http.StatusBadRequest, "invalid_name", "The user name is empty.")
+	}
+	return k, nil
+}
+
+// createRequest is the body of a spawn.
+type createRequest struct {
+	UserOptions map[string]any    `json:"user_options"`
+	Env         map[string]string `json:"env"`
+	DisplayName string            `json:"display_name"`
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
+
+func (s *server) create(c echo.Context) error {
+	k, err := key(c)
+	if err != nil {
+		return err
+	}
+	var req createRequest
+	if err := decodeStrict(c.Request().Body, &req); err != nil {
+		return err
+	}
+	if err := validateEnv(req.Env); err != nil {
+		return err
+	}
+	profile, settings, err := s.opts.Profiles.Resolve(req.UserOptions)
+	if err != nil {
+		var oe *OptionsError
+		if errors.As(err, &oe) {
+			return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "invalid_options", Message: oe.Message, Field: oe.Field})
+		}
+		return fail(http.StatusBadRequest, "invalid_options", err.Error())
+	}
+	sess, err := s.opts.Sessions.Spawn(k, session.Spec{Profile: profile, Settings: settings, Env: req.Env})
+	if err != nil {
+		return sessionError(err)
+	}
+	c.Response().Header().Set(echo.HeaderLocation, c.Request().URL.Path)
+	return c.JSON(http.StatusAccepted, sess)
+}
+
+// decodeStrict decodes one JSON object and refuses unknown fields and
+// trailing data, so a misspelt field is an error rather than ignored.
+func decodeStrict(body io.Reader, dst any) error {
+	data, err := io.ReadAll(body)
+	if err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return he // 413 from the body limit
+		}
+		return fail(http.StatusBadRequest, "bad_request", "The request body could not be read.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return fail(http.StatusBadRequest, "bad_request", "The request body is not a valid spawn request: "+err.Error())
+	}
+	if dec.More() {
+		return fail(http.StatusBadRequest, "bad_request", "The request body has data after the JSON object.")
+	}
+	return nil
+}
+
+func validateEnv(env map[string]string) error {
+	prefix, ok := env["JUPYTERHUB_SERVICE_PREFIX"]
+	if !ok || !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
+		return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "invalid_env", Field: "env.JUPYTERHUB_SERVICE_PREFIX",
+			Message: "env must hold JUPYTERHUB_SERVICE_PREFIX, a path that starts and ends with '/' (the hub's Spawner.get_env() provides it)."})
+	}
+	for name := range env {
+		if !envName.MatchString(name) {
+			return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "invalid_env", Field: "env",
+				Message: fmt.Sprintf("%q is not a valid environment variable name.", name)})
+		}
+	}
+	return nil
+}
+
+func sessionError(err error) error {
+	var se *session.Error
+	if !errors.As(err, &se) {
+		return err
+	}
+	status := http.StatusConflict
+	if se.Code == session.CodeNotReady {
+		status = http.StatusServiceUnavailable
+	}
+	return fail(status, se.Code, se.Message)
+}
+
+func (s *server) get(c echo.Context) error {
+	k, err := key(c)
+	if err != nil {
+		return err
+	}
+	sess, ok := s.opts.Sessions.Get(k)
+	if !ok {
+		return fail(http.StatusNotFound, "not_found", "No such server.")
+	}
+	return c.JSON(http.StatusOK, sess)
+}
+
+// stop deletes the server's pod and waits until it is gone: JupyterHub's
+// stop() must return only when the server no longer runs. The wait does not
+// depend on the client staying connected.
+func (s *server) stop(c echo.Context) error {
+	k, err := key(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), s.opts.StopTimeout)
+	defer cancel()
+	if err := s.opts.Sessions.Stop(ctx, k); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return fail(http.StatusGatewayTimeout, "timeout", "The server is still stopping; ask again to wait for it.")
+		}
+		var se *session.Error
+		if errors.As(err, &se) {
+			return sessionError(err)
+		}
+		return fail(http.StatusInternalServerError, "stop_failed", err.Error())
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// progress streams the operation's events as Server-Sent Events: history
+// first, then live, ending after the ready or failed event.
+func (s *server) progress(c echo.Context) error {
+	k, err := key(c)
+	if err != nil {
+		return err
+	}
+	log, ok := s.opts.Sessions.Progress(k)
+	if !ok {
+		return fail(http.StatusNotFound, "not_found", "No such server.")
+	}
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set(echo.HeaderCacheControl, "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no") // nginx-style proxies must not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	w.Flush()
+
+	ctx := c.Request().Context()
+	events := make(chan progress.Event)
+	followed := make(chan error, 1)
+	go func() {
+		followed <- log.Follow(ctx, func(e progress.Event) error {
+			select {
+			case events <- e:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		close(events)
+	}()
+	keepAlive := time.NewTicker(s.opts.KeepAlive)
+	defer keepAlive.Stop()
+	for {
+		select {
+		case e, open := <-events:
+			if !open {
+				return nil
+			}
+			data, _ := json.Marshal(e)
+			if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", e.Kind, data); err != nil {
+				return nil // the client went away
+			}
+			w.Flush()
+		case <-keepAlive.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return nil
+			}
+			w.Flush()
+		case <-ctx.Done():
+			<-followed
+			return nil
+		}
+	}
+}

@@ -1,0 +1,222 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"kubedesk.dev/kubedesk/spawner/internal/metrics"
+	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+	"kubedesk.dev/kubedesk/spawner/internal/progress"
+	"kubedesk.dev/kubedesk/spawner/internal/session"
+)
+
+// OpenAPI is the API's description; a test keeps it and the routes in step.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Prefix is the path of the versioned API.
+const Prefix = "/api/v1"
+
+// Sessions is what the API needs of the session manager.
+type Sessions interface {
+	Ready() bool
+	Get(session.Key) (session.Session, bool)
+	List() []session.Session
+	Spawn(session.Key, session.Spec) (session.Session, error)
+	Stop(context.Context, session.Key) error
+	Progress(session.Key) (*progress.Log, bool)
+}
+
+// Profiles is what the API needs of the profile configuration.
+type Profiles interface {
+	// Resolve turns a request's user_options into a profile and settings;
+	// bad options give an *OptionsError.
+	Resolve(userOptions map[string]any) (profile string, settings podspec.Settings, err error)
+	// Public is the JSON view of the profiles, without operator details.
+	Public() any
+	// Form is the HTML fragment of the profile form.
+	Form() string
+}
+
+// OptionsError is a user_options value that cannot be honoured.
+type OptionsError struct {
+	Field   string
+	Message string
+}
+
+func (e *OptionsError) Error() string { return e.Message }
+
+// Options configure the API server.
+type Options struct {
+	// HubToken is the bearer token JupyterHub presents. Required.
+	HubToken     string
+	MaxBodyBytes int64
+	// StopTimeout bounds how long DELETE waits for a pod to go.
+	StopTimeout time.Duration
+	// KeepAlive is the interval of comment lines on idle progress streams.
+	KeepAlive time.Duration
+	Sessions  Sessions
+	Profiles  Profiles
+	Metrics   *metrics.Spawner
+	Logger    *slog.Logger
+}
+
+type server struct {
+	opts      Options
+	tokenHash [32]byte
+}
+
+// New returns the API handler.
+func New(opts Options) (http.Handler, error) {
+	if opts.HubToken == "" {
+		return nil, errors.New("a hub token is required: the API never runs unauthenticated")
+	}
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.StopTimeout == 0 {
+		opts.StopTimeout = time.Minute
+	}
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = 15 * time.Second
+	}
+	s := &server{opts: opts, tokenHash: sha256.Sum256([]byte(opts.HubToken))}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.Recover(), s.observe)
+	e.GET(Prefix+"/openapi.yaml", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/yaml", OpenAPI)
+	})
+
+	v1 := e.Group(Prefix, s.authenticate, middleware.BodyLimit(strconv.FormatInt(opts.MaxBodyBytes, 10)+"B"))
+	v1.GET("/profiles", s.listProfiles)
+	v1.GET("/profiles/form", s.profileForm)
+
+	sessions := v1.Group("", s.requireReady)
+	sessions.GET("/sessions", s.listSessions)
+	for _, base := range []string{"/users/:user/server", "/users/:user/servers/:server"} {
+		sessions.POST(base, s.create)
+		sessions.GET(base, s.get)
+		sessions.DELETE(base, s.stop)
+		sessions.GET(base+"/progress", s.progress)
+	}
+	return e, nil
+}
+
+// apiError is the JSON body of every error.
+type apiError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+func fail(status int, code, msg string) *echo.HTTPError {
+	return echo.NewHTTPError(status, apiError{Code: code, Message: msg})
+}
+
+// handleError renders echo's own errors (404, 405, 413) in the API's shape.
+func (s *server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	var he *echo.HTTPError
+	if !errors.As(err, &he) {
+		s.opts.Logger.Error("Request failed", "path", c.Path(), "err", err)
+		he = fail(http.StatusInternalServerError, "internal", "The service failed unexpectedly; its log has the details.")
+	}
+	body, ok := he.Message.(apiError)
+	if !ok {
+		body = apiError{Code: codeFor(he.Code), Message: fmt.Sprint(he.Message)}
+		if he.Code == http.StatusRequestEntityTooLarge {
+			body.Message = fmt.Sprintf("The request body is larger than the %d bytes the service accepts.", s.opts.MaxBodyBytes)
+		}
+	}
+	if he.Code == http.StatusUnauthorized {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="kubedesk"`)
+	}
+	if err := c.JSON(he.Code, body); err != nil {
+		s.opts.Logger.Debug("Write error response", "err", err)
+	}
+}
+
+func codeFor(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	default:
+		return strings.ToLower(strings.ReplaceAll(http.StatusText(status), " ", "_"))
+	}
+}
+
+// authenticate accepts "Bearer <token>" and JupyterHub's "token <token>".
+// Digests are compared so that neither content nor length leaks through
+// timing.
+func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		scheme, token, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+		scheme = strings.ToLower(scheme)
+		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		if (scheme != "bearer" && scheme != "token") || subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) != 1 {
+			s.opts.Logger.Warn("Rejected request without the hub's token", "remote", c.RealIP(), "path", c.Request().URL.Path)
+			return fail(http.StatusUnauthorized, "unauthorized", "This API is for JupyterHub only: send the hub's token as 'Authorization: Bearer <token>'.")
+		}
+		return next(c)
+	}
+}
+
+func (s *server) requireReady(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.opts.Sessions.Ready() {
+			c.Response().Header().Set("Retry-After", "2")
+			return fail(http.StatusServiceUnavailable, session.CodeNotReady, session.ErrNotReady.Message)
+		}
+		return next(c)
+	}
+}
+
+// observe logs each request and records its duration by route.
+func (s *server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.opts.Metrics.HTTPRequests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Observe(time.Since(start).Seconds())
+		level := slog.LevelDebug
+		if status >= 500 {
+			level = slog.LevelError
+		} else if status >= 400 {
+			level = slog.LevelInfo
+		}
+		s.opts.Logger.Log(c.Request().Context(), level, "HTTP request", "method", c.Request().Method, "route", route,
+			"status", status, "elapsed", time.Since(start).Round(time.Microsecond))
+		return nil
+	}
+}

@@ -1,0 +1,286 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"sigs.k8s.io/yaml"
+
+	"kubedesk.dev/kubedesk/spawner/internal/metrics"
+	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+	"kubedesk.dev/kubedesk/spawner/internal/progress"
+	"kubedesk.dev/kubedesk/spawner/internal/session"
+)
+
+const hubToken = "0123456789abcdef-hub-token"
+
+// fakeSessions records what the API asked of the session manager.
+type fakeSessions struct {
+	mu      sync.Mutex
+	ready   bool
+	spawned []session.Key
+	specs   []session.Spec
+	stopped []session.Key
+	logs    map[session.Key]*progress.Log
+	err     error
+}
+
+func (f *fakeSessions) Ready() bool { return f.ready }
+func (f *fakeSessions) Get(k session.Key) (session.Session, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.spawned {
+		if s == k {
+			return session.Session{User: k.User, Server: k.Server, Status: session.StatusPending}, true
+		}
+	}
+	return session.Session{}, false
+}
+func (f *fakeSessions) List() []session.Session { return []session.Session{} }
+func (f *fakeSessions) Spawn(k session.Key, spec session.Spec) (session.Session, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return session.Session{}, f.err
+	}
+	f.spawned = append(f.spawned, k)
+	f.specs = append(f.specs, spec)
+	return session.Session{User: k.User, Server: k.Server, Status: session.StatusPending}, nil
+}
+func (f *fakeSessions) Stop(_ context.Context, k session.Key) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stopped = append(f.stopped, k)
+	return nil
+}
+func (f *fakeSessions) Progress(k session.Key) (*progress.Log, bool) {
+	l, ok := f.logs[k]
+	return l, ok
+}
+
+type fakeProfiles struct{}
+
+func (fakeProfiles) Resolve(opts map[string]any) (string, podspec.Settings, error) {
+	if p, ok := opts["profile"]; ok && p != "desktop" {
+		return "", podspec.Settings{}, &OptionsError{Field: "profile", Message: `Unknown profile "` + p.(string) + `"; choose one of "desktop".`}
+	}
+	return "desktop", podspec.Defaults(), nil
+}
+func (fakeProfiles) Public() any  { return []map[string]string{{"slug": "desktop"}} }
+func (fakeProfiles) Form() string { return `<input type="radio" name="profile" value="desktop">` }
+
+func newTestServer(t *testing.T, sessions *fakeSessions) http.Handler {
+	t.Helper()
+	h, err := New(Options{
+		HubToken:     hubToken,
+		MaxBodyBytes: 4096,
+		Sessions:     sessions,
+		Profiles:     fakeProfiles{},
+		Metrics:      metrics.NewSpawner(prometheus.NewRegistry(), func() map[string]int { return nil }),
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	require.NoError(t, err)
+	return h
+}
+
+func do(t *testing.T, h http.Handler, method, path, auth, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func decodeError(t *testing.T, rec *httptest.ResponseRecorder) apiError {
+	t.Helper()
+	var e apiError
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), rec.Body.String())
+	return e
+}
+
+const validBody = `{"user_options": {}, "env": {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/", "JUPYTERHUB_API_TOKEN": "secret"}}`
+
+func TestNewRefusesEmptyToken(t *testing.T) {
+	t.Parallel()
+	_, err := New(Options{})
+	require.ErrorContains(t, err, "hub token is required")
+}
+
+func TestRequestsThatAreRefused(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name        string
+		method      string
+		path        string
+		auth        string
+		body        string
+		notReady    bool
+		wantStatus  int
+		wantCode    string
+		wantMessage string
+	}{
+		{"no token", "GET", "/api/v1/sessions", "", "", false, 401, "unauthorized", "This API is for JupyterHub only"},
+		{"wrong token", "GET", "/api/v1/sessions", "Bearer not-the-token", "", false, 401, "unauthorized", ""},
+		{"token of the right length but wrong", "GET", "/api/v1/profiles", "Bearer 0123456789abcdef-hub-tokeN", "", false, 401, "unauthorized", ""},
+		{"unknown scheme", "GET", "/api/v1/profiles", "Basic " + hubToken, "", false, 401, "unauthorized", ""},
+		{"oversized body", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken,
+			`{"env": {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/", "X": "` + strings.Repeat("a", 5000) + `"}}`, false, 413, "too_large", "larger than the 4096 bytes"},
+		{"malformed JSON", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken, `{"env": `, false, 400, "bad_request", "not a valid spawn request"},
+		{"unknown field", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken,
+			`{"user_option": {}, "env": {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"}}`, false, 400, "bad_request", `unknown field "user_option"`},
+		{"trailing data", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken, validBody + `{}`, false, 400, "bad_request", "data after the JSON object"},
+		{"missing service prefix", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken, `{"env": {}}`, false, 400, "invalid_env", "JUPYTERHUB_SERVICE_PREFIX"},
+		{"bad env name", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken,
+			`{"env": {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/", "A B": "x"}}`, false, 400, "invalid_env", `"A B" is not a valid environment variable name`},
+		{"unknown profile", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken,
+			`{"user_options": {"profile": "gpu"}, "env": {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"}}`, false, 400, "invalid_options", `Unknown profile "gpu"`},
+		{"user name over 255 bytes", "GET", "/api/v1/users/" + strings.Repeat("%C3%A9", 128) + "/server", "Bearer " + hubToken, "", false, 400, "invalid_name", "at most 255 bytes"},
+		{"not ready after restart", "GET", "/api/v1/users/alice/server", "Bearer " + hubToken, "", true, 503, "not_ready", "still loading"},
+		{"unknown route", "GET", "/api/v1/nothing", "Bearer " + hubToken, "", false, 404, "not_found", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sessions := &fakeSessions{ready: !tc.notReady}
+			rec := do(t, newTestServer(t, sessions), tc.method, tc.path, tc.auth, tc.body)
+			require.Equal(t, tc.wantStatus, rec.Code, rec.Body.String())
+			e := decodeError(t, rec)
+			assert.Equal(t, tc.wantCode, e.Code)
+			assert.Contains(t, e.Message, tc.wantMessage)
+			assert.Empty(t, sessions.spawned, "a refused request must change nothing")
+			assert.Empty(t, sessions.stopped, "a refused request must change nothing")
+			if tc.wantStatus == 401 {
+				assert.Equal(t, `Bearer realm="kubedesk"`, rec.Header().Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
+func TestCreatePassesNamesAndEnv(t *testing.T) {
+	t.Parallel()
+	sessions := &fakeSessions{ready: true}
+	h := newTestServer(t, sessions)
+	for _, auth := range []string{"Bearer " + hubToken, "token " + hubToken} {
+		rec := do(t, h, "POST", "/api/v1/users/J%C3%B6rg%2FM%C3%BCller/servers/gpu%20box", auth, validBody)
+		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	}
+	require.Len(t, sessions.spawned, 2)
+	assert.Equal(t, session.Key{User: "Jörg/Müller", Server: "gpu box"}, sessions.spawned[0])
+	assert.Equal(t, "desktop", sessions.specs[0].Profile)
+	assert.Equal(t, "secret", sessions.specs[0].Env["JUPYTERHUB_API_TOKEN"])
+
+	rec := do(t, h, "POST", "/api/v1/users/alice/server", "Bearer "+hubToken, validBody)
+	require.Equal(t, http.StatusAccepted, rec.Code)
+	assert.Equal(t, session.Key{User: "alice"}, sessions.spawned[2], "the default server is the empty name")
+}
+
+func TestCreateConflict(t *testing.T) {
+	t.Parallel()
+	sessions := &fakeSessions{ready: true, err: &session.Error{Code: session.CodeBusy, Message: "The server is starting; try again when that is done."}}
+	rec := do(t, newTestServer(t, sessions), "POST", "/api/v1/users/alice/server", "Bearer "+hubToken, validBody)
+	require.Equal(t, http.StatusConflict, rec.Code)
+	assert.Equal(t, "busy", decodeError(t, rec).Code)
+}
+
+func TestProgressStreamReplaysAndEnds(t *testing.T) {
+	t.Parallel()
+	log := progress.New()
+	log.Append(progress.Event{Kind: progress.KindProgress, Progress: 20, Message: "Kubernetes accepted the desktop pod."})
+	sessions := &fakeSessions{ready: true, logs: map[session.Key]*progress.Log{{User: "alice"}: log}}
+	srv := httptest.NewServer(newTestServer(t, sessions))
+	defer srv.Close()
+
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/users/alice/server/progress", nil)
+	req.Header.Set("Authorization", "Bearer "+hubToken)
+	resp, err := srv.Client().Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+
+	log.Append(progress.Event{Kind: progress.KindReady, Progress: 100, Message: "Your desktop is ready.", URL: "http://127.42.0.9:8888"})
+	var lines []string
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if sc.Text() != "" {
+			lines = append(lines, sc.Text())
+		}
+	}
+	assert.Equal(t, []string{
+		"event: progress",
+		`data: {"progress":20,"message":"Kubernetes accepted the desktop pod."}`,
+		"event: ready",
+		`data: {"progress":100,"message":"Your desktop is ready.","url":"http://127.42.0.9:8888"}`,
+	}, lines, "the stream replays history, follows, and ends after the terminal event")
+
+	rec := do(t, newTestServer(t, sessions), "GET", "/api/v1/users/bob/server/progress", "Bearer "+hubToken, "")
+	assert.Equal(t, http.StatusNotFound, rec.Code)
+}
+
+// TestOpenAPIMatchesRoutes keeps openapi.yaml and the handlers in step: every
+// documented operation is served, and every served /api/v1 route is
+// documented.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
+	var doc struct {
+		Servers []struct{ URL string } `json:"servers"`
+		Paths   map[string]map[string]any `json:"paths"`
+	}
+	require.NoError(t, yaml.Unmarshal(OpenAPI, &doc))
+	require.Equal(t, Prefix, doc.Servers[0].URL)
+	var documented []string
+	param := regexp.MustCompile(`\{(\w+)\}`)
+	for path, item := range doc.Paths {
+		for method := range item {
+			if method == "parameters" {
+				continue
+			}
+			documented = append(documented, strings.ToUpper(method)+" "+Prefix+param.ReplaceAllString(path, ":$1"))
+		}
+	}
+	h := newTestServer(t, &fakeSessions{ready: true})
+	var served []string
+	for _, r := range h.(*echo.Echo).Routes() {
+		if strings.HasPrefix(r.Path, Prefix) && r.Path != Prefix+"/openapi.yaml" && !strings.HasPrefix(r.Method, "echo_") {
+			served = append(served, r.Method+" "+r.Path)
+		}
+	}
+	sort.Strings(documented)
+	sort.Strings(served)
+	assert.Equal(t, documented, served)
+}
+
+func TestOpsEndpoints(t *testing.T) {
+	t.Parallel()
+	ready := false
+	h := NewOps(func() bool { return ready }, prometheus.NewRegistry())
+	for _, tc := range []struct {
+		path string
+		want int
+	}{{"/healthz", 200}, {"/readyz", 503}, {"/metrics", 200}} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", tc.path, nil))
+		assert.Equal(t, tc.want, rec.Code, tc.path)
+	}
+	ready = true
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	assert.Equal(t, 200, rec.Code)
+}

@@ -1,0 +1,147 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+)
+
+// Config is the spawner service's configuration.
+type Config struct {
+	Listen             string        `mapstructure:"listen"`
+	OpsListen          string        `mapstructure:"ops_listen"`
+	Namespace          string        `mapstructure:"namespace"`
+	Kubeconfig         string        `mapstructure:"kubeconfig"`
+	HubToken           string        `mapstructure:"hub_token"`
+	HubTokenFile       string        `mapstructure:"hub_token_file"`
+	DefaultsFile       string        `mapstructure:"defaults_file"`
+	ProfilesFile       string        `mapstructure:"profiles_file"`
+	SpawnTimeout       time.Duration `mapstructure:"spawn_timeout"`
+	StopTimeout        time.Duration `mapstructure:"stop_timeout"`
+	DeleteGracePeriod  time.Duration `mapstructure:"delete_grace_period"`
+	UnschedulableGrace time.Duration `mapstructure:"unschedulable_grace"`
+	MaxBodyBytes       int64         `mapstructure:"max_body_bytes"`
+	KubeQPS            float32       `mapstructure:"kube_qps"`
+	KubeBurst          int           `mapstructure:"kube_burst"`
+	LogFormat          string        `mapstructure:"log_format"`
+	LogLevel           string        `mapstructure:"log_level"`
+}
+
+// defaults lists every key. A key must be here for a KUBEDESK_* variable to
+// reach it, since viper only maps environment variables onto known keys.
+func defaults() map[string]any {
+	return map[string]any{
+		"listen":              ":8080",
+		"ops_listen":          ":9090",
+		"namespace":           "",
+		"kubeconfig":          "",
+		"hub_token":           "",
+		"hub_token_file":      "",
+		"defaults_file":       "",
+		"profiles_file":       "",
+		"spawn_timeout":       "4m",
+		"stop_timeout":        "1m",
+		"delete_grace_period": "1s",
+		"unschedulable_grace": "30s",
+		"max_body_bytes":      1 << 20,
+		"kube_qps":            100,
+		"kube_burst":          200,
+		"log_format":          "json",
+		"log_level":           "info",
+	}
+}
+
+// Load reads the file at path (optional, "" for none) and the environment,
+// and validates the result. getenv is os.Getenv outside tests.
+func Load(path string, getenv func(string) string) (Config, error) {
+	v := viper.New()
+	for k, val := range defaults() {
+		v.SetDefault(k, val)
+	}
+	v.SetEnvPrefix("KUBEDESK")
+	v.AutomaticEnv()
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return Config{}, fmt.Errorf("read config %s: %w", path, err)
+		}
+	}
+	var cfg Config
+	err := v.UnmarshalExact(&cfg, viper.DecodeHook(mapstructure.StringToTimeDurationHookFunc()))
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", orEnv(path), err)
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = getenv("POD_NAMESPACE")
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "default"
+	}
+	if cfg.HubTokenFile != "" {
+		data, err := os.ReadFile(cfg.HubTokenFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("read hub_token_file: %w", err)
+		}
+		cfg.HubToken = strings.TrimSpace(string(data))
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", orEnv(path), err)
+	}
+	return cfg, nil
+}
+
+func orEnv(path string) string {
+	if path == "" {
+		return "(environment)"
+	}
+	return path
+}
+
+// Validate checks every field and reports all problems at once.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	for key, addr := range map[string]string{"listen": c.Listen, "ops_listen": c.OpsListen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			add("%s: %q is not a host:port address", key, addr)
+		}
+	}
+	if c.Listen == c.OpsListen {
+		add("listen and ops_listen must differ: the API needs the hub's token, the ops endpoints do not")
+	}
+	if len(c.HubToken) < 16 {
+		add("hub_token: set hub_token_file or KUBEDESK_HUB_TOKEN to a random token of at least 16 characters (for example `openssl rand -hex 32`); the API never runs without one")
+	}
+	for key, d := range map[string]time.Duration{
+		"spawn_timeout": c.SpawnTimeout, "stop_timeout": c.StopTimeout, "unschedulable_grace": c.UnschedulableGrace,
+	} {
+		if d <= 0 {
+			add("%s: must be positive, got %s", key, d)
+		}
+	}
+	if c.DeleteGracePeriod < 0 {
+		add("delete_grace_period: must not be negative, got %s", c.DeleteGracePeriod)
+	}
+	if c.MaxBodyBytes < 1024 {
+		add("max_body_bytes: must be at least 1024, got %d", c.MaxBodyBytes)
+	}
+	if c.KubeQPS <= 0 || c.KubeBurst <= 0 {
+		add("kube_qps and kube_burst: must be positive")
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		add("log_format: must be json or text, got %q", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log_level: must be debug, info, warn or error, got %q", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,29 @@
+// Package config loads the spawner service's configuration. It is the only
+// package that imports viper.
+//
+// Service settings come from an optional YAML file (--config) and from
+// KUBEDESK_<KEY> environment variables, which win; every key has a default
+// here, so an environment variable alone can set any of them. Keys are
+// snake_case:
+//
+//	listen               API address (":8080")
+//	ops_listen           /healthz, /readyz, /metrics address (":9090")
+//	namespace            namespace of sessions (default: POD_NAMESPACE, else "default")
+//	kubeconfig           kubeconfig path; empty means in-cluster
+//	hub_token            JupyterHub's token for this API (prefer hub_token_file)
+//	hub_token_file       file holding that token, e.g. a mounted Secret
+//	defaults_file        YAML of the pod settings every session starts from
+//	profiles_file        YAML of the profile list (a Zero to JupyterHub profileList)
+//	spawn_timeout        bound of a spawn ("4m"); keep it under the hub's start_timeout
+//	stop_timeout         bound of a stop ("1m")
+//	delete_grace_period  grace given to a session's processes on stop ("1s")
+//	unschedulable_grace  how long a pod may stay unschedulable ("30s")
+//	max_body_bytes       largest accepted request body (1048576)
+//	kube_qps, kube_burst client rate limits towards the API server (100, 200)
+//	log_format           "json" or "text"
+//	log_level            "debug", "info", "warn" or "error"
+//
+// Pod settings and profiles live in their own files and are decoded strictly
+// by their packages, not by viper: viper folds keys to lower case, which would
+// corrupt environment variable names and label keys inside them.
+package config

@@ -1,0 +1,151 @@
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const namespace = "kubedesk"
+
+// Spawner holds the spawner service's metrics.
+type Spawner struct {
+	SpawnDuration   *prometheus.HistogramVec
+	SpawnFailures   *prometheus.CounterVec
+	StopDuration    prometheus.Histogram
+	KubeRequests    *prometheus.CounterVec
+	HTTPRequests    *prometheus.HistogramVec
+	ReconcileRounds prometheus.Counter
+}
+
+// spawnBuckets reach ten minutes: image pulls and node scale-ups put the p99
+// of real spawns past the two minutes that default buckets cover.
+var spawnBuckets = []float64{0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600}
+
+// NewSpawner creates the metrics and registers them on reg. sessions is
+// called at scrape time and returns the number of sessions per status, so the
+// gauge can never drift from the service's own state.
+func NewSpawner(reg prometheus.Registerer, sessions func() map[string]int) *Spawner {
+	m := &Spawner{
+		SpawnDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "spawn_duration_seconds",
+			Help:    "Time from a spawn request to the session being ready or failed, by profile and outcome (ready, failed, cancelled).",
+			Buckets: spawnBuckets,
+		}, []string{"profile", "outcome"}),
+		SpawnFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "spawn_failures_total",
+			Help: "Spawns that failed, by reason (image_pull, crash_loop, unschedulable, timeout, pod_deleted, config, kubernetes, exited).",
+		}, []string{"reason"}),
+		StopDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "stop_duration_seconds",
+			Help:    "Time from a stop request until the session's pod is gone.",
+			Buckets: []float64{0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120},
+		}),
+		KubeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "kube_requests_total",
+			Help: "Requests the service sent to the Kubernetes API server, by verb, resource and HTTP status code.",
+		}, []string{"verb", "resource", "code"}),
+		HTTPRequests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "http_request_duration_seconds",
+			Help:    "Time to answer requests to the service's REST API, by route, method and status code. Progress streams are measured until they end.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method", "code"}),
+		ReconcileRounds: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "reconcile_rounds_total",
+			Help: "Times the service rebuilt its view of sessions from the cluster.",
+		}),
+	}
+	active := prometheus.NewDesc(prometheus.BuildFQName(namespace, "spawner", "sessions"),
+		"Sessions the service knows, by status (pending, running, stopping, failed).", []string{"status"}, nil)
+	reg.MustRegister(m.SpawnDuration, m.SpawnFailures, m.StopDuration, m.KubeRequests, m.HTTPRequests, m.ReconcileRounds,
+		&funcCollector{desc: active, fn: sessions})
+	return m
+}
+
+// funcCollector exports a map computed at scrape time as one gauge per key.
+type funcCollector struct {
+	desc *prometheus.Desc
+	fn   func() map[string]int
+}
+
+func (c *funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *funcCollector) Collect(ch chan<- prometheus.Metric) {
+	for status, n := range c.fn() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), status)
+	}
+}
+
+// CountKubeRequests wraps a client-go transport so that every request to the
+// API server is counted by verb and resource. Install it with
+// rest.Config.Wrap.
+func (m *Spawner) CountKubeRequests(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := rt.RoundTrip(req)
+		code := "error"
+		if err == nil {
+			code = strconv.Itoa(resp.StatusCode)
+		}
+		verb, resource := KubeVerb(req)
+		m.KubeRequests.WithLabelValues(verb, resource, code).Inc()
+		return resp, err
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// KubeVerb derives the Kubernetes verb (get, list, watch, create, update,
+// patch, delete, deletecollection) and resource from a request path such as
+// /api/v1/namespaces/ns/pods/name, the way the API server's own
+// apiserver_request_total does, so both can be compared.
+func KubeVerb(req *http.Request) (verb, resource string) {
+	parts := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
+	// Skip the group prefix: api/v1 or apis/<group>/<version>.
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		parts = parts[3:]
+	default:
+		return strings.ToLower(req.Method), "other"
+	}
+	if len(parts) >= 2 && parts[0] == "namespaces" && len(parts) > 2 {
+		parts = parts[2:]
+	}
+	named := len(parts) >= 2
+	if len(parts) > 0 {
+		resource = parts[0]
+	}
+	if len(parts) >= 3 {
+		resource += "/" + parts[2] // subresource, e.g. pods/status
+	}
+	switch req.Method {
+	case http.MethodGet:
+		switch {
+		case req.URL.Query().Get("watch") == "true" || req.URL.Query().Get("watch") == "1":
+			verb = "watch"
+		case named:
+			verb = "get"
+		default:
+			verb = "list"
+		}
+	case http.MethodPost:
+		verb = "create"
+	case http.MethodPut:
+		verb = "update"
+	case http.MethodPatch:
+		verb = "patch"
+	case http.MethodDelete:
+		verb = "delete"
+		if !named {
+			verb = "deletecollection"
+		}
+	default:
+		verb = strings.ToLower(req.Method)
+	}
+	return verb, resource
+}

@@ -1,0 +1,511 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
+
+	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+	"kubedesk.dev/kubedesk/spawner/internal/progress"
+)
+
+// apiBackoff retries one Kubernetes request through a hiccup of the API
+// server (about 10 s in all), within the operation's own deadline.
+var apiBackoff = wait.Backoff{Steps: 6, Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2}
+
+// transient reports whether a failed request may succeed when repeated: a
+// connection that broke (the API server restarting) or a 429/5xx answer.
+func transient(err error) bool {
+	var f *failure
+	if err == nil || errors.As(err, &f) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) {
+		return true
+	}
+	return apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		apierrors.IsInternalError(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsUnexpectedServerError(err)
+}
+
+func withRetry(ctx context.Context, fn func(context.Context) error) error {
+	return retry.OnError(apiBackoff, func(err error) bool { return ctx.Err() == nil && transient(err) }, func() error {
+		return fn(ctx)
+	})
+}
+
+// step records a progress message. percent only ever grows.
+func (m *Manager) step(op *operation, percent int, msg string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	op.percent = max(op.percent, percent)
+	if op.session.op == op {
+		op.session.message = msg
+	}
+	op.log.Append(progress.Event{Kind: progress.KindProgress, Progress: op.percent, Message: msg})
+}
+
+func (m *Manager) runSpawn(op *operation, spec Spec) {
+	s := op.session
+	log := m.log.With("user", s.key.User, "server", s.key.Server, "pod", s.names.Pod, "profile", spec.Profile)
+	log.Info("Spawn started")
+	m.step(op, 5, "Preparing your desktop.")
+
+	pod, err := m.createObjects(op, spec)
+	if err != nil {
+		var fail *failure
+		if !errors.As(err, &fail) {
+			fail = &failure{reason: ReasonKubernetes, message: "Kubernetes refused to start the session: " + err.Error()}
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(context.Cause(op.ctx), errStopRequested) {
+			fail = &failure{reason: ReasonCancelled, message: "The spawn was cancelled by a stop request."}
+		}
+		m.failSpawn(op, log, fail, pod != nil)
+		return
+	}
+	m.waitReady(op, log)
+}
+
+// failure is a spawn's end, in the words shown to the person.
+type failure struct {
+	reason  string
+	message string
+}
+
+func (f *failure) Error() string { return f.message }
+
+// createObjects creates the home PVC (if missing), the pod, and then the
+// hub-environment Secret owned by the pod. The pod goes first so that the
+// Secret can carry an ownerReference from birth: no window exists in which a
+// crash of the service would leave a Secret with the hub's token and no
+// owner. (The kubelet waits for a Secret that a pod mounts.)
+func (m *Manager) createObjects(op *operation, spec Spec) (*corev1.Pod, error) {
+	s := op.session
+	ns := m.cfg.Namespace
+	core := m.client.CoreV1()
+
+	if spec.Settings.StorageEnsured() {
+		pvc := podspec.HomePVC(ns, s.names, spec.Settings, podspec.StorageLabels(s.names))
+		if _, err := m.pvcs.PersistentVolumeClaims(ns).Get(pvc.Name); err != nil {
+			err := withRetry(op.ctx, func(ctx context.Context) error {
+				_, err := core.PersistentVolumeClaims(ns).Create(ctx, pvc, metav1.CreateOptions{})
+				if apierrors.IsAlreadyExists(err) {
+					return nil
+				}
+				if apierrors.IsForbidden(err) {
+					// A storage quota forbids creation even when the claim
+					// exists; only its absence is a failure (KubeSpawner's
+					// lesson).
+					if _, getErr := core.PersistentVolumeClaims(ns).Get(ctx, pvc.Name, metav1.GetOptions{}); getErr == nil {
+						return nil
+					}
+					return &failure{reason: ReasonConfig, message: "The home directory could not be created: " + firstSentence(err.Error())}
+				}
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("create home volume %s: %w", pvc.Name, err)
+			}
+		}
+		m.step(op, 10, "Your home directory is ready.")
+	}
+
+	podObj := podspec.Pod(podspec.PodInput{
+		Namespace:     ns,
+		Names:         s.names,
+		Profile:       spec.Profile,
+		Settings:      spec.Settings,
+		ServicePrefix: spec.Env["JUPYTERHUB_SERVICE_PREFIX"],
+	})
+	var pod *corev1.Pod
+	err := withRetry(op.ctx, func(ctx context.Context) error {
+		var err error
+		pod, err = core.Pods(ns).Create(ctx, podObj, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return &failure{reason: ReasonKubernetes, message: fmt.Sprintf("A pod named %s already exists; stop the server and start it again.", podObj.Name)}
+		}
+		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+			return &failure{reason: ReasonConfig, message: "Kubernetes rejected the session's pod: " + firstSentence(err.Error())}
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create pod %s/%s: %w", ns, podObj.Name, err)
+	}
+	m.mu.Lock()
+	op.podUID = pod.UID
+	m.mu.Unlock()
+	m.step(op, 20, "Kubernetes accepted the desktop pod; waiting for a node.")
+
+	secret := podspec.HubEnvSecret(ns, s.names, pod, spec.Env, podspec.Labels(s.names, spec.Profile))
+	err = withRetry(op.ctx, func(ctx context.Context) error {
+		_, err := core.Secrets(ns).Create(ctx, secret, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			// The Secret of the previous pod of this name, which the
+			// garbage collector has not removed yet: take it over.
+			current, getErr := core.Secrets(ns).Get(ctx, secret.Name, metav1.GetOptions{})
+			if getErr != nil {
+				return getErr
+			}
+			secret.ResourceVersion = current.ResourceVersion
+			_, err = core.Secrets(ns).Update(ctx, secret, metav1.UpdateOptions{})
+		}
+		return err
+	})
+	if err != nil {
+		return pod, fmt.Errorf("create secret %s/%s: %w", ns, secret.Name, err)
+	}
+	return pod, nil
+}
+
+// waitReady follows the pod through the informer cache until it is ready,
+// fails, or the operation ends. It wakes on pod and Event changes, and on
+// timers for the slow-spawn notice and the unschedulable grace.
+func (m *Manager) waitReady(op *operation, log *slog.Logger) {
+	s := op.session
+	slow := time.NewTimer(m.cfg.SlowSpawnNotice)
+	defer slow.Stop()
+	var unschedulable <-chan time.Time
+	var unschedTimer *time.Timer
+	defer func() {
+		if unschedTimer != nil {
+			unschedTimer.Stop()
+		}
+	}()
+	seen := op.kind == opResume
+	lastWaiting := ""
+	for {
+		pod, ok := m.cachedPod(s.names.Pod)
+		switch {
+		case ok && (op.podUID == "" || pod.UID == op.podUID):
+			seen = true
+			if pod.DeletionTimestamp != nil {
+				m.failSpawn(op, log, &failure{reason: ReasonPodDeleted, message: "The desktop pod was deleted before it was ready."}, false)
+				return
+			}
+			st := assess(pod)
+			if st.ready {
+				m.succeed(op, log, st.url)
+				return
+			}
+			if st.failed {
+				m.failSpawn(op, log, &failure{reason: st.reason, message: st.message}, true)
+				return
+			}
+			if st.unschedulable && unschedTimer == nil {
+				unschedTimer = time.NewTimer(m.cfg.UnschedulableGrace)
+				unschedulable = unschedTimer.C
+			}
+			if st.waiting != "" && st.waiting != lastWaiting {
+				lastWaiting = st.waiting
+				m.step(op, 0, st.waiting)
+			}
+		case seen:
+			m.failSpawn(op, log, &failure{reason: ReasonPodDeleted, message: "The desktop pod was deleted before it was ready."}, false)
+			return
+		}
+
+		select {
+		case <-op.ctx.Done():
+			if errors.Is(context.Cause(op.ctx), errStopRequested) {
+				m.failSpawn(op, log, &failure{reason: ReasonCancelled, message: "The spawn was cancelled by a stop request."}, false)
+			} else {
+				m.failSpawn(op, log, &failure{reason: ReasonTimeout, message: fmt.Sprintf("The desktop was not ready within %s. %s", m.cfg.SpawnTimeout, lastWaiting)}, true)
+			}
+			return
+		case <-op.wake:
+		case <-slow.C:
+			m.step(op, 0, "Still starting. Large images and new nodes can take a few minutes; thank you for waiting.")
+		case <-unschedulable:
+			m.mu.Lock()
+			scaleUp := op.scaleUp
+			m.mu.Unlock()
+			if !scaleUp {
+				m.failSpawn(op, log, &failure{reason: ReasonUnschedulable, message: "No node in the cluster can run this session: " + lastWaiting}, true)
+				return
+			}
+			unschedulable = nil
+		}
+	}
+}
+
+func (m *Manager) succeed(op *operation, log *slog.Logger, url string) {
+	elapsed := time.Since(op.started)
+	m.metrics.SpawnDuration.WithLabelValues(op.session.profile, "ready").Observe(elapsed.Seconds())
+	log.Info("Session ready", "url", url, "elapsed", elapsed.Round(time.Millisecond))
+	m.finish(op, nil, func(s *session) {
+		s.status = StatusRunning
+		s.url = url
+		s.ready = time.Now()
+		s.message = "Your desktop is ready."
+		op.log.Append(progress.Event{Kind: progress.KindReady, Progress: 100, Message: s.message, URL: url})
+	})
+}
+
+// failSpawn ends a spawn. With cleanup, the pod is deleted right away so a
+// failed spawn leaves nothing running; a cancelled spawn leaves that to the
+// stop that cancelled it.
+func (m *Manager) failSpawn(op *operation, log *slog.Logger, f *failure, cleanup bool) {
+	s := op.session
+	outcome := "failed"
+	if f.reason == ReasonCancelled {
+		outcome = "cancelled"
+	} else {
+		m.metrics.SpawnFailures.WithLabelValues(f.reason).Inc()
+	}
+	m.metrics.SpawnDuration.WithLabelValues(s.profile, outcome).Observe(time.Since(op.started).Seconds())
+	log.Warn("Spawn failed", "reason", f.reason, "message", f.message, "elapsed", time.Since(op.started).Round(time.Millisecond))
+	if cleanup {
+		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StopTimeout)
+		if err := withRetry(ctx, func(ctx context.Context) error { return m.deletePod(ctx, s.names.Pod, 0) }); err != nil {
+			log.Error("Delete failed pod", "err", err)
+		}
+		cancel()
+	}
+	m.finish(op, f, func(s *session) {
+		s.status = StatusFailed
+		s.reason = f.reason
+		s.message = f.message
+		op.log.Append(progress.Event{Kind: progress.KindFailed, Message: f.message, Reason: f.reason})
+	})
+}
+
+// runResume picks up a spawn that a previous run of the service started.
+func (m *Manager) runResume(op *operation) {
+	s := op.session
+	log := m.log.With("user", s.key.User, "server", s.key.Server, "pod", s.names.Pod, "profile", s.profile)
+	log.Info("Spawn resumed after a restart")
+	m.step(op, 20, "The spawner service restarted while your desktop was starting; still waiting for it.")
+	err := withRetry(op.ctx, func(ctx context.Context) error {
+		_, err := m.client.CoreV1().Secrets(m.cfg.Namespace).Get(ctx, s.names.Secret, metav1.GetOptions{})
+		return err
+	})
+	if apierrors.IsNotFound(err) {
+		m.failSpawn(op, log, &failure{reason: ReasonLost, message: "The spawner service restarted before your session's settings were saved; please start it again."}, true)
+		return
+	}
+	if err != nil {
+		log.Warn("Check hub env secret", "err", err)
+	}
+	m.waitReady(op, log)
+}
+
+func (m *Manager) runStop(op *operation, spawn *operation) {
+	s := op.session
+	log := m.log.With("user", s.key.User, "server", s.key.Server, "pod", s.names.Pod)
+	if spawn != nil {
+		spawn.cancel(errStopRequested)
+		<-spawn.done
+	}
+	op.log.Append(progress.Event{Kind: progress.KindProgress, Message: "Stopping your desktop."})
+	err := withRetry(op.ctx, func(ctx context.Context) error { return m.deletePod(ctx, s.names.Pod, m.cfg.DeleteGracePeriod) })
+	for err == nil {
+		if _, ok := m.cachedPod(s.names.Pod); !ok {
+			break
+		}
+		select {
+		case <-op.ctx.Done():
+			err = fmt.Errorf("pod %s still exists after %s", s.names.Pod, m.cfg.StopTimeout)
+		case <-op.wake:
+		}
+	}
+	if err != nil {
+		log.Error("Stop failed", "err", err)
+		m.finish(op, err, func(s *session) {
+			s.status = StatusFailed
+			s.reason = ReasonKubernetes
+			s.message = "The desktop could not be stopped: " + err.Error()
+			op.log.Append(progress.Event{Kind: progress.KindFailed, Message: s.message, Reason: s.reason})
+		})
+		return
+	}
+	m.metrics.StopDuration.Observe(time.Since(op.started).Seconds())
+	log.Info("Session stopped", "elapsed", time.Since(op.started).Round(time.Millisecond))
+	m.finish(op, nil, func(s *session) {
+		s.status = StatusStopped
+		s.message = "Your desktop is stopped."
+		op.log.Append(progress.Event{Kind: progress.KindFailed, Message: s.message, Reason: "stopped"})
+		m.forget(s)
+	})
+}
+
+// onPod follows the session pods. Operations are woken to look at the pod
+// themselves; idle sessions are updated here.
+func (m *Manager) onPod(obj any, deleted bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = d.Obj, true
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.reconciled {
+		return
+	}
+	s := m.byPod[pod.Name]
+	if s == nil {
+		return
+	}
+	if s.op != nil {
+		s.op.poke()
+		return
+	}
+	if s.status != StatusRunning {
+		return
+	}
+	if deleted || pod.DeletionTimestamp != nil {
+		s.status, s.reason = StatusStopped, ReasonPodDeleted
+		s.message = "The desktop pod was deleted outside kubedesk."
+		return
+	}
+	st := assess(pod)
+	if st.ended {
+		code := st.exitCode
+		s.exitCode = &code
+		s.status, s.reason, s.message = StatusStopped, ReasonExited, st.message
+		if code != 0 {
+			s.status = StatusFailed
+		}
+		// KubeSpawner's delete_stopped_pods: an ended pod holds the node's
+		// resources and its name until it is deleted.
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StopTimeout)
+			defer cancel()
+			if err := withRetry(ctx, func(ctx context.Context) error { return m.deletePod(ctx, pod.Name, 0) }); err != nil {
+				m.log.Error("Delete ended pod", "pod", pod.Name, "err", err)
+			}
+		}()
+		return
+	}
+	if st.ready && st.url != s.url {
+		s.url = st.url
+	}
+}
+
+// onEvent turns Kubernetes Events about a spawning pod into progress.
+func (m *Manager) onEvent(obj any) {
+	e, ok := obj.(*corev1.Event)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.reconciled {
+		return
+	}
+	s := m.byPod[e.InvolvedObject.Name]
+	if s == nil || s.op == nil || s.op.kind == opStop {
+		return
+	}
+	op := s.op
+	if op.podUID == "" || e.InvolvedObject.UID != op.podUID || op.seenEvent[e.UID] >= max(e.Count, 1) {
+		return
+	}
+	op.seenEvent[e.UID] = max(e.Count, 1)
+	if e.Reason == "TriggeredScaleUp" {
+		op.scaleUp = true
+	}
+	msg := eventMessage(e)
+	if msg == "" {
+		return
+	}
+	// Each event moves the bar a third of the way to 90%, KubeSpawner's
+	// scheme: it always moves and never reaches the end before ready.
+	op.percent += (90 - op.percent) / 3
+	s.message = msg
+	op.log.Append(progress.Event{Kind: progress.KindProgress, Progress: op.percent, Message: msg})
+	op.poke()
+}
+
+// reconcile rebuilds the sessions from the session pods in the informer
+// cache. It deletes nothing that is running or starting: a pod the hub may
+// still own is never the service's to remove.
+func (m *Manager) reconcile(ctx context.Context) {
+	pods, err := m.pods.Pods(m.cfg.Namespace).List(labels.Everything())
+	if err != nil {
+		m.log.Error("List cached pods", "err", err) // a lister cannot fail
+	}
+	counts := map[Status]int{}
+	m.mu.Lock()
+	for _, pod := range pods {
+		user, hasUser := pod.Annotations[podspec.AnnotationUsername]
+		if !hasUser {
+			m.log.Warn("Session pod without user annotation", "pod", pod.Name)
+			continue
+		}
+		key := Key{User: user, Server: pod.Annotations[podspec.AnnotationServername]}
+		names := podspec.NewNames(key.User, key.Server)
+		// Keep the name the pod has: naming rules may change between
+		// versions, and the running pod is the truth.
+		names.Pod, names.Secret = pod.Name, pod.Name
+		s := &session{key: key, names: names, profile: pod.Annotations[podspec.AnnotationProfile], started: pod.CreationTimestamp.Time}
+		m.sessions[key] = s
+		m.byPod[pod.Name] = s
+
+		st := assess(pod)
+		switch {
+		case pod.DeletionTimestamp != nil:
+			s.status, s.message = StatusStopping, "Stopping your desktop."
+			op := m.newOp(s, opStop, m.cfg.StopTimeout)
+			m.wg.Add(1)
+			go func() { defer m.wg.Done(); m.runStop(op, nil) }()
+		case st.ended:
+			s.status, s.message, s.reason = StatusStopped, st.message, ReasonExited
+			if st.exitCode != 0 {
+				s.status = StatusFailed
+			}
+			code := st.exitCode
+			s.exitCode = &code
+		case st.ready:
+			s.status, s.url, s.message = StatusRunning, st.url, "Your desktop is ready."
+			s.ready = readySince(pod)
+		default:
+			s.status, s.message = StatusPending, "Starting your desktop."
+			remaining := m.cfg.SpawnTimeout - time.Since(pod.CreationTimestamp.Time)
+			op := m.newOp(s, opResume, max(remaining, 10*time.Second))
+			op.started = pod.CreationTimestamp.Time
+			op.podUID = pod.UID
+			m.wg.Add(1)
+			go func() { defer m.wg.Done(); m.runResume(op) }()
+		}
+		counts[s.status]++
+	}
+	m.reconciled = true
+	m.mu.Unlock()
+
+	// Ended pods are deleted once the sessions are rebuilt; their records
+	// keep the exit code for the hub's next poll.
+	for _, pod := range pods {
+		if assess(pod).ended && pod.DeletionTimestamp == nil {
+			if err := m.deletePod(ctx, pod.Name, 0); err != nil {
+				m.log.Error("Delete ended pod", "pod", pod.Name, "err", err)
+			}
+		}
+	}
+	m.metrics.ReconcileRounds.Inc()
+	m.log.Info("Sessions rebuilt from the cluster", "running", counts[StatusRunning], "pending", counts[StatusPending],
+		"stopping", counts[StatusStopping], "ended", counts[StatusStopped]+counts[StatusFailed])
+}
+
+func readySince(pod *corev1.Pod) time.Time {
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.LastTransitionTime.Time
+		}
+	}
+	return time.Now()
+}

@@ -1,0 +1,211 @@
+package spawner
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
+
+	"kubedesk.dev/kubedesk/spawner/internal/api"
+	"kubedesk.dev/kubedesk/spawner/internal/config"
+	"kubedesk.dev/kubedesk/spawner/internal/metrics"
+	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+	"kubedesk.dev/kubedesk/spawner/internal/profile"
+	"kubedesk.dev/kubedesk/spawner/internal/session"
+)
+
+// shutdownGrace bounds how long open requests (progress streams included)
+// may take to finish once the service is asked to stop.
+const shutdownGrace = 10 * time.Second
+
+// Run is the spawner service's main: it parses args, loads the
+// configuration and serves until ctx ends.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kubedesk-spawner", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", "", "YAML configuration file; KUBEDESK_* environment variables override it")
+	checkOnly := fs.Bool("check", false, "load and validate the configuration and profiles, then exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*configPath, os.Getenv)
+	if err != nil {
+		return err
+	}
+	profiles, err := loadProfiles(cfg)
+	if err != nil {
+		return err
+	}
+	if *checkOnly {
+		_, err := fmt.Fprintf(stdout, "Configuration is valid: %d profiles.\n", len(profiles.list))
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	// client-go logs through klog; send it to the same handler.
+	klog.SetSlogLogger(log)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var mgr *session.Manager
+	m := metrics.NewSpawner(reg, func() map[string]int { return mgr.Counts() })
+
+	restCfg, err := restConfig(cfg)
+	if err != nil {
+		return err
+	}
+	restCfg.QPS, restCfg.Burst = cfg.KubeQPS, cfg.KubeBurst
+	restCfg.UserAgent = "kubedesk-spawner"
+	restCfg.Wrap(m.CountKubeRequests)
+	client, err := kubernetes.NewForConfig(restCfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	mgr = session.New(client, session.Config{
+		Namespace:          cfg.Namespace,
+		SpawnTimeout:       cfg.SpawnTimeout,
+		StopTimeout:        cfg.StopTimeout,
+		DeleteGracePeriod:  cfg.DeleteGracePeriod,
+		UnschedulableGrace: cfg.UnschedulableGrace,
+	}, m, log)
+
+	apiHandler, err := api.New(api.Options{
+		HubToken:     cfg.HubToken,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		StopTimeout:  cfg.StopTimeout,
+		Sessions:     mgr,
+		Profiles:     profiles,
+		Metrics:      m,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return mgr.Start(ctx) })
+	g.Go(func() error { return serve(ctx, log, "api", cfg.Listen, apiHandler) })
+	g.Go(func() error { return serve(ctx, log, "ops", cfg.OpsListen, api.NewOps(mgr.Ready, reg)) })
+	log.Info("Spawner service starting", "namespace", cfg.Namespace, "listen", cfg.Listen, "ops_listen", cfg.OpsListen,
+		"profiles", len(profiles.list))
+	err = g.Wait()
+	log.Info("Spawner service stopped", "err", err)
+	return err
+}
+
+func restConfig(cfg config.Config) (*rest.Config, error) {
+	if cfg.Kubeconfig == "" {
+		c, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("in-cluster config (set kubeconfig to run outside a cluster): %w", err)
+		}
+		return c, nil
+	}
+	c, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig %s: %w", cfg.Kubeconfig, err)
+	}
+	return c, nil
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// serve runs an HTTP server until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s on %s: %w", name, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	log.Info("Listening", "server", name, "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", name, err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("shut down %s: %w", name, err)
+	}
+	return nil
+}
+
+// profileSet adapts the profile package to the API.
+type profileSet struct {
+	base   podspec.Settings
+	list   []profile.Profile
+	form   string
+	public any
+}
+
+func loadProfiles(cfg config.Config) (*profileSet, error) {
+	base := podspec.Defaults()
+	if cfg.DefaultsFile != "" {
+		var err error
+		if base, err = podspec.LoadSettings(cfg.DefaultsFile, base); err != nil {
+			return nil, err
+		}
+	}
+	if err := base.Validate(); err != nil {
+		return nil, fmt.Errorf("defaults: %w", err)
+	}
+	var list []profile.Profile
+	if cfg.ProfilesFile != "" {
+		var err error
+		if list, err = profile.Load(cfg.ProfilesFile); err != nil {
+			return nil, err
+		}
+	}
+	if err := profile.Validate(base, list); err != nil {
+		return nil, fmt.Errorf("profiles %s: %w", cfg.ProfilesFile, err)
+	}
+	form, err := profile.RenderForm(list)
+	if err != nil {
+		return nil, fmt.Errorf("render profile form: %w", err)
+	}
+	return &profileSet{base: base, list: list, form: form, public: profile.Public(list)}, nil
+}
+
+func (p *profileSet) Resolve(userOptions map[string]any) (string, podspec.Settings, error) {
+	sel, err := profile.Resolve(p.base, p.list, userOptions)
+	if err != nil {
+		var ve *profile.ValidationError
+		if errors.As(err, &ve) {
+			return "", podspec.Settings{}, &api.OptionsError{Field: ve.Field, Message: ve.Message}
+		}
+		return "", podspec.Settings{}, err
+	}
+	// An unlisted choice puts the user's text into the settings; it must
+	// still make a valid, non-root pod.
+	if err := sel.Settings.Validate(); err != nil {
+		return "", podspec.Settings{}, &api.OptionsError{Field: "user_options", Message: "These options do not give a valid session: " + err.Error()}
+	}
+	return sel.Profile, sel.Settings, nil
+}
+
+func (p *profileSet) Public() any  { return p.public }
+func (p *profileSet) Form() string { return p.form }
