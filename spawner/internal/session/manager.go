@@ -78,7 +78,10 @@ type Manager struct {
 	pvcs      corelisters.PersistentVolumeClaimLister
 	informers []cache.SharedIndexInformer
 
-	mu         sync.Mutex
+	mu sync.Mutex
+	// base is Start's context: operations derive from it, so a shutting
+	// down service abandons them as they are, for the next run to resume.
+	base       context.Context
 	sessions   map[Key]*session
 	byPod      map[string]*session
 	reconciled bool
@@ -177,6 +180,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	if !cache.WaitForCacheSync(ctx.Done(), syncs...) {
 		return fmt.Errorf("sync informers: %w", context.Cause(ctx))
 	}
+	m.mu.Lock()
+	m.base = ctx
+	m.mu.Unlock()
 	m.reconcile(ctx)
 
 	<-ctx.Done()
@@ -344,7 +350,7 @@ func (m *Manager) forget(s *session) {
 
 // newOp attaches a new operation to s. Callers hold m.mu.
 func (m *Manager) newOp(s *session, kind opKind, timeout time.Duration) *operation {
-	deadline, stopTimer := context.WithTimeoutCause(context.Background(), timeout, errDeadline)
+	deadline, stopTimer := context.WithTimeoutCause(m.base, timeout, errDeadline)
 	ctx, cancel := context.WithCancelCause(deadline)
 	op := &operation{
 		kind:      kind,
@@ -397,6 +403,13 @@ func (m *Manager) deletePod(ctx context.Context, name string, grace time.Duratio
 }
 
 var errDeadline = errors.New("deadline")
+
+// shuttingDown reports whether op ended because the service is stopping; the
+// operation then leaves everything as it is.
+func (m *Manager) shuttingDown(op *operation) bool {
+	cause := context.Cause(op.ctx)
+	return op.ctx.Err() != nil && !errors.Is(cause, errDeadline) && !errors.Is(cause, errStopRequested)
+}
 
 func opVerb(k opKind) string {
 	if k == opStop {

@@ -62,6 +62,10 @@ func (m *Manager) runSpawn(op *operation, spec Spec) {
 	m.step(op, 5, "Preparing your desktop.")
 
 	pod, err := m.createObjects(op, spec)
+	if err != nil && m.shuttingDown(op) {
+		m.abandon(op, log)
+		return
+	}
 	if err != nil {
 		var fail *failure
 		if !errors.As(err, &fail) {
@@ -217,6 +221,10 @@ func (m *Manager) waitReady(op *operation, log *slog.Logger) {
 
 		select {
 		case <-op.ctx.Done():
+			if m.shuttingDown(op) {
+				m.abandon(op, log)
+				return
+			}
 			if errors.Is(context.Cause(op.ctx), errStopRequested) {
 				m.failSpawn(op, log, &failure{reason: ReasonCancelled, message: "The spawn was cancelled by a stop request."}, false)
 			} else {
@@ -237,6 +245,13 @@ func (m *Manager) waitReady(op *operation, log *slog.Logger) {
 			unschedulable = nil
 		}
 	}
+}
+
+// abandon ends an operation at shutdown without touching the session or the
+// cluster: the next run of the service finds the pod and resumes.
+func (m *Manager) abandon(op *operation, log *slog.Logger) {
+	log.Info("Operation left for the next run of the service")
+	m.finish(op, errShuttingDown, func(*session) {})
 }
 
 func (m *Manager) succeed(op *operation, log *slog.Logger, url string) {
@@ -315,6 +330,10 @@ func (m *Manager) runStop(op *operation, spawn *operation) {
 		}
 		select {
 		case <-op.ctx.Done():
+			if m.shuttingDown(op) {
+				m.abandon(op, log)
+				return
+			}
 			err = fmt.Errorf("pod %s still exists after %s", s.names.Pod, m.cfg.StopTimeout)
 		case <-op.wake:
 		}

@@ -133,4 +133,7 @@ func (op *operation) poke() {
 	}
 }
 
-var errStopRequested = errors.New("stop requested")
+var (
+	errStopRequested = errors.New("stop requested")
+	errShuttingDown  = &Error{Code: CodeNotReady, Message: "The service is restarting; ask again in a moment."}
+)

@@ -1,0 +1,80 @@
+package config
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestLoadGoodFile(t *testing.T) {
+	cfg, err := Load("testdata/good.yaml", env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "0.0.0.0:8081", cfg.Listen)
+	assert.Equal(t, ":9090", cfg.OpsListen, "defaults fill what the file leaves out")
+	assert.Equal(t, "jhub", cfg.Namespace)
+	assert.Equal(t, 210*time.Second, cfg.SpawnTimeout)
+	assert.Equal(t, float32(50), cfg.KubeQPS)
+	assert.Equal(t, time.Second, cfg.DeleteGracePeriod)
+}
+
+// Environment variables override the file; t.Setenv rules out t.Parallel.
+func TestEnvironmentOverridesFile(t *testing.T) {
+	t.Setenv("KUBEDESK_SPAWN_TIMEOUT", "90s")
+	t.Setenv("KUBEDESK_NAMESPACE", "")
+	t.Setenv("KUBEDESK_LOG_FORMAT", "text")
+	cfg, err := Load("testdata/good.yaml", env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, 90*time.Second, cfg.SpawnTimeout)
+	assert.Equal(t, "text", cfg.LogFormat)
+}
+
+func TestEnvironmentAloneAndPodNamespace(t *testing.T) {
+	t.Setenv("KUBEDESK_HUB_TOKEN", "abcdefabcdefabcdef")
+	cfg, err := Load("", env(map[string]string{"POD_NAMESPACE": "hub-ns"}))
+	require.NoError(t, err)
+	assert.Equal(t, "hub-ns", cfg.Namespace)
+	assert.Equal(t, "abcdefabcdefabcdef", cfg.HubToken)
+}
+
+func TestHubTokenFile(t *testing.T) {
+	path := t.TempDir() + "/token"
+	require.NoError(t, writeFile(path, "  from-a-mounted-secret-0123\n"))
+	t.Setenv("KUBEDESK_HUB_TOKEN_FILE", path)
+	cfg, err := Load("", env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "from-a-mounted-secret-0123", cfg.HubToken)
+}
+
+func TestBadFiles(t *testing.T) {
+	cases := []struct {
+		file string
+		want []string
+	}{
+		{"testdata/typo.yaml", []string{`config testdata/typo.yaml`, `invalid keys: spawn_timeot`}},
+		{"testdata/bad-values.yaml", []string{
+			`listen: "8081" is not a host:port address`,
+			`hub_token: set hub_token_file or KUBEDESK_HUB_TOKEN to a random token of at least 16 characters`,
+			`spawn_timeout: must be positive, got -1s`,
+			`log_format: must be json or text, got "xml"`,
+		}},
+		{"testdata/missing.yaml", []string{"read config testdata/missing.yaml"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := Load(tc.file, env(nil))
+			require.Error(t, err)
+			for _, w := range tc.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }

@@ -1,0 +1,514 @@
+"""KubedeskSpawner: a JupyterHub Spawner that asks the kubedesk service to do the work.
+
+The spawner keeps no Kubernetes logic and no state of its own: the kubedesk
+spawner service (Go) creates, watches and deletes the desktop pods, and this
+class only translates JupyterHub's Spawner calls into the service's REST API
+(``spawner/internal/api/openapi.yaml``):
+
+==========================  ===================================================
+Spawner call                service request
+==========================  ===================================================
+``start()``                 ``POST   /api/v1/users/{user}/server[s/{name}]``,
+                            then ``GET .../progress`` (Server-Sent Events)
+``poll()``, ``get_url()``   ``GET    /api/v1/users/{user}/server[s/{name}]``
+``stop()``                  ``DELETE /api/v1/users/{user}/server[s/{name}]``
+``options_form``            ``GET    /api/v1/profiles/form``
+==========================  ===================================================
+
+Everything that can fail during a spawn happens inside the task ``start()``
+returns, so ``progress()`` can follow it and never has to raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from jupyterhub.spawner import Spawner
+from tornado import web
+from traitlets import Float, Unicode, default
+
+from ._form import options_from_form
+from ._sse import iter_events
+
+try:  # JupyterHub >= 6
+    from jupyterhub.spawner import SpawnException
+except ImportError:  # JupyterHub 4 and 5
+    SpawnException = None
+
+__all__ = ["KubedeskSpawner", "ServiceError"]
+
+API_PREFIX = "/api/v1"
+
+# Service progress (0-100) is mapped into [PROGRESS_MIN, PROGRESS_MAX] so the
+# hub's own "server ready" event, sent after it has checked the server answers,
+# is the only one to reach 100.
+PROGRESS_MIN = 1
+PROGRESS_MAX = 90
+PROGRESS_READY = 95
+
+# Session statuses (openapi.yaml, Session.status) poll() reports as running.
+_ALIVE = frozenset({"pending", "running", "stopping"})
+
+
+class ServiceError(Exception):
+    """The spawner service could not be reached or failed to do what was asked.
+
+    Raised for 5xx answers, network errors and failed spawns: problems of the
+    platform, which JupyterHub counts toward ``consecutive_failure_limit``.
+    Rejections of the request itself (4xx) raise a ``SpawnException`` (JupyterHub
+    6) or ``tornado.web.HTTPError`` instead.
+    """
+
+
+# One HTTP client for the whole hub process. Its pool has no connection cap:
+# every pending spawn holds a connection open for its progress stream, and a
+# capped pool deadlocked Nublado's hub once the streams took every connection
+# (nublado CHANGELOG 8.4.1).
+_client: httpx.AsyncClient | None = None
+_client_loop: asyncio.AbstractEventLoop | None = None
+
+
+def shared_client() -> httpx.AsyncClient:
+    """The process-wide client (a fresh one if the event loop changed, as in tests)."""
+    global _client, _client_loop
+    loop = asyncio.get_running_loop()
+    if _client is None or _client.is_closed or _client_loop is not loop:
+        _client = httpx.AsyncClient(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=50),
+            follow_redirects=False,
+            headers={"User-Agent": "kubedesk-spawner"},
+        )
+        _client_loop = loop
+    return _client
+
+
+def _error_body(response: httpx.Response) -> tuple[str, str]:
+    """The service's ``{"code", "message"}`` error, or a stand-in for a foreign body."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body.get("code") or ""), body["message"]
+    text = response.text.strip()[:200]
+    return "", text or response.reason_phrase or f"HTTP {response.status_code}"
+
+
+def _is_service_404(response: httpx.Response) -> bool:
+    """A 404 that the service itself sent (a JSON error), not a proxy's page.
+
+    A 404 from a misrouted ``service_url`` must not make poll() report every
+    server as stopped: that would orphan their pods.
+    """
+    if response.status_code != 404:
+        return False
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and "code" in body
+
+
+def _rejection(status: int, code: str, message: str) -> Exception:
+    """The exception for a request the service rejected (4xx).
+
+    JupyterHub 6 records a ``SpawnException`` or an ``HTTPError`` below 500 as
+    a failure of the request, not an error of the hub, so it does not count
+    toward ``consecutive_failure_limit``; JupyterHub 4 and 5 count every
+    failure, but show the message to the user all the same.
+    """
+    if SpawnException is not None:
+        return SpawnException(message, reason=code or "rejected", status_code=status)
+    return web.HTTPError(status, "%s", message, reason=None)
+
+
+class KubedeskSpawner(Spawner):
+    """Spawn desktop sessions through the kubedesk spawner service.
+
+    Configure it with::
+
+        c.JupyterHub.spawner_class = "kubedesk"
+        c.KubedeskSpawner.service_url = "http://kubedesk-spawner:8080"
+        # the token comes from $KUBEDESK_SERVICE_TOKEN unless set here
+    """
+
+    service_url = Unicode(
+        config=True,
+        help="""Base URL of the kubedesk spawner service, e.g.
+        http://kubedesk-spawner:8080 (no /api/v1). Defaults to
+        $KUBEDESK_SERVICE_URL, else http://kubedesk-spawner:8080.""",
+    )
+
+    @default("service_url")
+    def _default_service_url(self) -> str:
+        return os.environ.get("KUBEDESK_SERVICE_URL", "http://kubedesk-spawner:8080")
+
+    service_token = Unicode(
+        config=True,
+        help="""Bearer token the hub presents to the spawner service.
+        Defaults to $KUBEDESK_SERVICE_TOKEN.""",
+    )
+
+    @default("service_token")
+    def _default_service_token(self) -> str:
+        return os.environ.get("KUBEDESK_SERVICE_TOKEN", "")
+
+    request_timeout = Float(
+        30.0,
+        config=True,
+        help="""Seconds to wait for one request to the spawner service (create,
+        status, form). Also the longest silence tolerated on a progress stream
+        before reconnecting to it.""",
+    )
+
+    stop_timeout = Float(
+        300.0,
+        config=True,
+        help="""Seconds to wait for the spawner service to stop a server (its
+        DELETE returns once the pod is gone).""",
+    )
+
+    # Delays between attempts to reconnect a broken progress stream: doubling
+    # from the first to the last, plus up to 10% jitter. Bounded overall by the
+    # hub's start_timeout, which cancels start().
+    reconnect_delay_initial = 0.5
+    reconnect_delay_max = 10.0
+
+    @default("env_keep")
+    def _default_env_keep(self) -> list[str]:
+        # The hub's own environment has no business in a desktop pod.
+        return []
+
+    @default("options_form")
+    def _default_options_form(self):
+        return self._fetch_options_form
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        return options_from_form
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._start_task: asyncio.Task[str] | None = None
+        self._events: list[dict[str, Any]] = []
+        self._listeners: set[asyncio.Event] = set()
+        self._last_progress = 0
+
+    # -- requests ---------------------------------------------------------
+
+    def _path(self, suffix: str = "") -> str:
+        user = quote(self.user.name, safe="")
+        if self.name:
+            return f"{API_PREFIX}/users/{user}/servers/{quote(self.name, safe='')}{suffix}"
+        return f"{API_PREFIX}/users/{user}/server{suffix}"
+
+    def _url(self, path: str) -> str:
+        return self.service_url.rstrip("/") + path
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.service_token}"}
+
+    async def _request(
+        self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Send one request; network failures become a readable ServiceError."""
+        url = self._url(path)
+        try:
+            return await shared_client().request(
+                method,
+                url,
+                headers=self._headers(),
+                timeout=self.request_timeout if timeout is None else timeout,
+                **kwargs,
+            )
+        except httpx.TimeoutException as e:
+            raise ServiceError(
+                f"The spawner service did not answer {method} {url} in time"
+                f" ({type(e).__name__})"
+            ) from e
+        except httpx.HTTPError as e:
+            raise ServiceError(
+                f"Could not reach the spawner service at {self.service_url}: {e!s}"
+                f" ({type(e).__name__})"
+            ) from e
+
+    def _raise_for_answer(self, response: httpx.Response, action: str) -> None:
+        """Raise for a non-2xx answer: 4xx rejections apart from platform faults."""
+        status = response.status_code
+        if status < 300:
+            return
+        code, message = _error_body(response)
+        if status in (401, 403):
+            raise ServiceError(
+                f"The spawner service refused the hub's token (HTTP {status}):"
+                f" {message}. Check KubedeskSpawner.service_token."
+            )
+        if 400 <= status < 500:
+            raise _rejection(status, code, message)
+        raise ServiceError(f"The spawner service failed to {action} (HTTP {status}): {message}")
+
+    # -- progress ---------------------------------------------------------
+
+    def _emit(self, message: str, progress: int | None = None) -> None:
+        """Record a progress event and wake every progress() listener."""
+        event: dict[str, Any] = {"message": message}
+        if progress is not None:
+            self._last_progress = max(self._last_progress, progress)
+            event["progress"] = self._last_progress
+        self._events.append(event)
+        self._notify()
+
+    def _notify(self, *_: Any) -> None:
+        for listener in self._listeners:
+            listener.set()
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """Yield the current spawn's events, from the first, until start() ends.
+
+        Each listener replays the whole history, so a page opened late still
+        shows every step. It never raises: a failed spawn is reported by the
+        hub from start()'s exception.
+        """
+        task, events = self._start_task, self._events
+        if task is None:
+            return
+        wake = asyncio.Event()
+        self._listeners.add(wake)
+        sent = 0
+        try:
+            while True:
+                wake.clear()
+                while sent < len(events):
+                    yield events[sent]
+                    sent += 1
+                if task.done():
+                    return
+                await wake.wait()
+        except Exception:
+            self.log.exception("Progress of %s failed; ending it", self._log_name)
+        finally:
+            self._listeners.discard(wake)
+
+    # -- Spawner API ------------------------------------------------------
+
+    def start(self) -> asyncio.Task[str]:
+        """Start the server; the returned task resolves to its URL."""
+        self._events = []
+        self._last_progress = 0
+        self._start_task = asyncio.create_task(self._start())
+        self._start_task.add_done_callback(self._notify)
+        return self._start_task
+
+    async def _start(self) -> str:
+        if not self.service_token:
+            raise ServiceError(
+                "No token for the spawner service: set KubedeskSpawner.service_token"
+                " or $KUBEDESK_SERVICE_TOKEN."
+            )
+        body: dict[str, Any] = {
+            "user_options": self.user_options or {},
+            "env": {k: str(v) for k, v in self.get_env().items() if v is not None},
+        }
+        display_name = getattr(self, "display_name", "")  # JupyterHub >= 6
+        if display_name:
+            body["display_name"] = display_name
+
+        self._emit("Asking the spawner service for a server", PROGRESS_MIN)
+        response = await self._request("POST", self._path(), json=body)
+        if response.status_code == 409:
+            # A session exists or is changing. The hub has already issued new
+            # credentials for this spawn, so it can't be reused: replace it.
+            _, message = _error_body(response)
+            self.log.info("Replacing existing server %s: %s", self._log_name, message)
+            self._emit("Stopping the server left from an earlier start")
+            await self.stop()
+            response = await self._request("POST", self._path(), json=body)
+        self._raise_for_answer(response, "start the server")
+        url = await self._follow_progress()
+        self.log.info("Server %s is ready at %s", self._log_name, url)
+        self._emit(f"Server started at {url}", PROGRESS_READY)
+        return url
+
+    async def _follow_progress(self) -> str:
+        """Read the progress stream until ready (its URL) or failed (raise).
+
+        The stream replays the operation's history on every connection, so a
+        broken stream (the service restarting, a proxy timing out) is simply
+        reopened; events already shown are skipped.
+        """
+        seen: set[tuple[Any, str]] = set()
+        delay = self.reconnect_delay_initial
+        path = self._path("/progress")
+        while True:
+            try:
+                async with shared_client().stream(
+                    "GET",
+                    self._url(path),
+                    headers={**self._headers(), "Accept": "text/event-stream"},
+                    timeout=self.request_timeout,
+                ) as response:
+                    if response.status_code == 404:
+                        await response.aread()
+                        if _is_service_404(response):
+                            raise ServiceError(
+                                "The spawner service no longer knows this server;"
+                                " it was stopped or lost while starting."
+                            )
+                        problem = "HTTP 404 without a service error"
+                    elif response.status_code >= 500:
+                        await response.aread()
+                        problem = f"HTTP {response.status_code}: {_error_body(response)[1]}"
+                    elif response.status_code != 200:
+                        await response.aread()
+                        self._raise_for_answer(response, "report progress")
+                        problem = f"HTTP {response.status_code}"
+                    else:
+                        async for sse in iter_events(response.aiter_lines()):
+                            delay = self.reconnect_delay_initial
+                            url = await self._handle_event(sse.event, sse.data, seen)
+                            if url:
+                                return url
+                        problem = "the stream ended before the server was ready"
+            except httpx.ReadTimeout:
+                problem = f"no news for {self.request_timeout:g} s"
+            except httpx.TransportError as e:
+                problem = f"{type(e).__name__}: {e}"
+            self.log.warning(
+                "Progress stream of %s broke (%s); reconnecting in %.1f s",
+                self._log_name,
+                problem,
+                delay,
+            )
+            await asyncio.sleep(delay * (1 + random.random() / 10))
+            delay = min(delay * 2, self.reconnect_delay_max)
+
+    async def _handle_event(self, event: str, data: str, seen: set[tuple[Any, str]]) -> str:
+        """Act on one stream event; return the server URL once it is ready."""
+        if event not in ("progress", "ready", "failed"):
+            return ""
+        try:
+            payload = json.loads(data)
+        except ValueError:
+            self.log.warning("Ignoring malformed %s event for %s: %r", event, self._log_name, data)
+            return ""
+        if not isinstance(payload, dict):
+            return ""
+        message = str(payload.get("message") or "")
+        if event == "failed":
+            reason = payload.get("reason")
+            detail = f" ({reason})" if reason else ""
+            raise ServiceError(f"The server failed to start{detail}: {message}")
+        if event == "ready":
+            url = payload.get("url") or await self._session_url()
+            if not url:
+                raise ServiceError("The spawner service said the server is ready but gave no URL")
+            return str(url)
+        key = (payload.get("progress"), message)
+        if key in seen or not message:
+            return ""
+        seen.add(key)
+        progress = payload.get("progress")
+        if isinstance(progress, (int, float)):
+            span = PROGRESS_MAX - PROGRESS_MIN
+            mapped = PROGRESS_MIN + round(span * min(max(progress, 0), 100) / 100)
+            self._emit(message, mapped)
+        else:
+            self._emit(message)
+        return ""
+
+    async def _session_url(self) -> str:
+        response = await self._request("GET", self._path())
+        if response.status_code != 200:
+            return ""
+        session = response.json()
+        return str(session.get("url") or "") if isinstance(session, dict) else ""
+
+    async def poll(self) -> int | None:
+        """None while the service has the server pending or running, else an exit status.
+
+        Only a definite answer from the service ends a server: when the
+        service can't be reached or answers 5xx (it is rebuilding its state
+        after a restart), the server is reported as running, because
+        reporting a live server as stopped orphans its pod (KubeSpawner #742).
+        """
+        try:
+            response = await self._request("GET", self._path())
+        except ServiceError as e:
+            self.log.warning("Could not poll %s, assuming it runs: %s", self._log_name, e)
+            return None
+        if _is_service_404(response):
+            return 0
+        if response.status_code != 200:
+            self.log.warning(
+                "Could not poll %s (HTTP %d: %s), assuming it runs",
+                self._log_name,
+                response.status_code,
+                _error_body(response)[1],
+            )
+            return None
+        try:
+            session = response.json()
+            status = session["status"]
+        except (ValueError, KeyError, TypeError):
+            self.log.warning("Malformed status of %s, assuming it runs", self._log_name)
+            return None
+        if status in _ALIVE:
+            return None
+        if status == "failed":
+            return 1
+        if status == "stopped":
+            exit_code = session.get("exit_code")
+            return exit_code if isinstance(exit_code, int) else 0
+        self.log.warning("Unknown status %r of %s, assuming it runs", status, self._log_name)
+        return None
+
+    async def stop(self, now: bool = False) -> None:
+        """Stop the server and wait until it is gone; stopping a stopped server is fine."""
+        response = await self._request("DELETE", self._path(), timeout=self.stop_timeout)
+        if response.status_code == 404 or response.status_code < 300:
+            return
+        self._raise_for_answer(response, "stop the server")
+        raise ServiceError(f"Unexpected answer to stop: HTTP {response.status_code}")
+
+    async def get_url(self) -> str:
+        """The server's URL as the service knows it, else the stored one. Never raises."""
+        try:
+            url = await self._session_url()
+            if url:
+                return url
+        except Exception as e:
+            self.log.warning("Could not get the URL of %s from the service: %s", self._log_name, e)
+        try:
+            return await super().get_url()
+        except Exception:
+            return ""
+
+    async def _fetch_options_form(self, spawner: Spawner | None = None) -> str:
+        """The profile form from the service; empty when there is nothing to choose."""
+        try:
+            response = await self._request("GET", f"{API_PREFIX}/profiles/form")
+        except ServiceError as e:
+            raise web.HTTPError(503, "%s", str(e)) from e
+        if response.status_code != 200:
+            _, message = _error_body(response)
+            raise web.HTTPError(
+                503, "The spawner service did not send the options form: %s", message
+            )
+        return response.text.strip()
+
+    def get_state(self) -> dict[str, Any]:
+        # The service and Kubernetes hold the truth; keep only what the hub does.
+        return super().get_state()
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+
+    def clear_state(self) -> None:
+        super().clear_state()

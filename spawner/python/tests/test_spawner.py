@@ -1,0 +1,447 @@
+"""KubedeskSpawner against the fake spawner service."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.metadata import entry_points
+
+import httpx
+import pytest
+from tornado import web
+
+import kubedesk_spawner.spawner as spawner_module
+from kubedesk_spawner import KubedeskSpawner, ServiceError
+
+from .conftest import collect
+from .fake_service import DEFAULT_STEPS, FakeService
+
+try:
+    from jupyterhub.spawner import SpawnException
+except ImportError:
+    SpawnException = None
+
+TIMEOUT = 10  # seconds any single spawn in these tests may take
+
+
+def progress_requests(service: FakeService) -> list[str]:
+    return [uri for method, uri, _ in service.requests if uri.endswith("/progress")]
+
+
+def methods(service: FakeService) -> list[str]:
+    return [method for method, uri, _ in service.requests if not uri.endswith("/progress")]
+
+
+# -- start and progress -----------------------------------------------------
+
+
+async def test_start_returns_ready_url_and_progress(service, make_spawner):
+    spawner = make_spawner()
+    task = spawner.start()
+    assert isinstance(task, asyncio.Task)
+    events = await collect(spawner)
+    assert await asyncio.wait_for(task, TIMEOUT) == service.ready_url
+
+    messages = [e["message"] for e in events]
+    for _, step in DEFAULT_STEPS:
+        assert step in messages
+    progress = [e["progress"] for e in events if "progress" in e]
+    assert progress == sorted(progress), "progress never goes back"
+    assert max(progress) < 100, "100 is left to the hub's own ready event"
+    assert events[-1]["message"] == f"Server started at {service.ready_url}"
+
+    method, uri, body = service.requests[0]
+    assert (method, uri) == ("POST", "/api/v1/users/alice/server")
+    assert body["user_options"] == {}
+    assert body["env"]["JUPYTERHUB_API_TOKEN"] == "server-token"
+    assert body["env"]["JUPYTERHUB_SERVICE_PREFIX"] == "/user/alice/"
+
+
+async def test_start_sends_user_options(service, make_spawner):
+    spawner = make_spawner()
+    spawner.user_options = {"profile": "small", "image": "jammy"}
+    await asyncio.wait_for(spawner.start(), TIMEOUT)
+    assert service.requests[0][2]["user_options"] == {"profile": "small", "image": "jammy"}
+    assert service.sessions[("alice", "")].profile == "small"
+
+
+async def test_progress_replays_history_to_every_listener(service, make_spawner):
+    spawner = make_spawner()
+    task = spawner.start()
+    early = asyncio.create_task(collect(spawner))
+    await asyncio.wait_for(task, TIMEOUT)
+    late = await collect(spawner)  # after the spawn: the whole history, then the end
+    assert late == await early
+    assert len(late) >= len(DEFAULT_STEPS) + 2
+
+
+async def test_progress_before_start_is_empty(make_spawner):
+    assert await collect(make_spawner()) == []
+
+
+async def test_failed_event_raises(service, make_spawner):
+    service.fail_next = "Back-off pulling image example/desktop:nope"
+    spawner = make_spawner()
+    task = spawner.start()
+    events = await collect(spawner)  # ends, does not raise
+    with pytest.raises(ServiceError, match="Back-off pulling image") as info:
+        await task
+    assert "image_pull" in str(info.value)
+    assert events and all("failed" not in e for e in events)
+
+
+async def test_progress_never_raises_when_the_service_is_unreachable(make_spawner, closed_port):
+    spawner = make_spawner(service_url=f"http://127.0.0.1:{closed_port}")
+    task = spawner.start()
+    events = await collect(spawner)
+    with pytest.raises(ServiceError, match="Could not reach the spawner service"):
+        await task
+    assert events[0]["message"] == "Asking the spawner service for a server"
+
+
+@pytest.mark.parametrize(
+    ("answer", "options", "status", "message"),
+    [
+        pytest.param(None, {"profile": "nope"}, 400, "There is no profile 'nope'.", id="400-real"),
+        pytest.param(
+            (413, {"code": "too_large", "message": "The request is too large."}),
+            {},
+            413,
+            "The request is too large.",
+            id="413",
+        ),
+        pytest.param(
+            (422, {"code": "invalid_options", "message": "50% of nothing"}),
+            {},
+            422,
+            "50% of nothing",
+            id="422-percent-sign",
+        ),
+    ],
+)
+async def test_rejections_do_not_count_as_hub_failures(
+    service, make_spawner, answer, options, status, message
+):
+    if answer:
+        service.create_answers.append(answer)
+    spawner = make_spawner()
+    spawner.user_options = options
+    task = spawner.start()
+    events = await collect(spawner)
+    with pytest.raises(web.HTTPError) as info:
+        await task
+    exc = info.value
+    assert exc.status_code == status < 500
+    if SpawnException is not None:  # JupyterHub 6
+        assert isinstance(exc, SpawnException)
+        assert exc.message == message
+        assert exc.reason
+    else:
+        assert exc.log_message % exc.args == message
+    assert events  # progress ended quietly
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_bad_token_is_a_platform_error(service, make_spawner, status):
+    service.create_answers.append((status, {"code": "unauthorized", "message": "no"}))
+    with pytest.raises(ServiceError, match="service_token"):
+        await make_spawner().start()
+
+
+async def test_wrong_token_against_the_service(make_spawner):
+    with pytest.raises(ServiceError, match=r"HTTP 401"):
+        await make_spawner(service_token="wrong").start()
+
+
+async def test_5xx_on_create_raises_plain_error(service, make_spawner):
+    service.create_answers.append((503, {"code": "starting", "message": "rebuilding state"}))
+    with pytest.raises(ServiceError, match="HTTP 503.*rebuilding state"):
+        await make_spawner().start()
+
+
+async def test_missing_token_fails_readably(make_spawner):
+    with pytest.raises(ServiceError, match="KUBEDESK_SERVICE_TOKEN"):
+        await make_spawner(service_token="").start()
+
+
+async def test_conflict_stops_the_old_server_and_retries(service, make_spawner):
+    old = make_spawner()
+    await asyncio.wait_for(old.start(), TIMEOUT)
+    service.requests.clear()
+
+    spawner = make_spawner()
+    task = spawner.start()
+    events = await collect(spawner)
+    assert await asyncio.wait_for(task, TIMEOUT) == service.ready_url
+    assert methods(service) == ["POST", "DELETE", "POST"]
+    assert "Stopping the server left from an earlier start" in [e["message"] for e in events]
+
+
+async def test_conflict_twice_is_a_rejection(service, make_spawner):
+    busy = (409, {"code": "busy", "message": "An operation is in progress."})
+    service.create_answers += [busy, busy]
+    with pytest.raises(web.HTTPError, match="An operation is in progress") as info:
+        await make_spawner().start()
+    assert info.value.status_code == 409
+    assert methods(service) == ["POST", "DELETE", "POST"]
+
+
+async def test_broken_stream_reconnects_without_repeating_events(service, make_spawner):
+    service.break_stream_after = 3
+    spawner = make_spawner()
+    task = spawner.start()
+    events = await collect(spawner)
+    assert await asyncio.wait_for(task, TIMEOUT) == service.ready_url
+    assert len(progress_requests(service)) == 2
+    messages = [e["message"] for e in events]
+    assert len(messages) == len(set(messages)), messages
+
+
+async def test_stream_reconnects_while_the_service_restarts(service, make_spawner):
+    restarting = (503, {"code": "starting", "message": "rebuilding state"})
+    service.progress_answers += [restarting, restarting]
+    spawner = make_spawner()
+    assert await asyncio.wait_for(spawner.start(), TIMEOUT) == service.ready_url
+    assert len(progress_requests(service)) == 3
+
+
+async def test_stream_survives_a_dropped_connection(service, make_spawner, monkeypatch):
+    # The first progress request fails at the transport level, as when the
+    # service's pod is replaced; the next one succeeds.
+    real_stream = httpx.AsyncClient.stream
+    calls = []
+
+    def flaky_stream(self, method, url, **kwargs):
+        calls.append(url)
+        if len(calls) == 1:
+            url = "http://127.0.0.1:1/unreachable"
+        return real_stream(self, method, url, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "stream", flaky_stream)
+    spawner = make_spawner()
+    assert await asyncio.wait_for(spawner.start(), TIMEOUT) == service.ready_url
+    assert len(calls) == 2
+
+
+async def test_session_gone_on_reconnect_fails(service, make_spawner):
+    service.release.clear()  # hold the spawn before ready
+    service.break_stream_after = 2
+    spawner = make_spawner()
+    task = spawner.start()
+    async def streaming() -> None:
+        while not progress_requests(service):
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(streaming(), TIMEOUT)
+    service.sessions.pop(("alice", ""))
+    with pytest.raises(ServiceError, match="no longer knows this server"):
+        await asyncio.wait_for(task, TIMEOUT)
+
+
+async def test_progress_ends_when_start_is_cancelled(service, make_spawner):
+    service.release.clear()
+    spawner = make_spawner()
+    task = spawner.start()
+    listener = asyncio.create_task(collect(spawner))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    events = await listener
+    assert events
+
+
+# -- poll -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "extra", "expected"),
+    [
+        ("pending", {}, None),
+        ("running", {}, None),
+        ("stopping", {}, None),
+        ("failed", {}, 1),
+        ("stopped", {}, 0),
+        ("stopped", {"exit_code": 3}, 3),
+        ("mystery", {}, None),
+    ],
+)
+async def test_poll_maps_status(service, make_spawner, status, extra, expected):
+    await asyncio.wait_for(make_spawner().start(), TIMEOUT)
+    session = service.sessions[("alice", "")]
+    session.status = status
+    for key, value in extra.items():
+        setattr(session, key, value)
+    assert await make_spawner().poll() == expected
+
+
+async def test_poll_without_session_is_stopped(make_spawner):
+    assert await make_spawner().poll() == 0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param((503, {"code": "starting", "message": "rebuilding state"}), id="503"),
+        pytest.param((500, None), id="500-empty"),
+        pytest.param((404, None), id="404-not-from-the-service"),
+        pytest.param((401, {"code": "unauthorized", "message": "no"}), id="401"),
+    ],
+)
+async def test_poll_unsure_means_running(service, make_spawner, answer):
+    service.status_answer = answer
+    assert await make_spawner().poll() is None
+
+
+async def test_poll_connection_refused_means_running(make_spawner, closed_port):
+    spawner = make_spawner(service_url=f"http://127.0.0.1:{closed_port}")
+    assert await spawner.poll() is None
+
+
+# -- stop -------------------------------------------------------------------
+
+
+async def test_stop_is_idempotent(service, make_spawner):
+    spawner = make_spawner()
+    await asyncio.wait_for(spawner.start(), TIMEOUT)
+    await spawner.stop()
+    assert await spawner.poll() == 0
+    await spawner.stop()  # 204 for a server that is gone
+    service.delete_answers.append((404, {"code": "not_found", "message": "No such server."}))
+    await spawner.stop(now=True)
+    assert methods(service).count("DELETE") == 3
+
+
+async def test_stop_failure_raises(service, make_spawner):
+    service.delete_answers.append((504, {"code": "timeout", "message": "pod still terminating"}))
+    with pytest.raises(ServiceError, match="pod still terminating"):
+        await make_spawner().stop()
+
+
+async def test_stop_is_bounded_by_stop_timeout(make_spawner, monkeypatch):
+    spawner = make_spawner(stop_timeout=0.2)
+    seen = {}
+
+    async def record(self, method, url, **kwargs):
+        seen["timeout"] = kwargs["timeout"]
+        raise httpx.ReadTimeout("slow", request=httpx.Request(method, url))
+
+    monkeypatch.setattr(httpx.AsyncClient, "request", record)
+    with pytest.raises(ServiceError, match="did not answer DELETE"):
+        await spawner.stop()
+    assert seen["timeout"] == 0.2
+
+
+# -- get_url ----------------------------------------------------------------
+
+
+async def test_get_url_asks_the_service(service, make_spawner):
+    await asyncio.wait_for(make_spawner().start(), TIMEOUT)
+    service.sessions[("alice", "")].url = "http://10.0.0.7:8888"
+    assert await make_spawner().get_url() == "http://10.0.0.7:8888"
+
+
+@pytest.mark.parametrize("failure", ["503", "404", "refused"])
+async def test_get_url_falls_back_to_the_stored_url(service, make_spawner, closed_port, failure):
+    traits = {}
+    if failure == "503":
+        service.status_answer = (503, {"code": "starting", "message": "rebuilding"})
+    elif failure == "refused":
+        traits["service_url"] = f"http://127.0.0.1:{closed_port}"
+    spawner = make_spawner(**traits)
+    spawner.server.ip, spawner.server.port = "10.1.2.3", 8888
+    assert await spawner.get_url() == spawner.server.url
+    assert "10.1.2.3:8888" in spawner.server.url
+
+
+async def test_get_url_never_raises_without_a_server(make_spawner, closed_port):
+    spawner = make_spawner(service_url=f"http://127.0.0.1:{closed_port}")
+    spawner._server = None
+    assert await spawner.get_url() == ""
+
+
+# -- options form -----------------------------------------------------------
+
+
+async def test_options_form_comes_from_the_service(service, make_spawner):
+    spawner = make_spawner()
+    assert await spawner.get_options_form() == service.form_html
+    service.form_html = "  \n"
+    assert await spawner.get_options_form() == ""  # nothing to choose: no form
+
+
+async def test_options_form_unreachable_is_a_readable_503(make_spawner, closed_port):
+    spawner = make_spawner(service_url=f"http://127.0.0.1:{closed_port}")
+    with pytest.raises(web.HTTPError) as info:
+        await spawner.get_options_form()
+    assert info.value.status_code == 503
+
+
+async def test_options_from_form_is_wired_into_the_hub(make_spawner):
+    spawner = make_spawner()
+    options = spawner.run_options_from_form(
+        {"profile": ["gpu"], "profile-option-gpu--image": ["jammy"]}
+    )
+    assert options == {"profile": "gpu", "image": "jammy"}
+
+
+# -- configuration and plumbing ----------------------------------------------
+
+
+def test_env_keep_is_empty(make_spawner, monkeypatch):
+    monkeypatch.setenv("KUBEDESK_LEAK_CHECK", "1")
+    spawner = make_spawner()
+    assert spawner.env_keep == []
+    env = spawner.get_env()
+    assert "KUBEDESK_LEAK_CHECK" not in env
+    assert "PATH" not in env
+
+
+def test_traits_default_from_the_environment(monkeypatch):
+    monkeypatch.setenv("KUBEDESK_SERVICE_TOKEN", "from-env")
+    monkeypatch.delenv("KUBEDESK_SERVICE_URL", raising=False)
+    spawner = KubedeskSpawner()
+    assert spawner.service_token == "from-env"
+    assert spawner.service_url == "http://kubedesk-spawner:8080"
+    for name in ("service_url", "service_token", "request_timeout", "stop_timeout"):
+        assert spawner.trait_metadata(name, "help"), f"{name} has no help"
+        assert spawner.trait_metadata(name, "config")
+
+
+def test_entry_point():
+    (ep,) = [ep for ep in entry_points(group="jupyterhub.spawners") if ep.name == "kubedesk"]
+    assert ep.load() is KubedeskSpawner
+
+
+async def test_shared_client_has_no_connection_cap(service, make_spawner):
+    """More progress streams than httpx's default pool (100) and a poll still answers."""
+    service.release.clear()  # every spawn waits before its ready event
+    spawners = [make_spawner(name=f"s{i}") for i in range(110)]
+    tasks = [s.start() for s in spawners]
+    try:
+        async def all_streaming() -> None:
+            while len(progress_requests(service)) < len(spawners):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(all_streaming(), 30)
+        assert await asyncio.wait_for(make_spawner().poll(), 5) == 0
+    finally:
+        service.release.set()
+    assert await asyncio.wait_for(asyncio.gather(*tasks), 30) == [service.ready_url] * 110
+    assert spawner_module.shared_client() is spawner_module.shared_client()
+
+
+@pytest.mark.parametrize(
+    ("user", "name", "path"),
+    [
+        ("alice", "", "/api/v1/users/alice/server"),
+        ("alice", "desk-1", "/api/v1/users/alice/servers/desk-1"),
+        ("ünï/cøde", "", "/api/v1/users/%C3%BCn%C3%AF%2Fc%C3%B8de/server"),
+        ("bob@example.org", "a/b c?#", "/api/v1/users/bob%40example.org/servers/a%2Fb%20c%3F%23"),
+    ],
+)
+async def test_names_are_percent_encoded(service, make_spawner, user, name, path):
+    spawner = make_spawner(name=name, user=user)
+    assert await asyncio.wait_for(spawner.start(), TIMEOUT) == service.ready_url
+    assert await spawner.poll() is None
+    await spawner.stop()
+    uris = [uri for _, uri, _ in service.requests]
+    assert uris == [path, path + "/progress", path, path]
+    assert service.sessions == {}
