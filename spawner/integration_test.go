@@ -342,4 +342,3 @@ func labelNode(t *testing.T, c *devcluster.Cluster, node, key, value string) {
 	patch(value)
 	t.Cleanup(func() { patch(nil) })
 }
-

@@ -240,7 +240,7 @@ func TestProgressStreamReplaysAndEnds(t *testing.T) {
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	t.Parallel()
 	var doc struct {
-		Servers []struct{ URL string } `json:"servers"`
+		Servers []struct{ URL string }    `json:"servers"`
 		Paths   map[string]map[string]any `json:"paths"`
 	}
 	require.NoError(t, yaml.Unmarshal(OpenAPI, &doc))

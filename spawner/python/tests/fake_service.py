@@ -230,7 +230,9 @@ class SessionHandler(BaseHandler):
                 session.task.cancel()
             if not session.done:
                 session.status = "stopped"
-                session.add("failed", {"message": "The spawn was cancelled.", "reason": "cancelled"})
+                session.add(
+                    "failed", {"message": "The spawn was cancelled.", "reason": "cancelled"}
+                )
         self.answer(204)
 
 
@@ -283,13 +285,25 @@ class SessionsHandler(BaseHandler):
         self.answer(200, [s.model() for s in self.svc.sessions.values()])
 
 
+def _hub_version() -> str:
+    try:
+        from jupyterhub import __version__
+    except ImportError:
+        return "5.0.0"
+    return __version__
+
+
 class DesktopHandler(web.RequestHandler):
-    """What JupyterHub's readiness check wants: 200 JSON and its version header."""
+    """What JupyterHub's readiness check wants: 200 JSON and its version header.
+
+    The header must be a valid version (JupyterHub 4 parses it) and should
+    match the hub's, or the hub warns.
+    """
 
     def get(self, path: str) -> None:
-        self.set_header("X-JupyterHub-Version", "kubedesk-fake")
+        self.set_header("X-JupyterHub-Version", _hub_version())
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"version": "kubedesk-fake", "path": self.request.path}))
+        self.finish(json.dumps({"fake": "kubedesk desktop", "path": self.request.path}))
 
 
 def listen(app: web.Application, port: int = 0) -> tuple[httpserver.HTTPServer, int]:

@@ -227,6 +227,7 @@ async def test_session_gone_on_reconnect_fails(service, make_spawner):
     service.break_stream_after = 2
     spawner = make_spawner()
     task = spawner.start()
+
     async def streaming() -> None:
         while not progress_requests(service):
             await asyncio.sleep(0.01)
@@ -246,6 +247,13 @@ async def test_progress_ends_when_start_is_cancelled(service, make_spawner):
     task.cancel()
     events = await listener
     assert events
+
+
+async def test_start_is_bounded_by_start_timeout(service, make_spawner):
+    service.release.clear()  # the spawn never gets ready
+    spawner = make_spawner(start_timeout=1)
+    with pytest.raises(ServiceError, match="did not start within 1 s"):
+        await asyncio.wait_for(spawner.start(), TIMEOUT)
 
 
 # -- poll -------------------------------------------------------------------
@@ -416,11 +424,12 @@ async def test_shared_client_has_no_connection_cap(service, make_spawner):
     spawners = [make_spawner(name=f"s{i}") for i in range(110)]
     tasks = [s.start() for s in spawners]
     try:
+
         async def all_streaming() -> None:
             while len(progress_requests(service)) < len(spawners):
                 await asyncio.sleep(0.05)
 
-        await asyncio.wait_for(all_streaming(), 30)
+        await asyncio.wait_for(all_streaming(), 15)
         assert await asyncio.wait_for(make_spawner().poll(), 5) == 0
     finally:
         service.release.set()

@@ -129,6 +129,10 @@ def _rejection(status: int, code: str, message: str) -> Exception:
     return web.HTTPError(status, "%s", message, reason=None)
 
 
+def _options_are_for_the_service(spawner: Spawner, user_options: dict[str, Any]) -> None:
+    """apply_user_options: nothing to do here, start() sends them to the service."""
+
+
 class KubedeskSpawner(Spawner):
     """Spawn desktop sessions through the kubedesk spawner service.
 
@@ -186,6 +190,14 @@ class KubedeskSpawner(Spawner):
         # The hub's own environment has no business in a desktop pod.
         return []
 
+    if "apply_user_options" in Spawner.class_trait_names():  # JupyterHub >= 5.3
+
+        @default("apply_user_options")
+        def _default_apply_user_options(self):
+            # The service validates and applies user_options; say they are
+            # handled, so the hub doesn't warn about each of them.
+            return _options_are_for_the_service
+
     @default("options_form")
     def _default_options_form(self):
         return self._fetch_options_form
@@ -230,8 +242,7 @@ class KubedeskSpawner(Spawner):
             )
         except httpx.TimeoutException as e:
             raise ServiceError(
-                f"The spawner service did not answer {method} {url} in time"
-                f" ({type(e).__name__})"
+                f"The spawner service did not answer {method} {url} in time ({type(e).__name__})"
             ) from e
         except httpx.HTTPError as e:
             raise ServiceError(
@@ -307,6 +318,16 @@ class KubedeskSpawner(Spawner):
         return self._start_task
 
     async def _start(self) -> str:
+        # JupyterHub 5 and 6 cancel start() after start_timeout; JupyterHub 4
+        # stops waiting but leaves it running, so bound it here too.
+        try:
+            return await asyncio.wait_for(self._spawn(), self.start_timeout or None)
+        except asyncio.TimeoutError:
+            raise ServiceError(
+                f"The server did not start within {self.start_timeout} s (Spawner.start_timeout)"
+            ) from None
+
+    async def _spawn(self) -> str:
         if not self.service_token:
             raise ServiceError(
                 "No token for the spawner service: set KubedeskSpawner.service_token"

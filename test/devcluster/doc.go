@@ -1,0 +1,32 @@
+// Package devcluster gives tests and benchmarks a real Kubernetes API to
+// talk to: the kwok dev cluster of hack/dev-cluster.sh (etcd, kube-apiserver,
+// kube-controller-manager and kube-scheduler as local processes, kwok in
+// place of kubelets, pod IPs in 127.42.0.0/16).
+//
+//	func TestSpawn(t *testing.T) {
+//		c := devcluster.Start(t)        // skips under -short
+//		devcluster.StartResponder(t)    // pod IPs answer on :8888
+//		ns := c.Namespace(t)            // fresh, deleted afterwards
+//		...
+//	}
+//
+// Start builds the control plane on first use (hack/cluster-tools.sh, about
+// 10 minutes once, cached in .cache/bin) and starts the cluster, or reuses
+// one that already runs, so the first test of a fresh checkout is slow and
+// later ones take well under a second to connect. The first build outlasts
+// go test's default 10-minute -timeout: on a fresh checkout run
+// hack/dev-cluster.sh up (or make cluster-up) once first, or pass -timeout 30m. Several test binaries may
+// call Start at the same time (go test ./... runs packages in parallel):
+// hack/dev-cluster.sh serialises `up` with a file lock, so exactly one of them
+// creates the cluster and the others reuse it. The cluster outlives the
+// tests on purpose; `hack/dev-cluster.sh down` removes it.
+//
+// Pods are fake: kwok marks them Running and Ready and gives them an IP, but
+// runs no containers. StartResponder stands in for whatever a pod would
+// serve: one listener on 0.0.0.0:8888 answers at every pod IP, the way a
+// single-user server answers JupyterHub's readiness poll.
+//
+// Namespaces are the unit of isolation: tests share the cluster and its
+// nodes, so a test must not assume it is alone there (count only its own
+// pods, never all pods or node usage).
+package devcluster
