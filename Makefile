@@ -1,0 +1,72 @@
+# kubedesk: desktop sessions for JupyterHub on Kubernetes.
+# `make help` lists the targets; each delegates to a script or to go.
+
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := bin
+# The first build of the dev cluster's control plane takes ~11 minutes.
+GO_TEST_TIMEOUT ?= 45m
+
+.DEFAULT_GOAL := help
+
+##@ Main
+
+.PHONY: demo
+demo: ## Install what is missing, start the dev cluster, the spawner service and JupyterHub on http://127.0.0.1:8000
+	hack/demo.sh
+
+.PHONY: test
+test: deps ## Run every test: Go unit, integration and end-to-end tests, and the Python shim's tests on JupyterHub 4, 5 and 6
+	$(GO) test -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
+	hack/test-python.sh
+
+.PHONY: test-short
+test-short: ## Run the unit tests only (no cluster, no JupyterHub)
+	$(GO) test -short ./...
+
+##@ Build
+
+.PHONY: build
+build: ## Build the service binaries into bin/
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+.PHONY: deps
+deps: ## Build the dev cluster's binaries and the Python environments (cached after the first run)
+	hack/cluster-tools.sh
+	hack/python-env.sh
+
+##@ Dev cluster
+
+.PHONY: cluster-up
+cluster-up: ## Start (or reuse) the kwok dev cluster; then: eval "$(hack/dev-cluster.sh env)"
+	hack/dev-cluster.sh up
+
+.PHONY: cluster-up-fast
+cluster-up-fast: ## Start the dev cluster without client QPS limits, for benchmarks
+	KUBEDESK_CLUSTER_FAST=1 hack/dev-cluster.sh up
+
+.PHONY: cluster-down
+cluster-down: ## Delete the dev cluster
+	hack/dev-cluster.sh down
+
+##@ Benchmarks (not part of the tests)
+
+.PHONY: bench-spawn
+bench-spawn: ## Start N sessions at once through the service (KUBEDESK_BENCH_N=100,500,1000) and compare with bare pod waves
+	$(GO) test ./spawner/ -run '^$$' -bench SpawnWave -benchtime 1x -timeout 60m
+
+##@ Housekeeping
+
+.PHONY: verify
+verify: ## Check formatting, vet, and that generated files are up to date
+	hack/verify.sh
+
+.PHONY: update
+update: ## Regenerate golden files
+	$(GO) test ./spawner/internal/podspec/ ./spawner/internal/profile/ -update
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} \
+		/^[a-zA-Z_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } \
+		/^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
