@@ -62,6 +62,12 @@ func assess(pod *corev1.Pod) podState {
 	}
 	for _, cond := range pod.Status.Conditions {
 		if cond.Type == corev1.PodScheduled && cond.Status == corev1.ConditionFalse && cond.Reason == corev1.PodReasonUnschedulable {
+			if waitsForVolume(cond.Message) {
+				// The scheduler says "unschedulable" while a volume is still
+				// being provisioned or bound; that passes by itself.
+				s.waiting = "Waiting for your home directory's volume to be ready."
+				continue
+			}
 			s.unschedulable = true
 			s.waiting = "No node has room for this session yet: " + firstSentence(cond.Message)
 		}
@@ -104,6 +110,14 @@ func assess(pod *corev1.Pod) podState {
 		s.url = "http://" + net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(int(notebookPort(pod))))
 	}
 	return s
+}
+
+// waitsForVolume reports whether a scheduler verdict only says that the pod's
+// claims are not bound yet (the kube-scheduler's VolumeBinding wording).
+func waitsForVolume(msg string) bool {
+	return strings.Contains(msg, "unbound immediate PersistentVolumeClaims") ||
+		strings.Contains(msg, "waiting for ephemeral volume") ||
+		strings.Contains(msg, "persistentvolumeclaim") && strings.Contains(msg, "not found")
 }
 
 func allStatuses(pod *corev1.Pod) []corev1.ContainerStatus {

@@ -89,6 +89,14 @@ func TestAssess(t *testing.T) {
 			want: podState{unschedulable: true, waiting: "No node has room for this session yet: 0/4 nodes are available: 4 Insufficient nvidia.com/gpu."},
 		},
 		{
+			name: "an unbound home volume is a wait, not unschedulable",
+			pod: pod(func(p *corev1.Pod) {
+				p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse,
+					Reason: corev1.PodReasonUnschedulable, Message: "0/5 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: not eligible"}}
+			}),
+			want: podState{waiting: "Waiting for your home directory's volume to be ready."},
+		},
+		{
 			name: "a failed pod reports the notebook's exit code",
 			pod: pod(func(p *corev1.Pod) {
 				p.Status.Phase = corev1.PodFailed
