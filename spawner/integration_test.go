@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
 	"kubedesk.dev/kubedesk/test/devcluster"
 )
@@ -123,6 +124,12 @@ func TestSpawnPollStop(t *testing.T) {
 	assert.Equal(t, "hub-token-of-alice", string(secret.Data["JUPYTERHUB_API_TOKEN"]))
 	require.Len(t, secret.OwnerReferences, 1)
 	assert.Equal(t, pod.UID, secret.OwnerReferences[0].UID)
+	signer, err := sessiontoken.NewSigner(svc.SessionKey, time.Hour)
+	require.NoError(t, err)
+	claims, err := signer.Verify(string(secret.Data["KUBEDESK_SESSION_TOKEN"]))
+	require.NoError(t, err, "the Secret holds a session token signed by the service")
+	assert.Equal(t, "alice", claims.User)
+	assert.Equal(t, string(pod.UID), claims.SessionUID, "the token is bound to this very pod")
 	_, err = c.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "claim-alice", metav1.GetOptions{})
 	require.NoError(t, err, "home PVC")
 

@@ -1,7 +1,9 @@
 package spawner
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +28,7 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/internal/profile"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
+	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"
 )
 
 // shutdownGrace bounds how long open requests (progress streams included)
@@ -74,7 +77,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
+	signer, err := sessionSigner(cfg, log)
+	if err != nil {
+		return err
+	}
 	mgr = session.New(client, session.Config{
+		Tokens:             signer,
 		Namespace:          cfg.Namespace,
 		SpawnTimeout:       cfg.SpawnTimeout,
 		StopTimeout:        cfg.StopTimeout,
@@ -104,6 +112,26 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	err = g.Wait()
 	log.Info("Spawner service stopped", "err", err)
 	return err
+}
+
+// sessionSigner loads the key that signs session tokens, or makes a random
+// one (tokens then die with this process, which the log says).
+func sessionSigner(cfg config.Config, log *slog.Logger) (*sessiontoken.Signer, error) {
+	var key []byte
+	if cfg.SessionKeyFile != "" {
+		data, err := os.ReadFile(cfg.SessionKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("read session_key_file: %w", err)
+		}
+		key = bytes.TrimSpace(data)
+	} else {
+		key = make([]byte, sessiontoken.MinKeyBytes)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		log.Warn("No session_key_file: session tokens are signed with a random key and will not survive a restart")
+	}
+	return sessiontoken.NewSigner(key, cfg.SessionTokenTTL)
 }
 
 func restConfig(cfg config.Config) (*rest.Config, error) {

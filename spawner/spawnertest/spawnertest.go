@@ -42,6 +42,8 @@ type Service struct {
 	URL    string
 	OpsURL string
 	Token  string
+	// SessionKey signs the session tokens the service mints.
+	SessionKey []byte
 
 	opts    Options
 	env     []string
@@ -95,8 +97,11 @@ func Start(tb testing.TB, opts Options) *Service {
 	token := randomToken()
 	tokenFile := filepath.Join(dir, "hub-token")
 	must(tb, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
+	sessionKey := []byte(randomToken())
+	keyFile := filepath.Join(dir, "session-key")
+	must(tb, os.WriteFile(keyFile, sessionKey, 0o600))
 	s := &Service{
-		URL: "http://" + freeAddr(tb), OpsURL: "http://" + freeAddr(tb), Token: token,
+		URL: "http://" + freeAddr(tb), OpsURL: "http://" + freeAddr(tb), Token: token, SessionKey: sessionKey,
 		opts: opts, logPath: filepath.Join(dir, "service.log"),
 		client: &http.Client{Timeout: 2 * time.Minute},
 	}
@@ -104,6 +109,7 @@ func Start(tb testing.TB, opts Options) *Service {
 		"KUBEDESK_KUBECONFIG="+opts.Kubeconfig,
 		"KUBEDESK_NAMESPACE="+opts.Namespace,
 		"KUBEDESK_HUB_TOKEN_FILE="+tokenFile,
+		"KUBEDESK_SESSION_KEY_FILE="+keyFile,
 		"KUBEDESK_LISTEN="+strings.TrimPrefix(s.URL, "http://"),
 		"KUBEDESK_OPS_LISTEN="+strings.TrimPrefix(s.OpsURL, "http://"),
 		"KUBEDESK_LOG_FORMAT=text",

@@ -22,6 +22,8 @@ type Config struct {
 	HubTokenFile       string        `mapstructure:"hub_token_file"`
 	DefaultsFile       string        `mapstructure:"defaults_file"`
 	ProfilesFile       string        `mapstructure:"profiles_file"`
+	SessionKeyFile     string        `mapstructure:"session_key_file"`
+	SessionTokenTTL    time.Duration `mapstructure:"session_token_ttl"`
 	SpawnTimeout       time.Duration `mapstructure:"spawn_timeout"`
 	StopTimeout        time.Duration `mapstructure:"stop_timeout"`
 	DeleteGracePeriod  time.Duration `mapstructure:"delete_grace_period"`
@@ -45,6 +47,8 @@ func defaults() map[string]any {
 		"hub_token_file":      "",
 		"defaults_file":       "",
 		"profiles_file":       "",
+		"session_key_file":    "",
+		"session_token_ttl":   "168h",
 		"spawn_timeout":       "4m",
 		"stop_timeout":        "1m",
 		"delete_grace_period": "1s",
@@ -120,7 +124,8 @@ func (c Config) Validate() error {
 		add("hub_token: set hub_token_file or KUBEDESK_HUB_TOKEN to a random token of at least 16 characters (for example `openssl rand -hex 32`); the API never runs without one")
 	}
 	for key, d := range map[string]time.Duration{
-		"spawn_timeout": c.SpawnTimeout, "stop_timeout": c.StopTimeout, "unschedulable_grace": c.UnschedulableGrace,
+		"session_token_ttl": c.SessionTokenTTL,
+		"spawn_timeout":     c.SpawnTimeout, "stop_timeout": c.StopTimeout, "unschedulable_grace": c.UnschedulableGrace,
 	} {
 		if d <= 0 {
 			add("%s: must be positive, got %s", key, d)

@@ -14,6 +14,9 @@
 //	hub_token_file       file holding that token, e.g. a mounted Secret
 //	defaults_file        YAML of the pod settings every session starts from
 //	profiles_file        YAML of the profile list (a Zero to JupyterHub profileList)
+//	session_key_file     key (32+ bytes) that signs session tokens; without it a random
+//	                     key is made at start, and tokens do not survive a restart
+//	session_token_ttl    lifetime of a session token ("168h")
 //	spawn_timeout        bound of a spawn ("4m"); keep it under the hub's start_timeout
 //	stop_timeout         bound of a stop ("1m")
 //	delete_grace_period  grace given to a session's processes on stop ("1s")

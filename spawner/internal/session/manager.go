@@ -41,6 +41,9 @@ type Config struct {
 	UnschedulableGrace time.Duration
 	// SlowSpawnNotice is when a "still starting" message is added.
 	SlowSpawnNotice time.Duration
+	// Tokens mints the session token stored in each session's Secret;
+	// nil mints none.
+	Tokens TokenMinter
 	// ResyncPeriod re-delivers every cached pod to the handlers, a safety
 	// net against a missed transition (no API request is made).
 	ResyncPeriod time.Duration
@@ -57,6 +60,11 @@ func Defaults() Config {
 		SlowSpawnNotice:    60 * time.Second,
 		ResyncPeriod:       5 * time.Minute,
 	}
+}
+
+// TokenMinter signs a session token for the launcher agent of one session.
+type TokenMinter interface {
+	Mint(user, server, sessionUID string) (string, error)
 }
 
 // Spec is a validated spawn request.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -151,7 +152,18 @@ func (m *Manager) createObjects(op *operation, spec Spec) (*corev1.Pod, error) {
 	m.mu.Unlock()
 	m.step(op, 20, "Kubernetes accepted the desktop pod; waiting for a node.")
 
-	secret := podspec.HubEnvSecret(ns, s.names, pod, spec.Env, podspec.Labels(s.names, spec.Profile))
+	env := spec.Env
+	if m.cfg.Tokens != nil {
+		// The token names the pod's UID, so it is minted now that the pod
+		// exists, and it dies with the pod.
+		token, err := m.cfg.Tokens.Mint(s.key.User, s.key.Server, string(pod.UID))
+		if err != nil {
+			return pod, fmt.Errorf("mint session token: %w", err)
+		}
+		env = maps.Clone(spec.Env)
+		env[podspec.SessionTokenKey] = token
+	}
+	secret := podspec.HubEnvSecret(ns, s.names, pod, env, podspec.Labels(s.names, spec.Profile))
 	err = withRetry(op.ctx, func(ctx context.Context) error {
 		_, err := core.Secrets(ns).Create(ctx, secret, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
