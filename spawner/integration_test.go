@@ -349,3 +349,28 @@ func labelNode(t *testing.T, c *devcluster.Cluster, node, key, value string) {
 	patch(value)
 	t.Cleanup(func() { patch(nil) })
 }
+
+func TestHubStartTimeoutBoundsSpawn(t *testing.T) {
+	t.Parallel()
+	c, ns, svc, _ := setup(t, "KUBEDESK_UNSCHEDULABLE_GRACE=10m")
+	path := "/api/v1/users/frank/server"
+	body := spawnBody("frank", "pinned")
+	body["start_timeout"] = 3 // the hub's Spawner.start_timeout, in seconds
+	status, _ := svc.Do(t, "POST", path, body)
+	require.Equal(t, http.StatusAccepted, status)
+
+	events := svc.Progress(t, path, waitReady)
+	last := events[len(events)-1]
+	require.Equal(t, "failed", last.Kind)
+	assert.Equal(t, "timeout", last.Reason)
+	assert.Contains(t, last.Message, "not ready within 3s", "90% of the hub's 3 s, rounded")
+	waitFor(t, waitGone, "the timed-out pod to be deleted", func(ctx context.Context) (bool, error) {
+		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		return err == nil && len(pods.Items) == 0, err
+	})
+
+	body["start_timeout"] = -1
+	status, resp := svc.Do(t, "POST", "/api/v1/users/frank/servers/other", body)
+	assert.Equal(t, http.StatusBadRequest, status)
+	assert.Contains(t, string(resp), "start_timeout must be a positive number")
+}

@@ -61,6 +61,8 @@ type createRequest struct {
 	UserOptions map[string]any    `json:"user_options"`
 	Env         map[string]string `json:"env"`
 	DisplayName string            `json:"display_name"`
+	// StartTimeout is the hub's Spawner.start_timeout, in seconds.
+	StartTimeout float64 `json:"start_timeout"`
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
@@ -85,7 +87,14 @@ func (s *server) create(c echo.Context) error {
 		}
 		return fail(http.StatusBadRequest, "invalid_options", err.Error())
 	}
-	sess, err := s.opts.Sessions.Spawn(k, session.Spec{Profile: profile, Settings: settings, Env: req.Env})
+	if req.StartTimeout < 0 {
+		return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "bad_request", Field: "start_timeout", Message: "start_timeout must be a positive number of seconds."})
+	}
+	spec := session.Spec{Profile: profile, Settings: settings, Env: req.Env}
+	if req.StartTimeout > 0 {
+		spec.Deadline = time.Duration(req.StartTimeout * 0.9 * float64(time.Second))
+	}
+	sess, err := s.opts.Sessions.Spawn(k, spec)
 	if err != nil {
 		return sessionError(err)
 	}

@@ -73,6 +73,9 @@ type Spec struct {
 	Settings podspec.Settings
 	// Env is the hub's environment for the server; it goes into a Secret.
 	Env map[string]string
+	// Deadline, when set and shorter than Config.SpawnTimeout, bounds this
+	// spawn instead: the hub's own timeout minus a margin.
+	Deadline time.Duration
 }
 
 // Manager owns all sessions of one namespace.
@@ -299,7 +302,12 @@ func (m *Manager) Spawn(key Key, spec Spec) (Session, error) {
 
 	s := &session{key: key, names: names, profile: spec.Profile, status: StatusPending, started: time.Now()}
 	s.message = "Starting your desktop."
-	op := m.newOp(s, opSpawn, m.cfg.SpawnTimeout)
+	timeout := m.cfg.SpawnTimeout
+	if spec.Deadline > 0 && spec.Deadline < timeout {
+		timeout = spec.Deadline
+	}
+	op := m.newOp(s, opSpawn, timeout)
+	op.timeout = timeout
 	m.sessions[key] = s
 	m.byPod[names.Pod] = s
 	m.wg.Add(1)

@@ -240,7 +240,7 @@ func (m *Manager) waitReady(op *operation, log *slog.Logger) {
 			if errors.Is(context.Cause(op.ctx), errStopRequested) {
 				m.failSpawn(op, log, &failure{reason: ReasonCancelled, message: "The spawn was cancelled by a stop request."}, false)
 			} else {
-				m.failSpawn(op, log, &failure{reason: ReasonTimeout, message: fmt.Sprintf("The desktop was not ready within %s. %s", m.cfg.SpawnTimeout, lastWaiting)}, true)
+				m.failSpawn(op, log, &failure{reason: ReasonTimeout, message: fmt.Sprintf("The desktop was not ready within %s. %s", op.timeout.Round(time.Second), lastWaiting)}, true)
 			}
 			return
 		case <-op.wake:
@@ -508,6 +508,7 @@ func (m *Manager) reconcile(ctx context.Context) {
 			s.status, s.message = StatusPending, "Starting your desktop."
 			remaining := m.cfg.SpawnTimeout - time.Since(pod.CreationTimestamp.Time)
 			op := m.newOp(s, opResume, max(remaining, 10*time.Second))
+			op.timeout = m.cfg.SpawnTimeout
 			op.started = pod.CreationTimestamp.Time
 			op.podUID = pod.UID
 			m.wg.Add(1)

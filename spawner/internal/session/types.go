@@ -111,6 +111,7 @@ type operation struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	started time.Time
+	timeout time.Duration
 	log     *progress.Log
 	// wake is signalled (without blocking) whenever the session's pod or
 	// one of its Events changes, so waits need no polling.

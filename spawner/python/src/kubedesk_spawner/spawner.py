@@ -336,6 +336,9 @@ class KubedeskSpawner(Spawner):
         body: dict[str, Any] = {
             "user_options": self.user_options or {},
             "env": {k: str(v) for k, v in self.get_env().items() if v is not None},
+            # The service gives up a little before the hub does, so the hub
+            # hears the real reason rather than its own timeout.
+            "start_timeout": self.start_timeout,
         }
         display_name = getattr(self, "display_name", "")  # JupyterHub >= 6
         if display_name:
