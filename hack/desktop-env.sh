@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Installs on this host what the desktop session image has, so that
+# images/desktop/entrypoint.sh runs here exactly as in the image:
+#   apt      the Debian packages of images/desktop/apt-packages.txt (the
+#            Dockerfile installs the same list; needs root)
+#   venv     .cache/venv-desktop from images/desktop/requirements-test.txt
+#            (the image's pinned requirements.txt plus pytest), made with
+#            Debian's /usr/bin/python3 like the image's venv, and readable by
+#            every uid (the entrypoint runs as uid 1000 here)
+#   browser  Debian's chromium and test/browser's node_modules (npm ci),
+#            for the Playwright checks
+# Each step leaves a stamp of its inputs and is skipped while they match, so
+# a second run takes about a second.
+#
+# Usage: hack/desktop-env.sh [apt|venv|browser]...   (default: all three)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+img="$root/images/desktop"
+cache="$root/.cache"
+stamps="$cache/stamps"
+mkdir -p "$stamps"
+
+stamp_of() { cat "$@" | sha256sum | cut -c1-16; }
+fresh() { [[ -f "$stamps/$1" && "$(cat "$stamps/$1")" == "$2" ]]; }
+apt_updated=0
+apt_install() {
+  if [[ $(id -u) != 0 ]]; then
+    echo "hack/desktop-env.sh: installing Debian packages needs root: $*" >&2
+    exit 1
+  fi
+  if [[ $apt_updated == 0 ]]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+packages() { grep -v -e '^#' -e '^[[:space:]]*$' "$1"; }
+
+make_apt() {
+  local stamp missing=()
+  stamp=$(stamp_of "$img/apt-packages.txt")
+  fresh apt "$stamp" && return 0
+  mapfile -t pkgs < <(packages "$img/apt-packages.txt")
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  if [[ ${#missing[@]} -gt 0 ]]; then
+    echo "Installing ${#missing[@]} Debian packages for the desktop: ${missing[*]}" >&2
+    apt_install "${missing[@]}"
+  fi
+  echo "$stamp" >"$stamps/apt"
+}
+
+make_venv() {
+  local dir="$cache/venv-desktop" python=/usr/bin/python3 stamp
+  # Debian's python3, as in the image (debian:12 + python3-venv): pyenv's
+  # python3 lives under /root (mode 0700), which uid 1000 cannot read.
+  stamp=$(stamp_of "$img/requirements.txt" "$img/requirements-test.txt" <("$python" -c 'import sys; print(sys.version)'))
+  if ! fresh venv-desktop "$stamp" || [[ ! -x $dir/bin/jupyter-lab ]]; then
+    echo "Creating $dir from images/desktop/requirements-test.txt..." >&2
+    "$python" -m venv --clear "$dir"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+      --only-binary=:all: --no-deps -r "$img/requirements-test.txt"
+    "$dir/bin/python" -m pip check >/dev/null
+    chmod -R a+rX "$dir"
+    echo "$stamp" >"$stamps/venv-desktop"
+  fi
+  # uid 1000 must reach it: every folder on the way needs o+x.
+  chmod a+rx "$cache"
+}
+
+make_browser() {
+  local dir="$root/test/browser" stamp
+  stamp=$(stamp_of "$dir/package.json" "$dir/package-lock.json" <(node --version))
+  if [[ ! -x /usr/bin/chromium ]]; then
+    echo "Installing Debian's chromium..." >&2
+    apt_install chromium
+  fi
+  if ! fresh browser "$stamp" || [[ ! -d $dir/node_modules/playwright-core ]]; then
+    echo "Installing test/browser (npm ci)..." >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    echo "$stamp" >"$stamps/browser"
+  fi
+}
+
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(apt venv browser)
+for t in "${targets[@]}"; do
+  case "$t" in
+    apt) make_apt ;;
+    venv) make_venv ;;
+    browser) make_browser ;;
+    *) echo "usage: hack/desktop-env.sh [apt|venv|browser]..." >&2; exit 2 ;;
+  esac
+done
