@@ -31,9 +31,25 @@ build: ## Build the service binaries into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
 .PHONY: deps
-deps: ## Build the dev cluster's binaries and the Python environments (cached after the first run)
+deps: ## Build the dev cluster's binaries, helm and the Python environments (cached after the first run)
 	hack/cluster-tools.sh
+	hack/helm.sh
 	hack/python-env.sh
+
+# The images copy these in (images/*/Dockerfile); they cannot be built here.
+IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
+IMAGE_BIN := _output/bin
+
+.PHONY: image-binaries
+image-binaries: $(addprefix image-binaries-,$(subst /,_,$(IMAGE_PLATFORMS))) ## Build the static binaries the images copy, for linux/amd64 and linux/arm64, into _output/bin/<os>_<arch>/
+
+image-binaries-%:
+	CGO_ENABLED=0 GOOS=$(word 1,$(subst _, ,$*)) GOARCH=$(word 2,$(subst _, ,$*)) \
+		$(GO) build -trimpath -ldflags="-s -w" -o $(IMAGE_BIN)/$*/ ./cmd/...
+
+.PHONY: helm
+helm: ## Build helm from its Go module into .cache/bin (cached)
+	hack/helm.sh
 
 ##@ Dev cluster
 
@@ -69,6 +85,10 @@ verify: ## Check formatting, vet, and that generated files are up to date
 .PHONY: update
 update: ## Regenerate golden files
 	$(GO) test ./spawner/internal/podspec/ ./spawner/internal/profile/ -update
+
+.PHONY: update-helm
+update-helm: helm ## Regenerate the Helm chart's golden renders (helm/testdata)
+	$(GO) test ./helm/ -run TestGolden -update
 
 .PHONY: help
 help: ## Show this help

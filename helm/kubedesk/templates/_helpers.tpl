@@ -1,0 +1,92 @@
+{{- /*
+  Label helpers, in the usual chart style. Each takes the root context
+  merged with a component: (merge (dict "component" "spawner") .) -- a fresh
+  dict first, so the root context is not modified.
+
+    kubedesk.labels        every label of an object: the selector labels plus
+                           helm.sh/chart and app.kubernetes.io/{version,managed-by}
+    kubedesk.matchLabels   the selector labels: app.kubernetes.io/{name,instance,component};
+                           they never carry the chart's version, since a
+                           Deployment's selector is immutable
+    kubedesk.chart         chart name and version, as helm.sh/chart wants
+
+  Session pods are not labelled here: the service labels them
+  (spawner/internal/podspec/labels.go), with KubeSpawner's keys, and
+  kubedesk.sessions.matchLabels selects them.
+*/}}
+
+{{- define "kubedesk.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kubedesk.matchLabels" -}}
+app.kubernetes.io/name: {{ include "kubedesk.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "kubedesk.labels" -}}
+{{ include "kubedesk.matchLabels" . }}
+helm.sh/chart: {{ include "kubedesk.chart" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: kubedesk
+{{- end }}
+
+{{- /*
+  kubedesk.sessions.matchLabels: the labels the service puts on every
+  session pod (podspec.SessionSelector).
+*/}}
+{{- define "kubedesk.sessions.matchLabels" -}}
+app.kubernetes.io/managed-by: kubedesk
+component: singleuser-server
+{{- end }}
+
+{{- /*
+  kubedesk.hub.peer: a NetworkPolicyPeer that matches the JupyterHub hub
+  pods (hub.podLabels, plus release=hub.release when set), in
+  hub.namespaceSelector's namespaces when set.
+*/}}
+{{- define "kubedesk.hub.peer" -}}
+- podSelector:
+    matchLabels:
+      {{- range $k, $v := .Values.hub.podLabels }}
+      {{ $k }}: {{ $v | quote }}
+      {{- end }}
+      {{- with .Values.hub.release }}
+      release: {{ . | quote }}
+      {{- end }}
+  {{- with .Values.hub.namespaceSelector }}
+  namespaceSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{- /* kubedesk.spawner.image: repository:tag, or repository@digest. */}}
+{{- define "kubedesk.spawner.image" -}}
+{{- $image := .Values.spawner.image }}
+{{- if $image.digest }}
+{{- printf "%s@%s" $image.repository $image.digest }}
+{{- else }}
+{{- printf "%s:%s" $image.repository ($image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{- /*
+  kubedesk.secretValue: the value of key in the existing Secret named name,
+  else the given value, else a new random one. Generated values are thus made
+  once and kept across upgrades; `helm template` (no cluster) makes new ones
+  each time. Call with (dict "root" $ "name" ... "key" ... "value" ...).
+*/}}
+{{- define "kubedesk.secretValue" -}}
+{{- if .value }}
+{{- .value | b64enc }}
+{{- else }}
+{{- $existing := lookup "v1" "Secret" .root.Release.Namespace .name }}
+{{- if and $existing (index ($existing.data | default dict) .key) }}
+{{- index $existing.data .key }}
+{{- else }}
+{{- randAlphaNum 48 | b64enc }}
+{{- end }}
+{{- end }}
+{{- end }}
