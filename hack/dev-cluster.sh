@@ -2,6 +2,10 @@
 # Runs kubedesk's dev cluster: a real control plane (etcd, kube-apiserver,
 # kube-controller-manager, kube-scheduler) with kwok standing in for kubelets,
 # all as plain processes on this machine (no Docker here, so kind cannot run).
+# Beside kwok's fake nodes runs one real one, devnode-0 (hack/devnode): it
+# runs the pods bound to it as processes here. Pods land there only if they
+# tolerate kubedesk.dev/devnode=true:NoSchedule (and select the label
+# kubedesk.dev/devnode=true to be sure to).
 #
 #   hack/dev-cluster.sh up      start the cluster, or reuse it if it runs
 #   hack/dev-cluster.sh down    delete it and its state
@@ -36,7 +40,15 @@ fast=${KUBEDESK_CLUSTER_FAST:-}
 
 # Pods get IPs from 127.42.0.0/16: loopback addresses are all local on Linux,
 # so a responder listening on 0.0.0.0:8888 answers at every pod's IP.
+# (The dev node gives its pods 127.43.0.0/16.)
 pod_cidr=127.42.0.0/16
+
+# kwok must manage only its own fake nodes (annotated kwok.x-k8s.io/node=fake,
+# see apply_nodes), never the dev node: by default kwokctl makes kwok manage
+# every node, and it would mark the dev node's pods Running with kwok IPs.
+# kwokctl appends extra args after its own --manage-all-nodes=true, and the
+# last value of a flag wins.
+kwok_node_selector=kwok.x-k8s.io/node=fake
 
 # How long `up` waits for the control plane and for the nodes; a cold start
 # takes ~5 s, a start on a loaded 2-core machine much longer.
@@ -86,6 +98,10 @@ running() { exists && alive; }
 # kwokctl records the options a cluster was created with in kwok.yaml.
 is_fast() { grep -q 'disableQPSLimits: true' "$cluster_dir/kwok.yaml"; }
 
+# Whether kwok was told to leave the dev node alone (clusters made before the
+# dev node existed were not).
+kwok_selective() { grep -q -- "--manage-nodes-with-annotation-selector=$kwok_node_selector" "$cluster_dir/kwok.yaml"; }
+
 check_mode() {
   case "$fast" in
     1) is_fast || { log "cluster $cluster runs with QPS limits but KUBEDESK_CLUSTER_FAST=1; run '$0 down' first or pick another KUBEDESK_CLUSTER"; exit 1; } ;;
@@ -106,6 +122,8 @@ create() {
     # session pod owns once the pod is gone; kubedesk relies on it.
     --enable kube-controller-manager
     --extra-args "kwok-controller=cidr=$pod_cidr"
+    --extra-args "kwok-controller=manage-all-nodes=false"
+    --extra-args "kwok-controller=manage-nodes-with-annotation-selector=$kwok_node_selector"
     # Empty: keep the kubeconfig in the cluster dir, not in ~/.kube/config.
     --kubeconfig ""
     --quiet-pull
@@ -192,10 +210,75 @@ stop_provisioner() {
   rm -f "$provisioner_pid"
 }
 
+# The dev node (hack/devnode) runs pods bound to devnode-0 as processes on
+# this machine, for as long as the cluster runs. It is rebuilt on every `up`
+# and restarted only when the binary changed (which stops the pods on it).
+devnode_pid="$cluster_dir/devnode.pid"
+devnode_log() { echo "$cluster_dir/logs/devnode.log"; }
+
+devnode_alive() { [[ -f "$devnode_pid" ]] && kill -0 "$(cat "$devnode_pid")" 2>/dev/null; }
+
+start_devnode() {
+  (cd "$root" && go build -o "$bin/devnode" ./hack/devnode)
+  if devnode_alive; then
+    # /proc/PID/exe is the binary it runs, even if replaced since.
+    if cmp -s "/proc/$(cat "$devnode_pid")/exe" "$bin/devnode"; then
+      return
+    fi
+    log "dev node binary changed; restarting it (its pods stop)"
+    stop_devnode
+  fi
+  # fd 9 holds the up/down lock; the daemon must not inherit it.
+  nohup "$bin/devnode" --kubeconfig "$kubeconfig" --repo "$root" --node-name devnode-0 \
+    >>"$(devnode_log)" 2>&1 9>&- &
+  echo $! >"$devnode_pid"
+  # It registers devnode-0 within a second; `kubectl wait` fails at once on
+  # a node that does not exist yet.
+  local deadline=$((SECONDS + ${ready_timeout%s}))
+  until kubectl get node devnode-0 >/dev/null 2>&1; do
+    if ! devnode_alive || ((SECONDS >= deadline)); then
+      log "dev node did not register devnode-0; see $(devnode_log)"
+      return 1
+    fi
+    sleep 0.2
+  done
+  kubectl wait --for=condition=Ready node/devnode-0 --timeout="$ready_timeout" >/dev/null
+}
+
+# stop_devnode waits for the dev node to stop its pods' processes (SIGTERM,
+# their grace period up to 10 s, SIGKILL) before the cluster goes away.
+stop_devnode() {
+  if devnode_alive; then
+    local pid i
+    pid=$(cat "$devnode_pid")
+    kill "$pid" 2>/dev/null || true
+    for ((i = 0; i < 300; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "dev node did not stop in 30 s; killing it"
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  fi
+  rm -f "$devnode_pid"
+}
+
 up() {
   "$root/hack/cluster-tools.sh"
   local start=$SECONDS
-  if running; then
+  if running && ! kwok_selective; then
+    # Made before the dev node existed: kwok would take over devnode-0.
+    # Recreating takes ~7 s (and drops what tests left in it).
+    log "cluster $cluster lets kwok manage every node; recreating it so that kwok leaves the dev node alone"
+    if [[ -z "$fast" ]]; then
+      fast=$(is_fast && echo 1 || echo 0)
+    fi
+    stop_devnode
+    stop_provisioner
+    kwokctl delete cluster --name "$cluster"
+    create
+  elif running; then
     check_mode
     wait_ready
     log "reusing running cluster $cluster"
@@ -209,6 +292,7 @@ up() {
     if [[ -z "$fast" ]]; then
       fast=$(is_fast && echo 1 || echo 0) # keep the mode it was made with
     fi
+    stop_devnode
     stop_provisioner
     kwokctl delete cluster --name "$cluster"
     create
@@ -219,10 +303,12 @@ up() {
   apply_nodes
   mkdir -p "$cluster_dir/logs"
   start_provisioner
+  start_devnode
   log "cluster $cluster ready in $((SECONDS - start)) s; KUBECONFIG=$kubeconfig"
 }
 
 down() {
+  stop_devnode
   stop_provisioner
   if exists; then
     kwokctl delete cluster --name "$cluster"
@@ -235,6 +321,11 @@ status() {
   if running && kubectl --request-timeout=5s get --raw /readyz >/dev/null 2>&1; then
     echo "cluster $cluster: running ($(is_fast && echo 'no QPS limits' || echo 'default QPS limits'))"
     echo "KUBECONFIG=$kubeconfig"
+    if devnode_alive; then
+      echo "dev node devnode-0: running (pid $(cat "$devnode_pid"), log $(devnode_log))"
+    else
+      echo "dev node devnode-0: not running"
+    fi
     kubectl get nodes -o wide
   elif exists; then
     echo "cluster $cluster: not running (or not ready)"
