@@ -16,9 +16,10 @@ demo: ## Install what is missing, start the dev cluster, the spawner service and
 	hack/demo.sh
 
 .PHONY: test
-test: deps ## Run every test: Go unit, integration and end-to-end tests, and the Python shim's tests on JupyterHub 4, 5 and 6
+test: deps ## Run every test: Go unit, integration and end-to-end tests, the Python shim on JupyterHub 4, 5 and 6, the desktop image
 	$(GO) test -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
 	hack/test-python.sh
+	.cache/venv-desktop/bin/python -m pytest -q -p no:cacheprovider images/desktop
 
 .PHONY: test-short
 test-short: ## Run the unit tests only (no cluster, no JupyterHub)
@@ -31,10 +32,11 @@ build: ## Build the service binaries into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
 
 .PHONY: deps
-deps: ## Build the dev cluster's binaries, helm and the Python environments (cached after the first run)
+deps: ## Install what the tests need: dev cluster binaries, helm, Python environments, the desktop's packages and Chromium (cached)
 	hack/cluster-tools.sh
 	hack/helm.sh
 	hack/python-env.sh
+	hack/desktop-env.sh
 
 # The images copy these in (images/*/Dockerfile); they cannot be built here.
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
