@@ -39,9 +39,9 @@ packages() { grep -v -e '^#' -e '^[[:space:]]*$' "$1"; }
 
 make_apt() {
   local stamp missing=()
-  stamp=$(stamp_of "$img/apt-packages.txt")
+  stamp=$(stamp_of "$img/apt-packages.txt" "$root/hack/test-packages.txt")
   fresh apt "$stamp" && return 0
-  mapfile -t pkgs < <(packages "$img/apt-packages.txt")
+  mapfile -t pkgs < <(packages "$img/apt-packages.txt"; packages "$root/hack/test-packages.txt")
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done

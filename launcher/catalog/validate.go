@@ -1,0 +1,256 @@
+package catalog
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// fieldError is one broken rule of an app: the field, as a path such as
+// "resources.cpu" or "args[1]", which the YAML decoder turns into a line,
+// and the message, which starts with that path.
+type fieldError struct {
+	field string
+	msg   string
+}
+
+type checker struct{ errs []fieldError }
+
+func (c *checker) add(field, format string, args ...any) {
+	c.addAt(field, field, format, args...)
+}
+
+// addAt reports under the name shown but finds the line by path, for
+// entries of a mapping ("env" shown, "env.HOME" located).
+func (c *checker) addAt(path, shown, format string, args ...any) {
+	c.errs = append(c.errs, fieldError{field: path, msg: shown + ": " + fmt.Sprintf(format, args...)})
+}
+
+// validate checks an app against the rules that Parse, ImportNeurodesk and
+// New share. Type errors are the decoder's; these are the rules on values.
+func validate(a App) []fieldError {
+	c := &checker{}
+	switch {
+	case a.ID == "":
+		c.add("id", "is required")
+	case len(validation.IsDNS1123Label(a.ID)) > 0:
+		c.add("id", "%q must be a DNS label (lower-case letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters), since it names pods and labels", a.ID)
+	}
+	switch {
+	case a.Version == "":
+		c.add("version", "is required")
+	case len(validation.IsValidLabelValue(a.Version)) > 0:
+		c.add("version", "%q must be a label value (letters, digits, \".\", \"_\" and \"-\", starting and ending with a letter or digit, at most 63 characters)", a.Version)
+	}
+	c.text("name", a.Name, false)
+	c.text("description", a.Description, true)
+	c.text("icon", a.Icon, false)
+	for i, cat := range a.Categories {
+		field := fmt.Sprintf("categories[%d]", i)
+		switch {
+		case strings.TrimSpace(cat) == "":
+			c.add(field, "must not be empty")
+		case strings.ContainsRune(cat, ';'):
+			c.add(field, "%q must not contain \";\"", cat)
+		case CategorySlug(cat) == "":
+			c.add(field, "%q needs at least one letter or digit", cat)
+		default:
+			c.text(field, cat, false)
+		}
+	}
+	switch {
+	case a.Image == "":
+		c.add("image", "is required")
+	case !imageRef.MatchString(a.Image):
+		c.add("image", "%q is not an image reference such as \"vnmd/itksnap_4.4.0:20260117\"", a.Image)
+	}
+	c.command(a.Command)
+	c.args(a.Args)
+	for i, ft := range a.FileTypes {
+		if !fileExt.MatchString(ft) && !mimeType.MatchString(ft) {
+			c.add(fmt.Sprintf("file_types[%d]", i), "%q is neither a file name extension such as \".nii.gz\" nor a MIME type such as \"image/png\"", ft)
+		}
+	}
+	for _, k := range sortedKeys(a.Env) {
+		if len(validation.IsEnvVarName(k)) > 0 {
+			c.addAt("env."+k, "env", "%q is not a valid variable name (letters, digits, \"_\", \"-\" and \".\", not starting with a digit)", k)
+		}
+		if strings.ContainsRune(a.Env[k], 0) {
+			c.addAt("env."+k, "env", "%s contains a NUL byte", k)
+		}
+	}
+	c.quantity("resources.cpu", a.Resources.CPU, false)
+	c.quantity("resources.memory", a.Resources.Memory, true)
+	if g := a.Resources.GPU; g != "" {
+		if n, err := strconv.Atoi(g); err != nil || n < 0 {
+			c.add("resources.gpu", "%q must be a whole number of GPUs", g)
+		}
+	}
+	for _, k := range sortedKeys(a.Placement.NodeSelector) {
+		if len(validation.IsQualifiedName(k)) > 0 {
+			c.addAt("placement.node_selector."+k, "placement.node_selector", "%q is not a valid label key", k)
+		}
+		if v := a.Placement.NodeSelector[k]; len(validation.IsValidLabelValue(v)) > 0 {
+			c.addAt("placement.node_selector."+k, "placement.node_selector", "%s: %q is not a valid label value", k, v)
+		}
+	}
+	for i, t := range a.Placement.Tolerations {
+		c.toleration(fmt.Sprintf("placement.tolerations[%d]", i), t)
+	}
+	for i, p := range a.Profiles {
+		if p == "" || strings.IndexFunc(p, unicode.IsSpace) >= 0 || strings.ContainsRune(p, 0) {
+			c.add(fmt.Sprintf("profiles[%d]", i), "%q is not a profile slug", p)
+		}
+	}
+	return c.errs
+}
+
+// text refuses NUL bytes everywhere and other control characters in
+// one-line texts.
+func (c *checker) text(field, s string, multiline bool) {
+	for _, r := range s {
+		if r == 0 {
+			c.add(field, "contains a NUL byte")
+			return
+		}
+		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t')) {
+			c.add(field, "contains the control character %U", r)
+			return
+		}
+	}
+}
+
+// placeholder matches what looks like a placeholder; only PlaceholderFile
+// and PlaceholderFiles are defined.
+var placeholder = regexp.MustCompile(`\{[A-Za-z_][A-Za-z0-9_]*\}`)
+
+func (c *checker) command(cmd []string) {
+	switch {
+	case cmd == nil:
+		c.add("command", "is required")
+		return
+	case len(cmd) == 0:
+		c.add("command", "must not be empty")
+		return
+	case cmd[0] == "":
+		c.add("command[0]", "the program must not be empty")
+	}
+	for i, arg := range cmd {
+		field := fmt.Sprintf("command[%d]", i)
+		if strings.ContainsRune(arg, 0) {
+			c.add(field, "contains a NUL byte")
+			continue
+		}
+		for _, p := range placeholder.FindAllString(arg, -1) {
+			if p == PlaceholderFile || p == PlaceholderFiles {
+				c.add(field, "%q holds %s, but file placeholders belong in args", arg, p)
+			} else {
+				c.add(field, "%q holds the unknown placeholder %s (only {file} and {files} exist, and only in args)", arg, p)
+			}
+		}
+	}
+}
+
+func (c *checker) args(args []string) {
+	for i, arg := range args {
+		field := fmt.Sprintf("args[%d]", i)
+		if strings.ContainsRune(arg, 0) {
+			c.add(field, "contains a NUL byte")
+			continue
+		}
+		for _, p := range placeholder.FindAllString(arg, -1) {
+			switch {
+			case p == PlaceholderFiles && arg != PlaceholderFiles:
+				c.add(field, "%q: {files} must be an argument of its own", arg)
+			case p != PlaceholderFile && p != PlaceholderFiles:
+				c.add(field, "%q holds the unknown placeholder %s (only {file} and {files} exist)", arg, p)
+			}
+		}
+	}
+}
+
+func (c *checker) quantity(field, s string, bytes bool) {
+	if s == "" {
+		return
+	}
+	q, err := resource.ParseQuantity(s)
+	switch {
+	case err != nil:
+		c.add(field, "%q is not a Kubernetes quantity such as \"500m\", \"2\" or \"4Gi\"", s)
+	case q.Sign() < 0:
+		c.add(field, "%q must not be negative", s)
+	case bytes && q.MilliValue()%1000 != 0:
+		c.add(field, "%q is a fraction of a byte (\"m\" means milli; did you mean \"Mi\"?)", s)
+	}
+}
+
+func (c *checker) toleration(field string, t Toleration) {
+	switch t.Operator {
+	case "", "Equal":
+		if t.Key == "" {
+			c.add(field, "an empty key needs operator Exists")
+		}
+	case "Exists":
+		if t.Value != "" {
+			c.add(field, "operator Exists takes no value")
+		}
+	default:
+		c.add(field, "operator %q must be Equal or Exists", t.Operator)
+	}
+	if t.Key != "" && len(validation.IsQualifiedName(t.Key)) > 0 {
+		c.add(field, "%q is not a valid label key", t.Key)
+	}
+	if len(validation.IsValidLabelValue(t.Value)) > 0 {
+		c.add(field, "%q is not a valid label value", t.Value)
+	}
+	switch t.Effect {
+	case "", "NoSchedule", "PreferNoSchedule", "NoExecute":
+	default:
+		c.add(field, "effect %q must be NoSchedule, PreferNoSchedule or NoExecute", t.Effect)
+	}
+	if t.TolerationSeconds != nil && t.Effect != "NoExecute" {
+		c.add(field, "tolerationSeconds needs effect NoExecute")
+	}
+}
+
+var (
+	// imageRef is the grammar of github.com/distribution/reference: an
+	// optional registry host[:port], lower-case path components, and an
+	// optional tag and digest.
+	imageRef = regexp.MustCompile(`^` +
+		`(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?` +
+		`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*` +
+		`(?::[\w][\w.-]{0,127})?` +
+		`(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`)
+	// fileExt is ".nii", ".nii.gz", ".tar.gz": a dot, then dot-separated
+	// words.
+	fileExt = regexp.MustCompile(`^(?:\.[A-Za-z0-9_+-]+)+$`)
+	// mimeType is RFC 6838's type/subtype, without parameters.
+	mimeType = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$`)
+)
+
+// CategorySlug is the form of a category used in file names and menu
+// categories: lower case, with each run of other characters than ASCII
+// letters and digits turned into one "-" ("Image segmentation" →
+// "image-segmentation"). Categories with the same slug are one menu.
+func CategorySlug(category string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(category) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			if dash && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			dash = false
+			b.WriteRune(r)
+			continue
+		}
+		dash = true
+	}
+	return b.String()
+}
