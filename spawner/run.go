@@ -17,12 +17,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/api"
+	"kubedesk.dev/kubedesk/spawner/internal/apps"
 	"kubedesk.dev/kubedesk/spawner/internal/config"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
@@ -90,7 +93,19 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		UnschedulableGrace: cfg.UnschedulableGrace,
 	}, m, log)
 
+	cat, err := loadCatalog(cfg, log)
+	if err != nil {
+		return err
+	}
+	appMgr := apps.New(client, apps.Config{
+		Namespace:         cfg.Namespace,
+		XpraImage:         cfg.XpraImage,
+		MaxAppsPerSession: cfg.MaxAppsPerSession,
+	}, cat, sessionsForApps{mgr}, log)
+
 	apiHandler, err := api.New(api.Options{
+		Apps:         appMgr,
+		Tokens:       signer,
 		HubToken:     cfg.HubToken,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		StopTimeout:  cfg.StopTimeout,
@@ -105,6 +120,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mgr.Start(ctx) })
+	g.Go(func() error { return appMgr.Start(ctx) })
 	g.Go(func() error { return serve(ctx, log, "api", cfg.Listen, apiHandler) })
 	g.Go(func() error { return serve(ctx, log, "ops", cfg.OpsListen, api.NewOps(mgr.Ready, reg)) })
 	log.Info("Spawner service starting", "namespace", cfg.Namespace, "listen", cfg.Listen, "ops_listen", cfg.OpsListen,
@@ -180,6 +196,51 @@ func serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Hand
 		return fmt.Errorf("shut down %s: %w", name, err)
 	}
 	return nil
+}
+
+// sessionsForApps adapts the session manager to the app manager.
+type sessionsForApps struct{ m *session.Manager }
+
+func (s sessionsForApps) SessionPod(user, server string) (*corev1.Pod, string, bool) {
+	return s.m.SessionPod(session.Key{User: user, Server: server})
+}
+
+func (s sessionsForApps) ReadWriteOnce(pod *corev1.Pod) bool { return s.m.ReadWriteOnce(pod) }
+
+// loadCatalog reads the app catalog. A bad entry is logged with its location
+// and skipped; only an unreadable file stops the service.
+func loadCatalog(cfg config.Config, log *slog.Logger) (*catalog.Catalog, error) {
+	var parts []*catalog.Catalog
+	var problems []catalog.Problem
+	read := func(path string, parse func([]byte, string) (*catalog.Catalog, []catalog.Problem)) error {
+		if path == "" {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("read app catalog: %w", err)
+		}
+		c, p := parse(data, path)
+		parts = append(parts, c)
+		problems = append(problems, p...)
+		return nil
+	}
+	if err := read(cfg.CatalogFile, catalog.Parse); err != nil {
+		return nil, err
+	}
+	err := read(cfg.NeurodeskAppsFile, func(data []byte, src string) (*catalog.Catalog, []catalog.Problem) {
+		return catalog.ImportNeurodesk(data, src, catalog.NeurodeskOptions{})
+	})
+	if err != nil {
+		return nil, err
+	}
+	cat, p := catalog.Merge(parts...)
+	problems = append(problems, p...)
+	for _, p := range problems {
+		log.Warn("Catalog entry skipped", "problem", p.Error())
+	}
+	log.Info("App catalog loaded", "apps", cat.Len(), "skipped", len(problems))
+	return cat, nil
 }
 
 // profileSet adapts the profile package to the API.

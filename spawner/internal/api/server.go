@@ -70,8 +70,12 @@ type Options struct {
 	KeepAlive time.Duration
 	Sessions  Sessions
 	Profiles  Profiles
-	Metrics   *metrics.Spawner
-	Logger    *slog.Logger
+	// Apps and Tokens serve the session routes (the launcher agent's);
+	// without them those routes are not served.
+	Apps    Apps
+	Tokens  TokenVerifier
+	Metrics *metrics.Spawner
+	Logger  *slog.Logger
 }
 
 type server struct {
@@ -103,7 +107,17 @@ func New(opts Options) (http.Handler, error) {
 		return c.Blob(http.StatusOK, "application/yaml", OpenAPI)
 	})
 
-	v1 := e.Group(Prefix, s.authenticate, middleware.BodyLimit(strconv.FormatInt(opts.MaxBodyBytes, 10)+"B"))
+	bodyLimit := middleware.BodyLimit(strconv.FormatInt(opts.MaxBodyBytes, 10) + "B")
+	if opts.Apps != nil && opts.Tokens != nil {
+		// The launcher agent's routes: a session token, not the hub's.
+		own := e.Group(Prefix+"/session", s.authenticateSession, bodyLimit)
+		own.GET("/catalog", s.sessionCatalog)
+		own.POST("/apps", s.launchApp)
+		own.GET("/apps", s.listApps)
+		own.GET("/apps/:id", s.getApp)
+		own.DELETE("/apps/:id", s.stopApp)
+	}
+	v1 := e.Group(Prefix, s.authenticate, bodyLimit)
 	v1.GET("/profiles", s.listProfiles)
 	v1.GET("/profiles/form", s.profileForm)
 

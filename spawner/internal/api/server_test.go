@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,10 +21,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
+	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/internal/apps"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/internal/progress"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
+	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"
 )
 
 const hubToken = "0123456789abcdef-hub-token"
@@ -83,9 +87,49 @@ func (fakeProfiles) Resolve(opts map[string]any) (string, podspec.Settings, erro
 func (fakeProfiles) Public() any  { return []map[string]string{{"slug": "desktop"}} }
 func (fakeProfiles) Form() string { return `<input type="radio" name="profile" value="desktop">` }
 
+// fakeApps records launches; it refuses "forbidden-app" like a profile would.
+type fakeApps struct {
+	mu       sync.Mutex
+	launched []apps.Caller
+}
+
+func (f *fakeApps) Ready() bool { return true }
+func (f *fakeApps) Catalog(apps.Caller) ([]catalog.App, error) {
+	return []catalog.App{{ID: "xterm", Name: "XTerm", Version: "1"}}, nil
+}
+func (f *fakeApps) Launch(_ context.Context, c apps.Caller, r apps.LaunchRequest) (apps.App, error) {
+	if r.App == "forbidden-app" {
+		return apps.App{}, &apps.Error{Code: apps.CodeNotAllowed, Message: "not in this profile"}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.launched = append(f.launched, c)
+	return apps.App{ID: "pod-1", App: r.App, Status: apps.StatusStarting}, nil
+}
+func (f *fakeApps) List(context.Context, apps.Caller) ([]apps.App, error) { return nil, nil }
+func (f *fakeApps) Get(context.Context, apps.Caller, string) (apps.App, error) {
+	return apps.App{}, &apps.Error{Code: apps.CodeNotFound, Message: "No such app in this session."}
+}
+func (f *fakeApps) Stop(context.Context, apps.Caller, string) error { return nil }
+
+var testSigner = func() *sessiontoken.Signer {
+	s, err := sessiontoken.NewSigner([]byte("0123456789abcdef0123456789abcdef"), time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}()
+
 func newTestServer(t *testing.T, sessions *fakeSessions) http.Handler {
 	t.Helper()
+	return newTestServerWithApps(t, sessions, &fakeApps{})
+}
+
+func newTestServerWithApps(t *testing.T, sessions *fakeSessions, a *fakeApps) http.Handler {
+	t.Helper()
 	h, err := New(Options{
+		Apps:         a,
+		Tokens:       testSigner,
 		HubToken:     hubToken,
 		MaxBodyBytes: 4096,
 		Sessions:     sessions,
@@ -265,6 +309,46 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	sort.Strings(documented)
 	sort.Strings(served)
 	assert.Equal(t, documented, served)
+}
+
+func TestSessionRoutes(t *testing.T) {
+	t.Parallel()
+	token, err := testSigner.Mint("alice", "", "uid-1")
+	require.NoError(t, err)
+	other, err := sessiontoken.NewSigner([]byte("another-key-another-key-another-k"), time.Hour)
+	require.NoError(t, err)
+	forged, err := other.Mint("alice", "", "uid-1")
+	require.NoError(t, err)
+
+	cases := []struct {
+		name, method, path, auth, body string
+		status                         int
+		code                           string
+	}{
+		{"launch with the session token", "POST", "/api/v1/session/apps", "Bearer " + token, `{"app": "xterm"}`, 202, ""},
+		{"the hub's token is not a session token", "POST", "/api/v1/session/apps", "Bearer " + hubToken, `{"app": "xterm"}`, 401, "invalid_token"},
+		{"token signed with another key", "POST", "/api/v1/session/apps", "Bearer " + forged, `{"app": "xterm"}`, 401, "invalid_token"},
+		{"no token", "GET", "/api/v1/session/catalog", "", "", 401, "unauthorized"},
+		{"unknown field", "POST", "/api/v1/session/apps", "Bearer " + token, `{"app": "xterm", "image": "evil"}`, 400, "bad_request"},
+		{"no app", "POST", "/api/v1/session/apps", "Bearer " + token, `{}`, 400, "bad_request"},
+		{"refused by the manager", "POST", "/api/v1/session/apps", "Bearer " + token, `{"app": "forbidden-app"}`, 403, "not_allowed"},
+		{"another session's app", "GET", "/api/v1/session/apps/pod-of-bob", "Bearer " + token, "", 404, "not_found"},
+		{"session token on hub routes", "GET", "/api/v1/sessions", "Bearer " + token, "", 401, "unauthorized"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := &fakeApps{}
+			rec := do(t, newTestServerWithApps(t, &fakeSessions{ready: true}, a), tc.method, tc.path, tc.auth, tc.body)
+			require.Equal(t, tc.status, rec.Code, rec.Body.String())
+			if tc.code != "" {
+				assert.Equal(t, tc.code, decodeError(t, rec).Code)
+				assert.Empty(t, a.launched, "a refused request launches nothing")
+			} else {
+				assert.Equal(t, []apps.Caller{{User: "alice", SessionUID: "uid-1"}}, a.launched, "the caller comes from the token")
+			}
+		})
+	}
 }
 
 func TestOpsEndpoints(t *testing.T) {

@@ -23,6 +23,10 @@ type Config struct {
 	DefaultsFile       string        `mapstructure:"defaults_file"`
 	ProfilesFile       string        `mapstructure:"profiles_file"`
 	SessionKeyFile     string        `mapstructure:"session_key_file"`
+	CatalogFile        string        `mapstructure:"catalog_file"`
+	NeurodeskAppsFile  string        `mapstructure:"neurodesk_apps_file"`
+	XpraImage          string        `mapstructure:"xpra_image"`
+	MaxAppsPerSession  int           `mapstructure:"max_apps_per_session"`
 	SessionTokenTTL    time.Duration `mapstructure:"session_token_ttl"`
 	SpawnTimeout       time.Duration `mapstructure:"spawn_timeout"`
 	StopTimeout        time.Duration `mapstructure:"stop_timeout"`
@@ -39,25 +43,29 @@ type Config struct {
 // reach it, since viper only maps environment variables onto known keys.
 func defaults() map[string]any {
 	return map[string]any{
-		"listen":              ":8080",
-		"ops_listen":          ":9090",
-		"namespace":           "",
-		"kubeconfig":          "",
-		"hub_token":           "",
-		"hub_token_file":      "",
-		"defaults_file":       "",
-		"profiles_file":       "",
-		"session_key_file":    "",
-		"session_token_ttl":   "168h",
-		"spawn_timeout":       "4m",
-		"stop_timeout":        "1m",
-		"delete_grace_period": "1s",
-		"unschedulable_grace": "30s",
-		"max_body_bytes":      1 << 20,
-		"kube_qps":            100,
-		"kube_burst":          200,
-		"log_format":          "json",
-		"log_level":           "info",
+		"listen":               ":8080",
+		"ops_listen":           ":9090",
+		"namespace":            "",
+		"kubeconfig":           "",
+		"hub_token":            "",
+		"hub_token_file":       "",
+		"defaults_file":        "",
+		"profiles_file":        "",
+		"session_key_file":     "",
+		"catalog_file":         "",
+		"neurodesk_apps_file":  "",
+		"xpra_image":           "kubedesk/xpra-sidecar:3.1",
+		"max_apps_per_session": 8,
+		"session_token_ttl":    "168h",
+		"spawn_timeout":        "4m",
+		"stop_timeout":         "1m",
+		"delete_grace_period":  "1s",
+		"unschedulable_grace":  "30s",
+		"max_body_bytes":       1 << 20,
+		"kube_qps":             100,
+		"kube_burst":           200,
+		"log_format":           "json",
+		"log_level":            "info",
 	}
 }
 
@@ -133,6 +141,9 @@ func (c Config) Validate() error {
 	}
 	if c.DeleteGracePeriod < 0 {
 		add("delete_grace_period: must not be negative, got %s", c.DeleteGracePeriod)
+	}
+	if c.MaxAppsPerSession < 1 {
+		add("max_apps_per_session: must be at least 1, got %d", c.MaxAppsPerSession)
 	}
 	if c.MaxBodyBytes < 1024 {
 		add("max_body_bytes: must be at least 1024, got %d", c.MaxBodyBytes)

@@ -17,6 +17,10 @@
 //	session_key_file     key (32+ bytes) that signs session tokens; without it a random
 //	                     key is made at start, and tokens do not survive a restart
 //	session_token_ttl    lifetime of a session token ("168h")
+//	catalog_file         YAML app catalog (launcher/catalog format)
+//	neurodesk_apps_file  Neurodesk apps.json, imported into the catalog
+//	xpra_image           image of the Xpra sidecar in app pods ("kubedesk/xpra-sidecar:3.1")
+//	max_apps_per_session apps one session may run at once (8)
 //	spawn_timeout        bound of a spawn ("4m"); keep it under the hub's start_timeout
 //	stop_timeout         bound of a stop ("1m")
 //	delete_grace_period  grace given to a session's processes on stop ("1s")

@@ -463,6 +463,6 @@ func TestGoldenFilesAreValidYAMLOfTheirKind(t *testing.T) {
 		var meta metav1.TypeMeta
 		require.NoError(t, yaml.Unmarshal(b, &meta), f)
 		kind := strings.SplitN(filepath.Base(f), "-", 2)[0]
-		assert.Equal(t, map[string]string{"pod": "Pod", "secret": "Secret", "pvc": "PersistentVolumeClaim"}[kind], meta.Kind, f)
+		assert.Equal(t, map[string]string{"pod": "Pod", "secret": "Secret", "pvc": "PersistentVolumeClaim", "networkpolicy": "NetworkPolicy"}[kind], meta.Kind, f)
 	}
 }

@@ -448,3 +448,44 @@ func trimEvent(obj any) (any, error) {
 		Count:          e.Count,
 	}, nil
 }
+
+// SessionPod returns the running pod of a session and its profile, from the
+// informer cache. It is how app launches find the session they belong to.
+func (m *Manager) SessionPod(key Key) (*corev1.Pod, string, bool) {
+	m.mu.Lock()
+	s, ok := m.sessions[key]
+	if !ok || s.status != StatusRunning {
+		m.mu.Unlock()
+		return nil, "", false
+	}
+	name, profile := s.names.Pod, s.profile
+	m.mu.Unlock()
+	pod, ok := m.cachedPod(name)
+	if !ok || pod.DeletionTimestamp != nil {
+		return nil, "", false
+	}
+	return pod, profile, true
+}
+
+// ReadWriteOnce reports whether the pod's home volume can be mounted on one
+// node only (ReadWriteOnce or ReadWriteOncePod), from the PVC cache. A claim
+// the cache does not know counts as ReadWriteOnce: pinning an app to the
+// session's node is always safe, only less flexible.
+func (m *Manager) ReadWriteOnce(pod *corev1.Pod) bool {
+	for _, v := range pod.Spec.Volumes {
+		if v.Name != podspec.HomeVolumeName || v.PersistentVolumeClaim == nil {
+			continue
+		}
+		pvc, err := m.pvcs.PersistentVolumeClaims(pod.Namespace).Get(v.PersistentVolumeClaim.ClaimName)
+		if err != nil {
+			return true
+		}
+		for _, mode := range pvc.Spec.AccessModes {
+			if mode == corev1.ReadWriteOnce || mode == corev1.ReadWriteOncePod {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}

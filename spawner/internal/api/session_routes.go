@@ -1,0 +1,123 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/internal/apps"
+	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"
+)
+
+// Apps is what the session routes need of the app manager.
+type Apps interface {
+	Ready() bool
+	Catalog(apps.Caller) ([]catalog.App, error)
+	Launch(context.Context, apps.Caller, apps.LaunchRequest) (apps.App, error)
+	List(context.Context, apps.Caller) ([]apps.App, error)
+	Get(context.Context, apps.Caller, string) (apps.App, error)
+	Stop(context.Context, apps.Caller, string) error
+}
+
+// TokenVerifier checks session tokens.
+type TokenVerifier interface {
+	Verify(token string) (*sessiontoken.Claims, error)
+}
+
+const callerKey = "kubedesk.caller"
+
+// authenticateSession accepts a session token and puts its claims in the
+// context. Which session a request acts on comes from the token alone: no
+// path names a user, so no request can reach another user's session.
+func (s *server) authenticateSession(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		scheme, token, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+		if !strings.EqualFold(scheme, "bearer") || token == "" {
+			return fail(http.StatusUnauthorized, "unauthorized", "Send the session token as 'Authorization: Bearer <token>'.")
+		}
+		claims, err := s.opts.Tokens.Verify(strings.TrimSpace(token))
+		switch {
+		case errors.Is(err, sessiontoken.ErrExpired):
+			return fail(http.StatusUnauthorized, "token_expired", err.Error())
+		case err != nil:
+			s.opts.Logger.Warn("Rejected session token", "remote", c.RealIP(), "err", err)
+			return fail(http.StatusUnauthorized, "invalid_token", sessiontoken.ErrInvalid.Error())
+		}
+		if !s.opts.Apps.Ready() || !s.opts.Sessions.Ready() {
+			return fail(http.StatusServiceUnavailable, "not_ready", "The service is still loading its state; try again in a moment.")
+		}
+		c.Set(callerKey, apps.Caller{User: claims.User, Server: claims.Server, SessionUID: claims.SessionUID})
+		return next(c)
+	}
+}
+
+func caller(c echo.Context) apps.Caller { return c.Get(callerKey).(apps.Caller) }
+
+func appError(err error) error {
+	var e *apps.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	status := map[string]int{
+		apps.CodeStaleToken: http.StatusUnauthorized,
+		apps.CodeUnknownApp: http.StatusNotFound,
+		apps.CodeNotAllowed: http.StatusForbidden,
+		apps.CodeBadFile:    http.StatusBadRequest,
+		apps.CodeQuota:      http.StatusTooManyRequests,
+		apps.CodeNotFound:   http.StatusNotFound,
+	}[e.Code]
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	return fail(status, e.Code, e.Message)
+}
+
+func (s *server) sessionCatalog(c echo.Context) error {
+	list, err := s.opts.Apps.Catalog(caller(c))
+	if err != nil {
+		return appError(err)
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (s *server) launchApp(c echo.Context) error {
+	var req apps.LaunchRequest
+	if err := decodeStrict(c.Request().Body, &req); err != nil {
+		return err
+	}
+	if req.App == "" {
+		return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "bad_request", Field: "app", Message: "Name the app to launch."})
+	}
+	a, err := s.opts.Apps.Launch(c.Request().Context(), caller(c), req)
+	if err != nil {
+		return appError(err)
+	}
+	return c.JSON(http.StatusAccepted, a)
+}
+
+func (s *server) listApps(c echo.Context) error {
+	list, err := s.opts.Apps.List(c.Request().Context(), caller(c))
+	if err != nil {
+		return appError(err)
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (s *server) getApp(c echo.Context) error {
+	a, err := s.opts.Apps.Get(c.Request().Context(), caller(c), c.Param("id"))
+	if err != nil {
+		return appError(err)
+	}
+	return c.JSON(http.StatusOK, a)
+}
+
+func (s *server) stopApp(c echo.Context) error {
+	if err := s.opts.Apps.Stop(c.Request().Context(), caller(c), c.Param("id")); err != nil {
+		return appError(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,15 @@
+// Package apps starts, follows and stops app pods: one application launched
+// from a desktop session, in its own pod with an Xpra sidecar that streams
+// its windows back to the session (see docs/launch-design.md).
+//
+// Every launch is checked before anything is created: the session must be
+// running and its token must name the session's current pod; the app must be
+// in the catalog and allowed for the session's profile; files must lie in the
+// home directory; the session must be under its app quota. App pods are owned
+// by their session pod, so stopping a session garbage-collects its apps; each
+// app's Xpra password Secret and NetworkPolicy are owned by the app pod.
+//
+// Status comes from a label-filtered informer on app pods, like sessions'.
+// When an app exits its pod completes (the sidecar is a native sidecar that
+// ends with the app) and the Manager deletes it.
+package apps

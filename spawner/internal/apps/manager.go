@@ -1,0 +1,433 @@
+package apps
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+)
+
+// Config tunes the Manager.
+type Config struct {
+	Namespace string
+	// XpraImage is the sidecar image; XpraPort the port it serves.
+	XpraImage string
+	XpraPort  int32
+	// Display is the X display number inside app pods.
+	Display string
+	// MaxAppsPerSession bounds the apps a session runs at once.
+	MaxAppsPerSession int
+}
+
+// Sessions finds the running session a launch belongs to.
+type Sessions interface {
+	// SessionPod returns the session's pod and profile while it runs.
+	SessionPod(user, server string) (*corev1.Pod, string, bool)
+	// ReadWriteOnce reports whether the session pod's home volume can be
+	// mounted on one node only.
+	ReadWriteOnce(pod *corev1.Pod) bool
+}
+
+// Caller is the session a request comes from: the claims of its token.
+type Caller struct {
+	User, Server, SessionUID string
+}
+
+// LaunchRequest asks for an app.
+type LaunchRequest struct {
+	App     string   `json:"app"`
+	Version string   `json:"version"`
+	Files   []string `json:"files"`
+}
+
+// Status of an app.
+type Status string
+
+const (
+	StatusStarting Status = "starting"
+	StatusRunning  Status = "running"
+	StatusStopping Status = "stopping"
+	StatusEnded    Status = "ended"
+	StatusFailed   Status = "failed"
+)
+
+// App is an app instance as the launcher agent sees it.
+type App struct {
+	ID        string     `json:"id"`
+	App       string     `json:"app"`
+	Version   string     `json:"version"`
+	Status    Status     `json:"status"`
+	Message   string     `json:"message,omitempty"`
+	Pod       string     `json:"pod"`
+	ExitCode  *int       `json:"exit_code,omitempty"`
+	StartedAt time.Time  `json:"started_at"`
+	Xpra      *XpraRoute `json:"xpra,omitempty"`
+}
+
+// XpraRoute is where the agent attaches to the app's windows.
+type XpraRoute struct {
+	Host     string `json:"host"`
+	Port     int32  `json:"port"`
+	Password string `json:"password"`
+}
+
+// Error codes of refused launches, stable for clients.
+const (
+	CodeStaleToken = "stale_token"
+	CodeUnknownApp = "unknown_app"
+	CodeNotAllowed = "not_allowed"
+	CodeBadFile    = "bad_file"
+	CodeQuota      = "quota"
+	CodeNotFound   = "not_found"
+)
+
+// Error is a refusal with a message for a person.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Manager owns the app pods of one namespace.
+type Manager struct {
+	client   kubernetes.Interface
+	cfg      Config
+	catalog  *catalog.Catalog
+	sessions Sessions
+	log      *slog.Logger
+	informer cache.SharedIndexInformer
+	pods     corelisters.PodLister
+
+	mu        sync.Mutex
+	passwords map[string]string // app pod name → Xpra password
+}
+
+// New builds a Manager; Start runs its informer.
+func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions Sessions, log *slog.Logger) *Manager {
+	if cfg.XpraPort == 0 {
+		cfg.XpraPort = 14500
+	}
+	if cfg.Display == "" {
+		cfg.Display = ":100"
+	}
+	if cfg.MaxAppsPerSession == 0 {
+		cfg.MaxAppsPerSession = 8
+	}
+	factory := informers.NewSharedInformerFactoryWithOptions(client, 5*time.Minute,
+		informers.WithNamespace(cfg.Namespace),
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = podspec.AppSelector() }))
+	m := &Manager{
+		client: client, cfg: cfg, catalog: cat, sessions: sessions, log: log,
+		informer:  factory.Core().V1().Pods().Informer(),
+		pods:      factory.Core().V1().Pods().Lister(),
+		passwords: map[string]string{},
+	}
+	_, _ = m.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    m.onPod,
+		UpdateFunc: func(_, obj any) { m.onPod(obj) },
+	})
+	return m
+}
+
+// Start runs the informer until ctx ends.
+func (m *Manager) Start(ctx context.Context) error {
+	go m.informer.Run(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), m.informer.HasSynced) {
+		return fmt.Errorf("sync app pods: %w", ctx.Err())
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// Ready reports whether the app pods are loaded.
+func (m *Manager) Ready() bool { return m.informer.HasSynced() }
+
+// Catalog is the apps the caller's session may launch.
+func (m *Manager) Catalog(c Caller) ([]catalog.App, error) {
+	_, profile, err := m.session(c)
+	if err != nil {
+		return nil, err
+	}
+	return m.catalog.ForProfile(profile), nil
+}
+
+// session checks that the caller's token names the session's current pod.
+func (m *Manager) session(c Caller) (*corev1.Pod, string, error) {
+	pod, profile, ok := m.sessions.SessionPod(c.User, c.Server)
+	if !ok || string(pod.UID) != c.SessionUID {
+		return nil, "", &Error{Code: CodeStaleToken, Message: "This session token belongs to a session that no longer runs."}
+	}
+	return pod, profile, nil
+}
+
+// Launch checks a request and creates the app pod, its password Secret and
+// its NetworkPolicy. It returns as soon as the pod exists.
+func (m *Manager) Launch(ctx context.Context, c Caller, req LaunchRequest) (App, error) {
+	session, profile, err := m.session(c)
+	if err != nil {
+		return App{}, err
+	}
+	app, err := m.catalog.Lookup(req.App, req.Version)
+	if err != nil {
+		return App{}, &Error{Code: CodeUnknownApp, Message: err.Error()}
+	}
+	if !app.AllowedFor(profile) {
+		return App{}, &Error{Code: CodeNotAllowed, Message: fmt.Sprintf("%s is not available in the %q profile of this session.", app.Name, profile)}
+	}
+	home := "/home/jovyan"
+	if env := homeOf(session); env != "" {
+		home = env
+	}
+	command, err := app.CommandLine(req.Files, home)
+	if err != nil {
+		return App{}, &Error{Code: CodeBadFile, Message: err.Error()}
+	}
+	if n := len(m.running(session.Name)); n >= m.cfg.MaxAppsPerSession {
+		return App{}, &Error{Code: CodeQuota, Message: fmt.Sprintf("This session already runs %d apps, the most it may; close one first.", n)}
+	}
+
+	in := podspec.AppPodInput{
+		Session: session, App: app, Instance: randomString(5), Command: command,
+		Display: m.cfg.Display, XpraImage: m.cfg.XpraImage, XpraPort: m.cfg.XpraPort,
+	}
+	if m.sessions.ReadWriteOnce(session) {
+		in.PinToNode = session.Spec.NodeName
+	}
+	core := m.client.CoreV1()
+	pod, err := core.Pods(m.cfg.Namespace).Create(ctx, podspec.AppPod(in), metav1.CreateOptions{})
+	if err != nil {
+		return App{}, fmt.Errorf("create app pod: %w", err)
+	}
+	password := randomString(24)
+	if _, err := core.Secrets(m.cfg.Namespace).Create(ctx, podspec.AppSecret(pod, password), metav1.CreateOptions{}); err != nil {
+		m.deleteQuietly(pod.Name)
+		return App{}, fmt.Errorf("create app secret: %w", err)
+	}
+	np := podspec.AppNetworkPolicy(pod, session, m.cfg.XpraPort)
+	if _, err := m.client.NetworkingV1().NetworkPolicies(m.cfg.Namespace).Create(ctx, np, metav1.CreateOptions{}); err != nil {
+		m.deleteQuietly(pod.Name)
+		return App{}, fmt.Errorf("create app network policy: %w", err)
+	}
+	m.mu.Lock()
+	m.passwords[pod.Name] = password
+	m.mu.Unlock()
+	m.log.Info("App launched", "user", c.User, "server", c.Server, "app", app.ID, "version", app.Version, "pod", pod.Name)
+	return m.view(ctx, pod), nil
+}
+
+// List returns the caller's apps, newest first.
+func (m *Manager) List(ctx context.Context, c Caller) ([]App, error) {
+	session, _, err := m.session(c)
+	if err != nil {
+		return nil, err
+	}
+	pods := m.ofSession(session.Name)
+	out := make([]App, 0, len(pods))
+	for _, p := range pods {
+		out = append(out, m.view(ctx, p))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
+	return out, nil
+}
+
+// Get returns one of the caller's apps by id (its pod's name).
+func (m *Manager) Get(ctx context.Context, c Caller, id string) (App, error) {
+	pod, err := m.find(c, id)
+	if err != nil {
+		return App{}, err
+	}
+	return m.view(ctx, pod), nil
+}
+
+// Stop deletes one of the caller's apps. Stopping an app that is gone
+// succeeds.
+func (m *Manager) Stop(ctx context.Context, c Caller, id string) error {
+	pod, err := m.find(c, id)
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeNotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	grace := int64(5)
+	err = m.client.CoreV1().Pods(m.cfg.Namespace).Delete(ctx, pod.Name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("delete app pod %s: %w", pod.Name, err)
+	}
+	return nil
+}
+
+func (m *Manager) find(c Caller, id string) (*corev1.Pod, error) {
+	session, _, err := m.session(c)
+	if err != nil {
+		return nil, err
+	}
+	pod, err := m.pods.Pods(m.cfg.Namespace).Get(id)
+	// Another session's app is reported as missing: its existence is not
+	// the caller's business.
+	if err != nil || pod.Labels[podspec.LabelSession] != session.Name {
+		return nil, &Error{Code: CodeNotFound, Message: "No such app in this session."}
+	}
+	return pod, nil
+}
+
+func (m *Manager) ofSession(session string) []*corev1.Pod {
+	pods, _ := m.pods.Pods(m.cfg.Namespace).List(labels.SelectorFromSet(labels.Set{podspec.LabelSession: session}))
+	return pods
+}
+
+// running counts the session's apps that have not ended.
+func (m *Manager) running(session string) []*corev1.Pod {
+	var out []*corev1.Pod
+	for _, p := range m.ofSession(session) {
+		if st, _, _ := status(p); st == StatusStarting || st == StatusRunning {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// view is an app as the API shows it. The password comes from memory, or
+// after a restart of the service from the app's Secret.
+func (m *Manager) view(ctx context.Context, pod *corev1.Pod) App {
+	st, msg, code := status(pod)
+	a := App{
+		ID: pod.Name, App: pod.Labels[podspec.LabelApp], Version: pod.Labels[podspec.LabelAppVersion],
+		Status: st, Message: msg, Pod: pod.Name, ExitCode: code, StartedAt: pod.CreationTimestamp.Time,
+	}
+	if st == StatusRunning {
+		a.Xpra = &XpraRoute{Host: pod.Status.PodIP, Port: m.cfg.XpraPort, Password: m.password(ctx, pod.Name)}
+	}
+	return a
+}
+
+func (m *Manager) password(ctx context.Context, pod string) string {
+	m.mu.Lock()
+	p, ok := m.passwords[pod]
+	m.mu.Unlock()
+	if ok {
+		return p
+	}
+	secret, err := m.client.CoreV1().Secrets(m.cfg.Namespace).Get(ctx, pod, metav1.GetOptions{})
+	if err != nil {
+		m.log.Warn("Read app password", "pod", pod, "err", err)
+		return ""
+	}
+	p = string(secret.Data[podspec.XpraPasswordKey])
+	m.mu.Lock()
+	m.passwords[pod] = p
+	m.mu.Unlock()
+	return p
+}
+
+// status reads an app pod: running once the app container runs and the
+// sidecar is ready, ended with the app's exit code when it stops.
+func status(pod *corev1.Pod) (Status, string, *int) {
+	if pod.DeletionTimestamp != nil {
+		return StatusStopping, "The app is closing.", nil
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name != podspec.AppContainerName {
+			continue
+		}
+		if t := cs.State.Terminated; t != nil {
+			code := int(t.ExitCode)
+			return StatusEnded, fmt.Sprintf("The app exited with code %d.", code), &code
+		}
+		if w := cs.State.Waiting; w != nil {
+			switch w.Reason {
+			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError", "CreateContainerConfigError", "RunContainerError":
+				return StatusFailed, fmt.Sprintf("The app could not start: %s", w.Message), nil
+			}
+		}
+	}
+	switch pod.Status.Phase {
+	case corev1.PodSucceeded, corev1.PodFailed:
+		return StatusEnded, "The app has ended.", nil
+	case corev1.PodRunning:
+		if sidecarReady(pod) && pod.Status.PodIP != "" {
+			return StatusRunning, "", nil
+		}
+	}
+	return StatusStarting, "Starting the app.", nil
+}
+
+func sidecarReady(pod *corev1.Pod) bool {
+	for _, cs := range pod.Status.InitContainerStatuses {
+		if cs.Name == podspec.XpraContainerName {
+			return cs.Ready
+		}
+	}
+	return false
+}
+
+// onPod deletes app pods whose app has ended: their sidecar is gone with
+// them, and the agent drops the attachment when the app disappears.
+func (m *Manager) onPod(obj any) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok || pod.DeletionTimestamp != nil {
+		return
+	}
+	if st, _, _ := status(pod); st == StatusEnded {
+		m.log.Info("App ended", "pod", pod.Name, "app", pod.Labels[podspec.LabelApp])
+		go m.deleteQuietly(pod.Name)
+	}
+}
+
+func (m *Manager) deleteQuietly(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	grace := int64(0)
+	err := m.client.CoreV1().Pods(m.cfg.Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
+	if err != nil && !apierrors.IsNotFound(err) {
+		m.log.Error("Delete app pod", "pod", name, "err", err)
+	}
+	m.mu.Lock()
+	delete(m.passwords, name)
+	m.mu.Unlock()
+}
+
+func homeOf(session *corev1.Pod) string {
+	for _, c := range session.Spec.Containers {
+		if c.Name != podspec.NotebookContainerName {
+			continue
+		}
+		for _, vm := range c.VolumeMounts {
+			if vm.Name == podspec.HomeVolumeName {
+				return vm.MountPath
+			}
+		}
+	}
+	return ""
+}
+
+// randomString is n characters of lower-case base32: safe in names and
+// labels; 24 of them make a 120-bit password. 256 is a multiple of 32, so
+// masking a random byte picks each character with equal chance.
+func randomString(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[b[i]&31]
+	}
+	return string(b)
+}
