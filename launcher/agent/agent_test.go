@@ -1,0 +1,67 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/launcher/menu"
+)
+
+// TestAgent wires every part with fakes: a launch through the socket
+// becomes an attach once the service says the app runs; the menu is
+// written; cancelling the context ends everything and removes the socket.
+func TestAgent(t *testing.T) {
+	t.Parallel()
+	svc := newFakeService(t, "tok-a")
+	client, tokenFile := svc.client(t, "tok-a")
+	hub := newFakeHub(t)
+	dir, err := os.MkdirTemp("", "kd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg := Config{ServiceURL: svc.srv.URL, TokenFile: tokenFile, Socket: filepath.Join(dir, "launcher.sock"),
+		XpraCommand: []string{"xpra"}, ProxyAddr: "127.0.0.1:0", ActivityInterval: DefaultActivityInterval,
+		HTML5Password: HTML5PasswordSettings, User: "alice", HubAPIURL: hub.srv.URL + "/hub/api", HubAPIToken: "x"}
+	att := newFakeAttacher()
+	home := t.TempDir()
+	a, err := New(cfg, Options{Logger: testLogger(t), Menu: menu.Options{DataHome: home + "/data", ConfigHome: home + "/config"},
+		service: client, attacher: att, hub: hub.client(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.sup.fast, a.sup.slow = 5*time.Millisecond, 20*time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Start(ctx) }()
+
+	lc := launchapi.NewClient(cfg.Socket)
+	var app launchapi.App
+	deadline := time.After(waitShort)
+	for _, err := os.Stat(cfg.Socket); err != nil; _, err = os.Stat(cfg.Socket) {
+		select {
+		case <-deadline:
+			t.Fatal("no socket")
+		case <-time.After(5 * time.Millisecond): // polling a file, not asserting
+		}
+	}
+	if app, err = lc.Launch(ctx, launchapi.LaunchRequest{App: "itksnap"}); err != nil {
+		t.Fatal(err)
+	}
+	svc.setStatus("tok-a", app.ID, launchapi.StatusRunning, &launchapi.Xpra{Host: "10.0.0.3", Port: 14500, Password: "pw"})
+	if r := recv(t, att.attached, "the attach"); r.AppID != app.ID {
+		t.Fatalf("attached %+v", r)
+	}
+	cancel()
+	if err := recv(t, done, "the agent to stop"); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, att.detached, "the detach at shutdown")
+	if _, err := os.Stat(cfg.Socket); !os.IsNotExist(err) {
+		t.Errorf("socket left behind: %v", err)
+	}
+}

@@ -1,0 +1,219 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"kubedesk.dev/kubedesk/launcher/launchapi"
+)
+
+// localAPI serves launchapi on a Unix socket for the launch CLI. Only the
+// agent's own uid may call it: the socket is 0600 and each connection's
+// SO_PEERCRED uid is checked.
+type localAPI struct {
+	socket string
+	svc    sessionAPI
+	log    *slog.Logger
+	// uid is the uid allowed to call; the agent's own.
+	uid int
+	// kick asks the supervisor to look at the apps now (after a launch or
+	// a stop); it never blocks.
+	kick func()
+}
+
+type peerKey struct{}
+
+// Start listens on the socket until ctx ends.
+func (l *localAPI) Start(ctx context.Context) error {
+	ln, err := listenUnix(l.socket)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           l.handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			uid, err := peerUID(c)
+			if err != nil {
+				l.log.Warn("No peer credentials on the launch socket", "err", err)
+				uid = -1
+			}
+			return context.WithValue(ctx, peerKey{}, uid)
+		},
+		BaseContext: func(net.Listener) context.Context { return ctx },
+	}
+	l.log.Info("Launch API listening", "socket", l.socket)
+	return serve(ctx, srv, ln, func() { _ = os.Remove(l.socket) })
+}
+
+// listenUnix replaces a stale socket file, listens, and makes the socket
+// 0600. The folder is created 0700 if missing.
+func listenUnix(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("launch socket: %w", err)
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != fs.ModeSocket {
+			return nil, fmt.Errorf("launch socket: %s exists and is not a socket", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("launch socket: remove the stale socket: %w", err)
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("launch socket: %w", err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(true)
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("launch socket: %w", err)
+	}
+	return ln, nil
+}
+
+// serve runs srv on ln until ctx ends, then shuts it down gracefully
+// (5 s), then hard.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener, cleanup func()) error {
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		if cleanup != nil {
+			cleanup()
+		}
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	<-errc
+	if cleanup != nil {
+		cleanup()
+	}
+	return nil
+}
+
+func (l *localAPI) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /apps", l.launch)
+	mux.HandleFunc("GET /apps", l.list)
+	mux.HandleFunc("GET /apps/{id}", l.get)
+	mux.HandleFunc("DELETE /apps/{id}", l.stop)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if uid, _ := r.Context().Value(peerKey{}).(int); uid != l.uid {
+			l.log.Warn("Refused a launch API call from another uid", "uid", uid)
+			writeError(w, &launchapi.Error{Status: http.StatusForbidden, Code: "forbidden", Message: "Only the session's user may use the launcher."})
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+func (l *localAPI) launch(w http.ResponseWriter, r *http.Request) {
+	var req launchapi.LaunchRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, &launchapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "The request is not a launch request: " + err.Error()})
+		return
+	}
+	if req.App == "" {
+		writeError(w, &launchapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Field: "app", Message: "Name the app to launch."})
+		return
+	}
+	for _, f := range req.Files {
+		if !filepath.IsAbs(f) {
+			writeError(w, &launchapi.Error{Status: http.StatusBadRequest, Code: "bad_file", Field: "files", Message: fmt.Sprintf("%q is not an absolute path.", f)})
+			return
+		}
+	}
+	a, err := l.svc.Launch(r.Context(), req)
+	if err != nil {
+		l.serviceError(w, "launch", err)
+		return
+	}
+	l.log.Info("App launched", "app", a.App, "version", a.Version, "id", a.ID)
+	l.kick()
+	writeJSON(w, http.StatusAccepted, public(a))
+}
+
+func (l *localAPI) list(w http.ResponseWriter, r *http.Request) {
+	list, err := l.svc.List(r.Context())
+	if err != nil {
+		l.serviceError(w, "list apps", err)
+		return
+	}
+	out := make([]launchapi.App, 0, len(list))
+	for _, a := range list {
+		out = append(out, public(a))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (l *localAPI) get(w http.ResponseWriter, r *http.Request) {
+	a, err := l.svc.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		l.serviceError(w, "get app", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, public(a))
+}
+
+func (l *localAPI) stop(w http.ResponseWriter, r *http.Request) {
+	if err := l.svc.Stop(r.Context(), r.PathValue("id")); err != nil {
+		l.serviceError(w, "stop app", err)
+		return
+	}
+	l.kick()
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// serviceError passes the service's own error through, or says the service
+// could not be reached.
+func (l *localAPI) serviceError(w http.ResponseWriter, what string, err error) {
+	var e *launchapi.Error
+	if errors.As(err, &e) {
+		writeError(w, e)
+		return
+	}
+	l.log.Error("Service call failed", "call", what, "err", err)
+	writeError(w, &launchapi.Error{Status: http.StatusBadGateway, Code: "service_unreachable",
+		Message: "The launcher could not reach the kubedesk service: " + err.Error()})
+}
+
+// public drops what the local API never hands out: the Xpra password.
+func public(a launchapi.App) launchapi.App {
+	if a.Xpra != nil {
+		x := *a.Xpra
+		x.Password = ""
+		a.Xpra = &x
+	}
+	return a
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *launchapi.Error) {
+	status := e.Status
+	if status < 400 {
+		status = http.StatusInternalServerError
+	}
+	writeJSON(w, status, e)
+}

@@ -1,0 +1,80 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/launcher/menu"
+)
+
+// menuSync writes the desktop menu from the service's catalog at start,
+// every interval, and when asked (refresh). Until the first write
+// succeeds it retries quickly (the service may still be starting).
+type menuSync struct {
+	svc      sessionAPI
+	opts     menu.Options
+	interval time.Duration
+	retry    time.Duration
+	log      *slog.Logger
+	refresh  chan struct{}
+}
+
+func newMenuSync(svc sessionAPI, opts menu.Options, interval time.Duration, log *slog.Logger) *menuSync {
+	return &menuSync{svc: svc, opts: opts, interval: interval, retry: 2 * time.Second, log: log, refresh: make(chan struct{}, 1)}
+}
+
+func (m *menuSync) Start(ctx context.Context) error {
+	ok := false
+	for {
+		if err := m.sync(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			m.log.Warn("Updating the menu failed", "err", err)
+		} else {
+			ok = true
+		}
+		wait := m.interval
+		if !ok {
+			wait = m.retry
+		}
+		var timer <-chan time.Time
+		var t *time.Timer
+		if wait > 0 {
+			t = time.NewTimer(wait)
+			timer = t.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-timer:
+		case <-m.refresh:
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+func (m *menuSync) sync(ctx context.Context) error {
+	apps, err := m.svc.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	c, problems := catalog.New(apps...)
+	for _, p := range problems {
+		m.log.Warn("Catalog entry skipped", "problem", p.Error())
+	}
+	ch, err := menu.Write(c, m.opts)
+	if err != nil {
+		return err
+	}
+	if len(ch.Written)+len(ch.Removed) > 0 {
+		m.log.Info("Menu updated", "apps", len(c.Apps()), "written", len(ch.Written), "removed", len(ch.Removed))
+	}
+	return nil
+}

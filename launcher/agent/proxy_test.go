@@ -1,0 +1,209 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/websocket"
+
+	"kubedesk.dev/kubedesk/hubapi"
+)
+
+// fakeXpra stands in for an app's Xpra server: pages echo what reached
+// them, and a websocket echoes.
+func fakeXpra(t *testing.T) *httptest.Server {
+	ws := websocket.Server{
+		Handshake: func(*websocket.Config, *http.Request) error { return nil },
+		Handler:   func(c *websocket.Conn) { io.Copy(c, c) },
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+			ws.ServeHTTP(w, r)
+			return
+		}
+		fmt.Fprintf(w, "path=%s query=%s auth=%q cookie=%q", r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Cookie"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type proxyFixture struct {
+	hub   *fakeHub
+	pres  *presence
+	front *httptest.Server
+	hc    *http.Client
+}
+
+func newProxyFixture(t *testing.T, mode string) *proxyFixture {
+	upstream := fakeXpra(t)
+	host, portStr, _ := net.SplitHostPort(strings.TrimPrefix(upstream.URL, "http://"))
+	port, _ := strconv.Atoi(portStr)
+	hub := newFakeHub(t)
+	hub.tokens["alice-token"] = &hubapi.Identity{Kind: "user", Name: "alice", Scopes: []string{"access:servers!user=alice"}}
+	hub.tokens["alice-oauth"] = &hubapi.Identity{Kind: "user", Name: "alice", Scopes: []string{"access:servers!server=alice/"}}
+	hub.tokens["alice-narrow"] = &hubapi.Identity{Kind: "user", Name: "alice", Scopes: []string{"read:users!user=alice"}}
+	hub.tokens["bob-token"] = &hubapi.Identity{Kind: "user", Name: "bob", Scopes: []string{"access:servers!user=bob"}}
+	hub.tokens["admin-token"] = &hubapi.Identity{Kind: "user", Name: "root", Admin: true, Scopes: []string{"access:servers"}}
+	hub.tokens["service-token"] = &hubapi.Identity{Kind: "service", Name: "alice", Scopes: []string{"access:servers"}}
+	hub.expired["old-token"] = true
+	pres := newPresence(nil)
+	p := &proxy{
+		hub: hub.client(t), user: "alice", server: "", pres: pres, passwordMode: mode,
+		log: testLogger(t), now: time.Now,
+		lookup: func(_ context.Context, id string) (route, error) {
+			switch id {
+			case "a1":
+				return route{AppID: "a1", Host: host, Port: port, Password: "xpra-pw"}, nil
+			case "starting":
+				return route{}, errNotRunning{status: "starting"}
+			}
+			return route{}, fmt.Errorf("unexpected app %s", id)
+		},
+	}
+	front := httptest.NewServer(p.handler())
+	t.Cleanup(front.Close)
+	hc := &http.Client{Transport: &http.Transport{}, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	t.Cleanup(hc.CloseIdleConnections)
+	return &proxyFixture{hub: hub, pres: pres, front: front, hc: hc}
+}
+
+func (f *proxyFixture) get(t *testing.T, path, token, cookie string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, f.front.URL+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "token "+token)
+	}
+	if cookie != "" {
+		req.AddCookie(&http.Cookie{Name: SessionCookie, Value: cookie})
+	}
+	resp, err := f.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestProxyAuth(t *testing.T) {
+	t.Parallel()
+	f := newProxyFixture(t, HTML5PasswordSettings)
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"owner", "alice-token", http.StatusOK},
+		{"owner's OAuth token for this server", "alice-oauth", http.StatusOK},
+		{"owner without access scope", "alice-narrow", http.StatusForbidden},
+		{"other user", "bob-token", http.StatusForbidden},
+		{"admin", "admin-token", http.StatusForbidden},
+		{"service named like the owner", "service-token", http.StatusForbidden},
+		{"no token", "", http.StatusUnauthorized},
+		{"unknown token", "forged", http.StatusUnauthorized},
+		{"expired token", "old-token", http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := f.get(t, "/apps/a1/index.html?x=1", tc.token, "")
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, tc.want, body)
+			}
+			if tc.want == http.StatusOK && body != `path=/index.html query=x=1 auth="" cookie=""` {
+				t.Errorf("upstream saw %s", body)
+			}
+		})
+	}
+}
+
+func TestProxyQueryTokenSetsCookie(t *testing.T) {
+	t.Parallel()
+	f := newProxyFixture(t, HTML5PasswordSettings)
+	resp, body := f.get(t, "/apps/a1/?token=alice-token", "", "")
+	if resp.StatusCode != http.StatusOK || body != `path=/ query= auth="" cookie=""` {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	var sid string
+	for _, c := range resp.Cookies() {
+		if c.Name == SessionCookie {
+			sid = c.Value
+			if !c.HttpOnly || strings.Contains(c.Value, "alice-token") {
+				t.Errorf("cookie %+v", c)
+			}
+		}
+	}
+	if sid == "" {
+		t.Fatal("no session cookie")
+	}
+	if resp, body := f.get(t, "/apps/a1/js/Client.js", "", sid); resp.StatusCode != http.StatusOK {
+		t.Fatalf("with the cookie: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := f.get(t, "/apps/a1/js/Client.js", "", "made-up"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("with a made-up cookie: %d", resp.StatusCode)
+	}
+}
+
+func TestProxyPassword(t *testing.T) {
+	t.Parallel()
+	f := newProxyFixture(t, HTML5PasswordSettings)
+	resp, body := f.get(t, "/apps/a1/default-settings.txt", "alice-token", "")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "\npassword=xpra-pw\n") {
+		t.Fatalf("default-settings.txt: %d %q", resp.StatusCode, body)
+	}
+	if resp, _ := f.get(t, "/apps/a1/default-settings.txt", "bob-token", ""); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("bob got the settings: %d", resp.StatusCode)
+	}
+
+	q := newProxyFixture(t, HTML5PasswordQuery)
+	resp, _ = q.get(t, "/apps/a1/?token=alice-token", "", "")
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || loc.Path != "" || loc.Query().Get("password") != "xpra-pw" || loc.Query().Has("token") {
+		t.Fatalf("query mode: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := q.get(t, "/apps/a1", "", ""); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "a1/" {
+		t.Fatalf("redirect to the folder: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	if resp, _ := q.get(t, "/apps/starting/", "alice-token", ""); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("app not running: %d", resp.StatusCode)
+	}
+}
+
+func TestProxyWebSocket(t *testing.T) {
+	t.Parallel()
+	f := newProxyFixture(t, HTML5PasswordSettings)
+	wsURL := "ws" + strings.TrimPrefix(f.front.URL, "http") + "/apps/a1/"
+
+	cfg, err := websocket.NewConfig(wsURL, f.front.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := websocket.DialConfig(cfg); err == nil {
+		t.Fatal("websocket without a token was let through")
+	}
+
+	cfg.Header = http.Header{"Authorization": {"token alice-token"}}
+	conn, err := websocket.DialConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write([]byte("hello xpra")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, err := conn.Read(buf)
+	if err != nil || string(buf[:n]) != "hello xpra" {
+		t.Fatalf("echo %q, %v", buf[:n], err)
+	}
+	if n, _ := f.pres.viewing("a1"); n != 1 {
+		t.Errorf("viewers while connected = %d, want 1", n)
+	}
+	conn.Close()
+	waitUntil(t, f.pres, "the viewer to leave", func() bool { n, _ := f.pres.viewing("a1"); return n == 0 })
+}

@@ -1,0 +1,153 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// AttachOptions are the xpra attach options the agent always passes: a
+// seamless client on the desktop's X server with nothing a desktop in a pod
+// lacks (GL, tray, sound, printing, dbus), lossless rgb over the pod
+// network, and window titles without " on tcp://…". They are valid for
+// Xpra 3.1 (Debian 12) and later.
+var AttachOptions = []string{
+	"--opengl=no",
+	"--tray=no",
+	"--notifications=no",
+	"--speaker=off",
+	"--microphone=off",
+	"--webcam=no",
+	"--printing=no",
+	"--file-transfer=no",
+	"--dbus-proxy=no",
+	"--mmap=no",
+	"--encoding=rgb",
+	"--desktop-scaling=off",
+	"--title=@title@",
+}
+
+// xpraAttacher runs `xpra attach tcp://host:port/ --password-file=F …`
+// with DISPLAY and XAUTHORITY of the desktop.
+type xpraAttacher struct {
+	command []string // XpraCommand
+	extra   []string // XpraAttachArgs
+	// secretsDir holds the password files (0600 each); the agent uses the
+	// socket's folder, /tmp/kubedesk (0700).
+	secretsDir string
+	display    func() (X, error)
+	log        *slog.Logger
+}
+
+// attachArgs is the command line after the program: no secret in it.
+func (x *xpraAttacher) attachArgs(r route, passwordFile string) []string {
+	args := append([]string{}, x.command[1:]...)
+	args = append(args, "attach", r.URI(), "--password-file="+passwordFile)
+	args = append(args, AttachOptions...)
+	return append(args, x.extra...)
+}
+
+// attachEnv is the agent's environment with the desktop's display, and
+// without any XPRA_PASSWORD.
+func attachEnv(base []string, d X) []string {
+	env := make([]string, 0, len(base)+3)
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		switch k {
+		case EnvDisplay, EnvXAuthority, "XPRA_PASSWORD", "NO_AT_BRIDGE":
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, EnvDisplay+"="+d.Display, "NO_AT_BRIDGE=1")
+	if d.XAuthority != "" {
+		env = append(env, EnvXAuthority+"="+d.XAuthority)
+	}
+	return env
+}
+
+func (x *xpraAttacher) Attach(ctx context.Context, r route) error {
+	d, err := x.display()
+	if err != nil {
+		return err
+	}
+	// A missing password makes xpra attach open a dialog on the desktop
+	// and hang, so there is always a file, written without a newline
+	// (xpra compares it byte for byte). CreateTemp makes it 0600.
+	f, err := os.CreateTemp(x.secretsDir, "xpra-password-*")
+	if err != nil {
+		return fmt.Errorf("xpra attach: password file: %w", err)
+	}
+	defer os.Remove(f.Name())
+	_, werr := f.WriteString(r.Password)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return fmt.Errorf("xpra attach: password file: %w", werr)
+	}
+
+	cmd := exec.CommandContext(ctx, x.command[0], x.attachArgs(r, f.Name())...)
+	cmd.Env = attachEnv(os.Environ(), d)
+	// xpra detaches cleanly on SIGINT; WaitDelay kills it if it does not.
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 5 * time.Second
+	out := &tailWriter{log: x.log.With("id", r.AppID), max: 8}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("xpra attach %s: %w: %s", r.URI(), err, out.tail())
+	}
+	return nil
+}
+
+// tailWriter logs xpra's output at debug level and keeps its last lines
+// for the error message.
+type tailWriter struct {
+	log   *slog.Logger
+	max   int
+	mu    sync.Mutex
+	buf   []byte
+	lines []string
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	for {
+		i := bytes.IndexByte(t.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := strings.TrimSpace(string(t.buf[:i]))
+		t.buf = t.buf[i+1:]
+		if line == "" {
+			continue
+		}
+		t.log.Debug("xpra", "line", line)
+		t.lines = append(t.lines, line)
+		if len(t.lines) > t.max {
+			t.lines = t.lines[1:]
+		}
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) tail() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := t.lines
+	if rest := strings.TrimSpace(string(t.buf)); rest != "" {
+		lines = append(lines, rest)
+	}
+	return strings.Join(lines, " | ")
+}

@@ -1,0 +1,50 @@
+package agent
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestXpraAttacher runs a stand-in for xpra that records its arguments,
+// DISPLAY and the password file.
+func TestXpraAttacher(t *testing.T) { // not parallel: Setenv
+	dir := t.TempDir()
+	script := filepath.Join(dir, "xpra")
+	os.WriteFile(script, []byte(`#!/bin/sh
+out="$(dirname "$0")/out"
+echo "$@" > "$out.args"
+echo "$DISPLAY $XAUTHORITY $NO_AT_BRIDGE ${XPRA_PASSWORD:-none}" > "$out.env"
+for a in "$@"; do case "$a" in --password-file=*) f="${a#--password-file=}"; cat "$f" > "$out.pw"; stat -c %a "$f" > "$out.mode";; esac; done
+echo "connection lost" >&2
+exit 3
+`), 0o755)
+	x := &xpraAttacher{command: []string{"/bin/sh", script}, extra: []string{"--border=auto"}, secretsDir: dir,
+		display: func() (X, error) { return X{":5", "/tmp/xa"}, nil }, log: testLogger(t)}
+	t.Setenv("XPRA_PASSWORD", "leak")
+	err := x.Attach(context.Background(), route{AppID: "a1", Host: "10.0.0.9", Port: 14500, Password: "pw\twith spaces"})
+	if err == nil || !strings.Contains(err.Error(), "connection lost") {
+		t.Fatalf("error %v, want xpra's last words", err)
+	}
+	read := func(name string) string { b, _ := os.ReadFile(filepath.Join(dir, name)); return string(b) }
+	args := read("out.args")
+	if !strings.HasPrefix(args, "attach tcp://10.0.0.9:14500/ --password-file=") || strings.Contains(args, "pw\twith") ||
+		!strings.Contains(args, "--opengl=no") || !strings.HasSuffix(args, "--border=auto\n") {
+		t.Errorf("args %q", args)
+	}
+	if got := read("out.env"); got != ":5 /tmp/xa 1 none\n" {
+		t.Errorf("env %q", got)
+	}
+	if got := read("out.pw"); got != "pw\twith spaces" {
+		t.Errorf("password file %q (no newline expected)", got)
+	}
+	if got := read("out.mode"); got != "600\n" {
+		t.Errorf("password file mode %q", got)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "xpra-password-*"))
+	if len(left) != 0 {
+		t.Errorf("password files left: %v", left)
+	}
+}
