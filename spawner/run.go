@@ -86,6 +86,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	mgr = session.New(client, session.Config{
 		Tokens:             signer,
+		ServiceURL:         cfg.SessionServiceURL,
 		Namespace:          cfg.Namespace,
 		SpawnTimeout:       cfg.SpawnTimeout,
 		StopTimeout:        cfg.StopTimeout,

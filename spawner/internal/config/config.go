@@ -24,6 +24,7 @@ type Config struct {
 	ProfilesFile       string        `mapstructure:"profiles_file"`
 	SessionKeyFile     string        `mapstructure:"session_key_file"`
 	CatalogFile        string        `mapstructure:"catalog_file"`
+	SessionServiceURL  string        `mapstructure:"session_service_url"`
 	NeurodeskAppsFile  string        `mapstructure:"neurodesk_apps_file"`
 	XpraImage          string        `mapstructure:"xpra_image"`
 	MaxAppsPerSession  int           `mapstructure:"max_apps_per_session"`

@@ -17,6 +17,8 @@
 //	session_key_file     key (32+ bytes) that signs session tokens; without it a random
 //	                     key is made at start, and tokens do not survive a restart
 //	session_token_ttl    lifetime of a session token ("168h")
+//	session_service_url  this service's URL as session pods reach it (their launcher
+//	                     agent's KUBEDESK_SERVICE_URL), e.g. http://kubedesk-spawner.jhub:8080
 //	catalog_file         YAML app catalog (launcher/catalog format)
 //	neurodesk_apps_file  Neurodesk apps.json, imported into the catalog
 //	xpra_image           image of the Xpra sidecar in app pods ("kubedesk/xpra-sidecar:3.1")

@@ -44,6 +44,8 @@ const (
 	EnvPodName      = "KUBEDESK_POD_NAME"
 	EnvPodNamespace = "KUBEDESK_POD_NAMESPACE"
 	EnvDefaultURL   = "JUPYTERHUB_DEFAULT_URL"
+	// EnvServiceURL tells the launcher agent where the spawner service is.
+	EnvServiceURL = "KUBEDESK_SERVICE_URL"
 )
 
 // readinessPeriodSeconds is how often the kubelet asks <prefix>api. A spawn is
@@ -68,6 +70,9 @@ type PodInput struct {
 	// the server answers; the readiness probe asks <prefix>api, as
 	// JupyterHub 5 does.
 	ServicePrefix string
+	// ServiceURL is how the session's launcher agent reaches the spawner
+	// service (KUBEDESK_SERVICE_URL); "" leaves it out.
+	ServiceURL string
 }
 
 // Pod builds the desktop session pod. It makes no API calls. in.Settings must
@@ -132,7 +137,7 @@ func Pod(in PodInput) *corev1.Pod {
 		EnvFrom: []corev1.EnvFromSource{{
 			SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: secretName}},
 		}},
-		Env:       env(s),
+		Env:       env(s, in.ServiceURL),
 		Resources: resources(s),
 		ReadinessProbe: &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
@@ -209,11 +214,14 @@ func containerArgs(s Settings) []string {
 // env is the container's own environment: pod identity from the downward
 // API, the default URL, KubeSpawner's informational resource variables (read
 // by jupyter-resource-usage), then Environment, which replaces any of them.
-func env(s Settings) []corev1.EnvVar {
+func env(s Settings, serviceURL string) []corev1.EnvVar {
 	vars := []corev1.EnvVar{
 		fieldEnv(EnvPodIP, "status.podIP"),
 		fieldEnv(EnvPodName, "metadata.name"),
 		fieldEnv(EnvPodNamespace, "metadata.namespace"),
+	}
+	if serviceURL != "" {
+		vars = append(vars, corev1.EnvVar{Name: EnvServiceURL, Value: serviceURL})
 	}
 	if s.DefaultURL != "" {
 		vars = append(vars, corev1.EnvVar{Name: EnvDefaultURL, Value: s.DefaultURL})

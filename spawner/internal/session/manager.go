@@ -41,6 +41,9 @@ type Config struct {
 	UnschedulableGrace time.Duration
 	// SlowSpawnNotice is when a "still starting" message is added.
 	SlowSpawnNotice time.Duration
+	// ServiceURL is given to session pods so their launcher agent can
+	// reach the service.
+	ServiceURL string
 	// Tokens mints the session token stored in each session's Secret;
 	// nil mints none.
 	Tokens TokenMinter

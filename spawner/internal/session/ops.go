@@ -131,6 +131,7 @@ func (m *Manager) createObjects(op *operation, spec Spec) (*corev1.Pod, error) {
 		Profile:       spec.Profile,
 		Settings:      spec.Settings,
 		ServicePrefix: spec.Env["JUPYTERHUB_SERVICE_PREFIX"],
+		ServiceURL:    m.cfg.ServiceURL,
 	})
 	var pod *corev1.Pod
 	err := withRetry(op.ctx, func(ctx context.Context) error {
