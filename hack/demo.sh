@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # `make demo`: installs what is missing, then runs kubedesk on this machine:
-# the dev cluster (a real kube-apiserver with kwok nodes), the spawner service
-# and a real JupyterHub on http://127.0.0.1:8000 with the profiles of
-# examples/demo/profiles.yaml. Ctrl-C stops the hub (which stops every server
-# through the service), then the service.
+# the dev cluster (a real kube-apiserver with kwok nodes and one real node,
+# devnode-0, that runs pods as processes here), the spawner service and a
+# real JupyterHub on http://127.0.0.1:8000 with the profiles of
+# examples/demo/profiles.yaml. A session is a real desktop: the desktop
+# image's entrypoint (images/desktop) with XFCE on TigerVNC and JupyterLab.
 #
-# The dev cluster's pods run nothing yet: a pod responder answers for them,
-# so after the spawn the browser shows the responder's page where the desktop
-# will be.
+# Ctrl-C stops the hub, which stops every server through the service (pods
+# deleted, their processes gone), then the service. Home volumes stay (the
+# namespace kubedesk-demo and its PVCs outlive the demo), so the next start
+# finds each user's files again; `make cluster-down` removes them.
+#
+# Settings: KUBEDESK_DEMO_PORT (8000), KUBEDESK_DEMO_PASSWORD (kubedesk).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -15,71 +19,105 @@ state="$root/.cache/demo"
 ns=kubedesk-demo
 port=${KUBEDESK_DEMO_PORT:-8000}
 password=${KUBEDESK_DEMO_PASSWORD:-kubedesk}
+# Loopback ports: the hub's API (servers call it), the proxy's API, the
+# spawner service's API and its /readyz + /metrics.
+hub_port=8081 proxy_api_port=8001 service_port=8090 ops_port=9091
 mkdir -p "$state" bin
 
 say() { printf '\033[1mdemo:\033[0m %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+for p in "$port" "$hub_port" "$proxy_api_port" "$service_port" "$ops_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    die "port $p on 127.0.0.1 is in use (another demo or JupyterHub?); stop it first"
+  fi
+done
 
 say "Installing what is missing (the first run builds Kubernetes from source: about 12 minutes)"
 hack/cluster-tools.sh
 hack/python-env.sh venv node
-hack/dev-cluster.sh up
+hack/desktop-env.sh # Debian packages of the desktop, .cache/venv-desktop, chromium
+hack/dev-cluster.sh up # also starts devnode-0 and the volume provisioner
 eval "$(hack/dev-cluster.sh env)"
 kubectl() { "$root/.cache/bin/kubectl" "$@"; }
 kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns" >/dev/null
 
-go build -o bin/ ./cmd/kubedesk-spawner ./hack/podresponder
+go build -o bin/ ./cmd/kubedesk-spawner
 
+# Children run in their own sessions (setsid): Ctrl-C reaches only this
+# script, which stops them in order; the service must outlive the hub, which
+# needs it to stop the servers.
 pids=()
 cleanup() {
   trap - EXIT INT TERM
-  say "Stopping (JupyterHub stops every server first)"
+  if [[ ${#pids[@]} -gt 0 ]]; then
+    say "Stopping: JupyterHub stops every server (their pods and processes), then the spawner service"
+  fi
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
     kill -TERM "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
+    # `wait` returns early on a signal; poll until the process is gone.
+    while kill -0 "${pids[i]}" 2>/dev/null; do sleep 0.2; done
   done
-  say "Stopped. The dev cluster keeps running: make cluster-down removes it."
+  left=$(kubectl -n "$ns" get pods -o name 2>/dev/null | wc -l)
+  if [[ $left != 0 ]]; then
+    say "warning: $left pod(s) left in $ns: kubectl -n $ns get pods"
+  fi
+  say "Stopped. Home volumes are kept for the next run; the dev cluster keeps running (make cluster-down removes both)."
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 token_file="$state/hub-token"
 [[ -s "$token_file" ]] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$token_file")
-
-bin/podresponder -jupyterhub-version "$(.cache/venv/bin/python -c 'import jupyterhub; print(jupyterhub.__version__)')" \
-  >"$state/podresponder.log" 2>&1 &
-pids+=($!)
+key_file="$state/session-key" # signs session tokens; kept so they survive a restart
+[[ -s "$key_file" ]] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key_file")
 
 KUBEDESK_KUBECONFIG="$KUBECONFIG" KUBEDESK_NAMESPACE=$ns KUBEDESK_HUB_TOKEN_FILE="$token_file" \
-  KUBEDESK_LISTEN=127.0.0.1:8081 KUBEDESK_OPS_LISTEN=127.0.0.1:9091 KUBEDESK_LOG_FORMAT=text \
+  KUBEDESK_SESSION_KEY_FILE="$key_file" \
+  KUBEDESK_LISTEN=127.0.0.1:$service_port KUBEDESK_OPS_LISTEN=127.0.0.1:$ops_port KUBEDESK_LOG_FORMAT=text \
   KUBEDESK_PROFILES_FILE="$root/examples/demo/profiles.yaml" \
-  bin/kubedesk-spawner >"$state/spawner.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do
-  curl -fsS http://127.0.0.1:9091/readyz >/dev/null 2>&1 && break
-  sleep 0.2
-done
-curl -fsS http://127.0.0.1:9091/readyz >/dev/null || { say "the spawner service did not start; see $state/spawner.log"; exit 1; }
-
-PATH="$root/.cache/node/node_modules/.bin:$PATH" \
-  KUBEDESK_SERVICE_URL=http://127.0.0.1:8081 KUBEDESK_SERVICE_TOKEN="$(cat "$token_file")" \
-  KUBEDESK_DEMO_PASSWORD="$password" KUBEDESK_DEMO_STATE="$state" KUBEDESK_DEMO_PORT="$port" \
-  .cache/venv/bin/jupyterhub -f examples/demo/jupyterhub_config.py >"$state/jupyterhub.log" 2>&1 &
+  setsid bin/kubedesk-spawner >"$state/spawner.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 150); do
-  curl -fsS "http://127.0.0.1:$port/hub/api" >/dev/null 2>&1 && break
+  curl -fsS "http://127.0.0.1:$ops_port/readyz" >/dev/null 2>&1 && break
+  kill -0 "${pids[-1]}" 2>/dev/null || break
   sleep 0.2
 done
-curl -fsS "http://127.0.0.1:$port/hub/api" >/dev/null || { say "JupyterHub did not start; see $state/jupyterhub.log"; exit 1; }
+curl -fsS "http://127.0.0.1:$ops_port/readyz" >/dev/null || die "the spawner service did not start; see $state/spawner.log"
 
+PATH="$root/.cache/node/node_modules/.bin:$PATH" \
+  KUBEDESK_SERVICE_URL=http://127.0.0.1:$service_port KUBEDESK_SERVICE_TOKEN="$(cat "$token_file")" \
+  KUBEDESK_DEMO_PASSWORD="$password" KUBEDESK_DEMO_STATE="$state" KUBEDESK_DEMO_PORT="$port" \
+  KUBEDESK_DEMO_HUB_PORT=$hub_port KUBEDESK_DEMO_PROXY_API_PORT=$proxy_api_port \
+  setsid .cache/venv/bin/jupyterhub -f examples/demo/jupyterhub_config.py >"$state/jupyterhub.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do
+  curl -fsS "http://127.0.0.1:$port/hub/api" >/dev/null 2>&1 && break
+  kill -0 "${pids[-1]}" 2>/dev/null || break
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$port/hub/api" >/dev/null || die "JupyterHub did not start; see $state/jupyterhub.log"
+
+logs=.cache/devnode/devnode-0/logs
 cat >&2 <<MSG
 
-  kubedesk is running.
+  kubedesk is running: JupyterHub, the spawner service, and desktops on devnode-0.
 
-  Open      http://127.0.0.1:$port/  and log in as any user name with password "$password"
-            (user "admin" also sees the admin page).
-  Watch     kubectl --kubeconfig $KUBECONFIG -n $ns get pods,secrets,pvc -w
-  Metrics   http://127.0.0.1:9091/metrics
-  Logs      $state/{jupyterhub,spawner,podresponder}.log
-  Stop      Ctrl-C
+  Open      http://127.0.0.1:$port/
+            Log in as any user name with password "$password" ("admin" also gets the
+            admin page), pick a profile, Start. You land in JupyterLab (about 10-30 s);
+            click the "Desktop" tile in its launcher, or open
+            http://127.0.0.1:$port/user/<name>/desktop/
+  Stop      Ctrl-C here (stops every server, then the service; home directories stay),
+            or stop one server from http://127.0.0.1:$port/hub/home
+  Watch     kubectl --kubeconfig $KUBECONFIG -n $ns get pods,pvc -w
+  Metrics   http://127.0.0.1:$ops_port/metrics
+  Logs      $state/{jupyterhub,spawner}.log
+            $logs/${ns}_<pod>_<uid>/notebook.log (a session's own output)
 
 MSG
-wait "${pids[-1]}"
+while kill -0 "${pids[-1]}" 2>/dev/null; do
+  wait "${pids[-1]}" 2>/dev/null || true
+done
+say "JupyterHub exited; see $state/jupyterhub.log"

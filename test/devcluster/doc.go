@@ -1,7 +1,8 @@
 // Package devcluster gives tests and benchmarks a real Kubernetes API to
 // talk to: the kwok dev cluster of hack/dev-cluster.sh (etcd, kube-apiserver,
 // kube-controller-manager and kube-scheduler as local processes, kwok in
-// place of kubelets, pod IPs in 127.42.0.0/16).
+// place of kubelets, pod IPs in 127.42.0.0/16), and one node that really
+// runs pods, devnode-0.
 //
 //	func TestSpawn(t *testing.T) {
 //		c := devcluster.Start(t)        // skips under -short
@@ -21,10 +22,19 @@
 // creates the cluster and the others reuse it. The cluster outlives the
 // tests on purpose; `hack/dev-cluster.sh down` removes it.
 //
-// Pods are fake: kwok marks them Running and Ready and gives them an IP, but
-// runs no containers. StartResponder stands in for whatever a pod would
-// serve: one listener on 0.0.0.0:8888 answers at every pod IP, the way a
-// single-user server answers JupyterHub's readiness poll.
+// Pods on kwok's nodes are fake: kwok marks them Running and Ready and gives
+// them an IP (127.42.0.0/16), but runs no containers. StartResponder stands
+// in for whatever such a pod would serve: one listener on 0.0.0.0:8888
+// answers at every pod IP, the way a single-user server answers JupyterHub's
+// readiness poll.
+//
+// Pods on devnode-0 are real: hack/devnode runs their containers as
+// processes on this machine (images mapped to host commands by
+// hack/devnode/images.yaml; pod IPs in 127.43.0.0/16, on the host's network;
+// a mount namespace per container). The node is tainted, so only pods that
+// ask for it land there: OnDevnode for a pod spec, DevnodeProfileOverride for
+// a kubedesk profile. ContainerPID, ContainerFile and ContainerProcesses look
+// into a running container from the host (/proc/<pid>/root/...).
 //
 // Namespaces are the unit of isolation: tests share the cluster and its
 // nodes, so a test must not assume it is alone there (count only its own
