@@ -24,3 +24,9 @@ if vnc_socket:
 
 # A terminal opened in JupyterLab is a login shell of the session user.
 c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
+
+# A session is a place to work, not to be asked questions: no "get notified
+# about Jupyter news?" prompt in every new session, and no update check
+# (the image pins JupyterLab; operators update the image).
+c.LabApp.news_url = None
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"

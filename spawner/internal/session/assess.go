@@ -190,6 +190,9 @@ func eventMessage(e *corev1.Event) string {
 	case "Scheduled":
 		return "A node was found for your session."
 	case "FailedScheduling":
+		if waitsForVolume(e.Message) {
+			return "Waiting for your home directory's volume to be ready."
+		}
 		return "Waiting for room in the cluster: " + firstSentence(e.Message)
 	case "TriggeredScaleUp":
 		return "Adding a node to the cluster for your session; this can take a few minutes."

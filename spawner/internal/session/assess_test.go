@@ -124,11 +124,12 @@ func TestEventMessage(t *testing.T) {
 		event corev1.Event
 		want  string
 	}{
-		"pulling is explained":         {corev1.Event{Reason: "Pulling", Message: "Pulling image \"x\""}, "Downloading the desktop image; the first time on a node this can take a few minutes."},
-		"scheduling waits are phrased": {corev1.Event{Reason: "FailedScheduling", Message: "0/3 nodes are available"}, "Waiting for room in the cluster: 0/3 nodes are available"},
-		"created is silent":            {corev1.Event{Reason: "Created"}, ""},
-		"unknown normal is silent":     {corev1.Event{Reason: "SandboxChanged", Type: corev1.EventTypeNormal}, ""},
-		"unknown warning is shown":     {corev1.Event{Reason: "Odd", Type: corev1.EventTypeWarning, Message: "disk pressure"}, "disk pressure"},
+		"pulling is explained":                    {corev1.Event{Reason: "Pulling", Message: "Pulling image \"x\""}, "Downloading the desktop image; the first time on a node this can take a few minutes."},
+		"scheduling waits are phrased":            {corev1.Event{Reason: "FailedScheduling", Message: "0/3 nodes are available"}, "Waiting for room in the cluster: 0/3 nodes are available"},
+		"an unbound volume is not a lack of room": {corev1.Event{Reason: "FailedScheduling", Message: "0/5 nodes are available: pod has unbound immediate PersistentVolumeClaims. not found"}, "Waiting for your home directory's volume to be ready."},
+		"created is silent":                       {corev1.Event{Reason: "Created"}, ""},
+		"unknown normal is silent":                {corev1.Event{Reason: "SandboxChanged", Type: corev1.EventTypeNormal}, ""},
+		"unknown warning is shown":                {corev1.Event{Reason: "Odd", Type: corev1.EventTypeWarning, Message: "disk pressure"}, "disk pressure"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
