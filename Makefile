@@ -12,7 +12,7 @@ GO_TEST_TIMEOUT ?= 45m
 ##@ Main
 
 .PHONY: demo
-demo: ## Install what is missing, start the dev cluster, the spawner service and JupyterHub on http://127.0.0.1:8000
+demo: ## Install what is missing, then run JupyterHub on http://127.0.0.1:8000 with real desktops on the dev cluster
 	hack/demo.sh
 
 .PHONY: test
@@ -77,6 +77,10 @@ BENCH_CLUSTER := KUBEDESK_CLUSTER=kubedesk-bench KUBEDESK_CLUSTER_FAST=1
 .PHONY: bench-spawn
 bench-spawn: ## Start N sessions at once through the service (KUBEDESK_BENCH_N=100,500,1000) and compare with bare pod waves
 	$(BENCH_CLUSTER) $(GO) test ./spawner/ -run '^$$' -bench SpawnWave -benchtime 1x -timeout 60m
+
+.PHONY: bench-desktop
+bench-desktop: ## Start clicked → JupyterLab loaded through a real JupyterHub, median of 5, with its breakdown
+	KUBEDESK_E2E_RUNS=5 $(GO) test ./test/e2e -run TestDesktopStartupTimes -v -count=1
 
 ##@ Housekeeping
 
