@@ -18,10 +18,12 @@ func isSidecar(c corev1.Container) bool {
 }
 
 // initDone reports whether an init container no longer holds the pod back:
-// a sidecar once it started, any other once it exited 0.
+// a sidecar once it started (and still after it was stopped, as it is when
+// the pod's main containers have ended), any other once it exited 0.
 func initDone(spec corev1.Container, s corev1.ContainerStatus) bool {
 	if isSidecar(spec) {
-		return s.Started != nil && *s.Started
+		ran := s.State.Terminated != nil && !s.State.Terminated.StartedAt.IsZero()
+		return (s.Started != nil && *s.Started) || ran
 	}
 	return s.State.Terminated != nil && s.State.Terminated.ExitCode == 0
 }

@@ -64,6 +64,13 @@ func TestPodPhaseInitContainers(t *testing.T) {
 		"a failed init container ends a Never pod")
 	require.Equal(t, corev1.PodPending, podPhase(onFailure, specs, []corev1.ContainerStatus{st("init", exited3, false), notStarted}, ctrs),
 		"and is retried otherwise")
+
+	// An app pod: the app exited, and then its native sidecar was stopped.
+	stopped := st("side", corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: 0, StartedAt: metav1.Now()}}, false)
+	appExited := []corev1.ContainerStatus{st("a", exited3, false)}
+	require.Equal(t, corev1.PodFailed, podPhase(never, specs, []corev1.ContainerStatus{st("init", exited0, false), stopped}, appExited),
+		"a stopped sidecar does not send the pod back to Pending")
 }
 
 func TestPodConditions(t *testing.T) {
