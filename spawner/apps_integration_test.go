@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
 	"kubedesk.dev/kubedesk/test/devcluster"
@@ -103,10 +104,19 @@ func TestLaunchCreatesAppPod(t *testing.T) {
 	})
 
 	// The app exits: its pod is deleted, and with it the Secret and policy.
-	pod.Status.Phase = corev1.PodSucceeded
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app",
-		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}}}
-	_, err = c.Client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	// (kwok plays the kubelet here and writes the status too: retry on
+	// conflicts with its writes.)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		current, err := c.Client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		current.Status.Phase = corev1.PodSucceeded
+		current.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0}}}}
+		_, err = c.Client.CoreV1().Pods(ns).UpdateStatus(ctx, current, metav1.UpdateOptions{})
+		return err
+	})
 	require.NoError(t, err)
 	waitFor(t, waitGone, "the ended app's pod to be deleted", func(ctx context.Context) (bool, error) {
 		_, err := c.Client.CoreV1().Pods(ns).Get(ctx, pod.Name, metav1.GetOptions{})
@@ -208,4 +218,33 @@ func TestLaunchAbuseIsRefused(t *testing.T) {
 	status, _ = svc.DoAs(t, token, "DELETE", "/api/v1/session/apps/"+a.Pod, nil)
 	assert.Equal(t, http.StatusNoContent, status)
 	waitFor(t, waitGone, "alice's app to go", func(context.Context) (bool, error) { return len(appPods()) == 0, nil })
+}
+
+func TestAppPodsGetTheirOwnDisplay(t *testing.T) {
+	t.Parallel()
+	c, ns, svc, token, _ := appSetup(t)
+	displays := map[string]bool{}
+	for range 2 {
+		status, body := svc.DoAs(t, token, "POST", "/api/v1/session/apps", map[string]any{"app": "xterm"})
+		require.Equal(t, http.StatusAccepted, status, string(body))
+		var a appView
+		require.NoError(t, json.Unmarshal(body, &a))
+		pod, err := c.Client.CoreV1().Pods(ns).Get(context.Background(), a.Pod, metav1.GetOptions{})
+		require.NoError(t, err)
+		var app, sidecar string
+		for _, e := range pod.Spec.Containers[0].Env {
+			if e.Name == "DISPLAY" {
+				app = e.Value
+			}
+		}
+		for _, e := range pod.Spec.InitContainers[0].Env {
+			if e.Name == "XPRA_DISPLAY" {
+				sidecar = e.Value
+			}
+		}
+		assert.Regexp(t, `^:\d+$`, app)
+		assert.Equal(t, app, sidecar, "the app draws on its own sidecar's display")
+		displays[app] = true
+	}
+	assert.Len(t, displays, 2, "two apps, two displays (a 1 in 29900 chance of a false failure)")
 }

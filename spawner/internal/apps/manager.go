@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,7 +31,12 @@ type Config struct {
 	// XpraImage is the sidecar image; XpraPort the port it serves.
 	XpraImage string
 	XpraPort  int32
-	// Display is the X display number inside app pods.
+	// Display is the X display inside app pods; "" gives each app pod a
+	// random one (:100 to :29999). In a real cluster any number is private
+	// to the pod, but where pods share a network namespace (the dev node)
+	// X clients reach abstract sockets of other pods' displays first, and
+	// the sidecar refuses a display whose abstract name is taken: distinct
+	// numbers keep apps apart.
 	Display string
 	// MaxAppsPerSession bounds the apps a session runs at once.
 	MaxAppsPerSession int
@@ -124,9 +131,6 @@ func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions
 	if cfg.XpraPort == 0 {
 		cfg.XpraPort = 14500
 	}
-	if cfg.Display == "" {
-		cfg.Display = ":100"
-	}
 	if cfg.MaxAppsPerSession == 0 {
 		cfg.MaxAppsPerSession = 8
 	}
@@ -203,9 +207,13 @@ func (m *Manager) Launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 		return App{}, &Error{Code: CodeQuota, Message: fmt.Sprintf("This session already runs %d apps, the most it may; close one first.", n)}
 	}
 
+	display := m.cfg.Display
+	if display == "" {
+		display = randomDisplay()
+	}
 	in := podspec.AppPodInput{
 		Session: session, App: app, Instance: randomString(5), Command: command,
-		Display: m.cfg.Display, XpraImage: m.cfg.XpraImage, XpraPort: m.cfg.XpraPort,
+		Display: display, XpraImage: m.cfg.XpraImage, XpraPort: m.cfg.XpraPort,
 	}
 	if m.sessions.ReadWriteOnce(session) {
 		in.PinToNode = session.Spec.NodeName
@@ -417,6 +425,12 @@ func homeOf(session *corev1.Pod) string {
 		}
 	}
 	return ""
+}
+
+// randomDisplay is an X display between :100 and :29999.
+func randomDisplay() string {
+	n, _ := rand.Int(rand.Reader, big.NewInt(29900))
+	return ":" + strconv.FormatInt(100+n.Int64(), 10)
 }
 
 // randomString is n characters of lower-case base32: safe in names and
