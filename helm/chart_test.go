@@ -33,6 +33,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
+	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
 	"kubedesk.dev/kubedesk/test/devcluster"
 )
@@ -68,7 +69,16 @@ var valuesCases = []valuesCase{
 	{name: "default"},
 	{name: "z2jh-example", values: []string{"../examples/z2jh/kubedesk-values.yaml"}},
 	{name: "full", values: []string{"testdata/full-values.yaml"}},
+	// The Zero to JupyterHub example with the Neurodesk-subset catalog.
+	{name: "catalog", values: []string{"../examples/z2jh/kubedesk-values.yaml", catalogValues}},
 }
+
+const (
+	// catalogExample is the example app catalog; catalogValues holds the
+	// same file as kubedesk's sessions.catalog, generated from it.
+	catalogExample = "../examples/catalog/neurodesk-subset.yaml"
+	catalogValues  = "../examples/catalog/kubedesk-values.yaml"
+)
 
 var (
 	helmOnce sync.Once
@@ -257,6 +267,9 @@ func TestSchemaRejectsUnknownKeys(t *testing.T) {
 		{"profile", "sessions: {profiles: [{display_name: A, kubespawner_overide: {}}]}", "kubespawner_overide"},
 		{"profile override", "sessions: {profiles: [{display_name: A, kubespawner_override: {mem_limt: 1G}}]}", "mem_limt"},
 		{"egress rule", "sessions: {networkPolicy: {egressAllowRules: {privateIP: true}}}", "privateIP"},
+		{"catalog app", "sessions: {catalog: [{id: a, version: '1', image: 'a:1', command: [a], comand: [b]}]}", "comand"},
+		{"catalog resources", "sessions: {catalog: [{id: a, version: '1', image: 'a:1', command: [a], resources: {gpus: 1}}]}", "gpus"},
+		{"apps", "spawner: {apps: {maxPerSesion: 2}}", "maxPerSesion"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -450,8 +463,77 @@ func TestConfigurationLoadsInService(t *testing.T) {
 			out, err := cmd.CombinedOutput()
 			require.NoError(t, err, "kubedesk-spawner --check:\n%s\nenv: %v", out, files.env)
 			assert.Contains(t, string(out), "Configuration is valid")
+
+			// --check does not read the app catalog; the service reads it
+			// with launcher/catalog, and skips (logs) a bad entry, so a
+			// mistake would only show in its log. Parse it here, strictly.
+			path := envValue(t, files.env, "KUBEDESK_CATALOG_FILE")
+			cat, problems := catalog.Load(path)
+			require.Empty(t, problems, "rendered catalog %s", path)
+			if slices.Contains(tc.values, catalogValues) {
+				want, problems := catalog.Load(catalogExample)
+				require.Empty(t, problems)
+				assert.Equal(t, want.IDs(), cat.IDs(), "the render carries every app of %s", catalogExample)
+				assert.Equal(t, want.Len(), cat.Len())
+			} else if tc.name == "default" {
+				assert.Zero(t, cat.Len(), "no apps by default")
+			}
 		})
 	}
+}
+
+// envValue returns the value of name in env (NAME=value entries).
+func envValue(t *testing.T, env []string, name string) string {
+	t.Helper()
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, name+"="); ok {
+			return v
+		}
+	}
+	require.Failf(t, "variable not set", "%s is not in the rendered environment %v", name, env)
+	return ""
+}
+
+// catalogValuesHeader starts examples/catalog/kubedesk-values.yaml; the
+// rest is neurodesk-subset.yaml indented under sessions.catalog.
+const catalogValuesHeader = `# kubedesk's values with the example app catalog: neurodesk-subset.yaml
+# (next to this file) as sessions.catalog. Generated from it, so do not edit
+# by hand; after a change of neurodesk-subset.yaml run
+#
+#   go test ./helm -run TestCatalogValues -update
+#
+# Use it with the Zero to JupyterHub example (helm merges the files; the
+# catalog's gpu-only app, 3D Slicer, shows in the "gpu" profile only):
+#
+#   helm upgrade --install kubedesk helm/kubedesk -n jhub \
+#     -f examples/z2jh/kubedesk-values.yaml -f examples/catalog/kubedesk-values.yaml
+
+sessions:
+  catalog:
+`
+
+// TestCatalogValues checks that examples/catalog/kubedesk-values.yaml is
+// neurodesk-subset.yaml indented under sessions.catalog (-update rewrites
+// it), so the chart's example catalog is the one launcher/catalog tests.
+func TestCatalogValues(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile(catalogExample)
+	require.NoError(t, err)
+	var b strings.Builder
+	b.WriteString(catalogValuesHeader)
+	for line := range strings.Lines(string(src)) {
+		if strings.TrimSpace(line) == "" {
+			b.WriteString("\n")
+			continue
+		}
+		b.WriteString("    " + line)
+	}
+	if *update {
+		require.NoError(t, os.WriteFile(catalogValues, []byte(b.String()), 0o644))
+	}
+	got, err := os.ReadFile(catalogValues)
+	require.NoError(t, err)
+	assert.Equal(t, b.String(), string(got), "%s is stale; run go test ./helm -run TestCatalogValues -update", catalogValues)
 }
 
 // TestZ2JHExample checks that the Zero to JupyterHub values point at what
@@ -535,19 +617,21 @@ func TestServerSideDryRun(t *testing.T) {
 	}
 }
 
-// TestInstallAndSpawn applies the Zero to JupyterHub example's render to a
-// fresh namespace, then runs the spawner service on this machine as the
-// rendered Deployment would run it -- its files from the applied ConfigMap
-// and Secret, its environment, and the rendered ServiceAccount's own token
-// -- and serves a spawn through it. The service can only become ready and
-// spawn if the chart's Role grants what it needs.
+// TestInstallAndSpawn applies the Zero to JupyterHub example's render, with
+// the example app catalog, to a fresh namespace, then runs the spawner
+// service on this machine as the rendered Deployment would run it -- its
+// files from the applied ConfigMap and Secret, its environment, and the
+// rendered ServiceAccount's own token -- and serves a spawn through it. The
+// service can only become ready and spawn if the chart's Role grants what it
+// needs. The session's own token then reads the catalog the service loaded
+// from the rendered ConfigMap.
 func TestInstallAndSpawn(t *testing.T) {
 	t.Parallel()
 	c := devcluster.Start(t)
 	ns := c.Namespace(t)
 	ctx := t.Context()
 
-	m := parse(t, mustRender(t, ns, valuesCases[1].values)).without("ServiceMonitor")
+	m := parse(t, mustRender(t, ns, valuesCases[3].values)).without("ServiceMonitor")
 	_, err := kubectl(t, c, m.yaml(t), "apply", "--server-side", "--field-manager=kubedesk-chart-test", "-n", ns, "-f", "-")
 	require.NoError(t, err)
 
@@ -605,6 +689,40 @@ func TestInstallAndSpawn(t *testing.T) {
 	assert.Equal(t, "true", pod.Labels["hub.jupyter.org/network-access-hub"], "defaults file applied")
 	assert.Equal(t, "desktop", pod.Labels["kubedesk.dev/profile"])
 	assert.Equal(t, "2", pod.Spec.Containers[0].Resources.Limits.Cpu().String(), "profile override applied")
+
+	// The service loaded the rendered catalog: the session's token (from
+	// the Secret the pod's environment comes from) lists the apps of its
+	// profile, "desktop" -- all of the example's but the gpu-only Slicer.
+	var sessionToken string
+	for _, from := range pod.Spec.Containers[0].EnvFrom {
+		if from.SecretRef == nil {
+			continue
+		}
+		s, err := c.Client.CoreV1().Secrets(ns).Get(ctx, from.SecretRef.Name, metav1.GetOptions{})
+		require.NoError(t, err)
+		if v, ok := s.Data["KUBEDESK_SESSION_TOKEN"]; ok {
+			sessionToken = string(v)
+		}
+	}
+	require.NotEmpty(t, sessionToken, "the session pod's token")
+	status, body = svc.DoAs(t, sessionToken, "GET", "/api/v1/session/catalog", nil)
+	require.Equal(t, http.StatusOK, status, string(body))
+	var apps []struct {
+		ID      string `json:"id"`
+		Version string `json:"version"`
+	}
+	require.NoError(t, yaml.Unmarshal(body, &apps))
+	want, problems := catalog.Load(catalogExample)
+	require.Empty(t, problems)
+	var ids []string
+	for _, a := range apps {
+		if !slices.Contains(ids, a.ID) {
+			ids = append(ids, a.ID)
+		}
+	}
+	slices.Sort(ids)
+	wantIDs := slices.DeleteFunc(want.IDs(), func(id string) bool { return id == "slicer" })
+	assert.Equal(t, wantIDs, ids, "catalog of the desktop profile")
 
 	status, body = svc.Do(t, "DELETE", path, nil)
 	require.Equal(t, http.StatusNoContent, status, string(body))

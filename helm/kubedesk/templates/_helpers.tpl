@@ -62,14 +62,22 @@ component: singleuser-server
   {{- end }}
 {{- end }}
 
-{{- /* kubedesk.spawner.image: repository:tag, or repository@digest. */}}
-{{- define "kubedesk.spawner.image" -}}
-{{- $image := .Values.spawner.image }}
+{{- /*
+  kubedesk.image: repository:tag, or repository@digest; an empty tag is the
+  chart's appVersion. Call with (dict "image" <values> "root" $).
+*/}}
+{{- define "kubedesk.image" -}}
+{{- $image := .image }}
 {{- if $image.digest }}
 {{- printf "%s@%s" $image.repository $image.digest }}
 {{- else }}
-{{- printf "%s:%s" $image.repository ($image.tag | default .Chart.AppVersion) }}
+{{- printf "%s:%s" $image.repository ($image.tag | default .root.Chart.AppVersion) }}
 {{- end }}
+{{- end }}
+
+{{- /* kubedesk.spawner.image: the service's image (kubedesk.image). */}}
+{{- define "kubedesk.spawner.image" -}}
+{{- include "kubedesk.image" (dict "image" .Values.spawner.image "root" .) }}
 {{- end }}
 
 {{- /*
