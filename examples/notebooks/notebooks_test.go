@@ -1,0 +1,67 @@
+// Package notebooks holds example notebooks; its test keeps them valid and
+// in step with the example catalog.
+package notebooks
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"kubedesk.dev/kubedesk/launcher/catalog"
+)
+
+// notebook is the part of nbformat 4 the examples use.
+type notebook struct {
+	NBFormat int `json:"nbformat"`
+	Cells    []struct {
+		CellType string          `json:"cell_type"`
+		Source   json.RawMessage `json:"source"`
+	} `json:"cells"`
+}
+
+// source reads a cell's source, which nbformat allows as a string or a list
+// of lines.
+func source(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var lines []string
+	_ = json.Unmarshal(raw, &lines)
+	return strings.Join(lines, "")
+}
+
+var launchLine = regexp.MustCompile(`(?m)^!launch\s+([a-z0-9][a-z0-9-]*)`)
+
+func TestNotebooksLaunchCatalogApps(t *testing.T) {
+	cat, problems := catalog.Load(filepath.Join("..", "catalog", "neurodesk-subset.yaml"))
+	require.Empty(t, problems)
+	files, err := filepath.Glob("*.ipynb")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		var nb notebook
+		require.NoError(t, json.Unmarshal(data, &nb), f)
+		assert.Equal(t, 4, nb.NBFormat, f)
+		launched := 0
+		for _, c := range nb.Cells {
+			if c.CellType != "code" {
+				continue
+			}
+			for _, m := range launchLine.FindAllStringSubmatch(source(c.Source), -1) {
+				launched++
+				_, err := cat.Lookup(m[1], "")
+				assert.NoError(t, err, "%s launches %q, which the example catalog lacks", f, m[1])
+			}
+		}
+		assert.Positive(t, launched, "%s launches no app", f)
+	}
+}
