@@ -216,10 +216,26 @@ stop_provisioner() {
 devnode_pid="$cluster_dir/devnode.pid"
 devnode_log() { echo "$cluster_dir/logs/devnode.log"; }
 
+# The launcher agent and its CLI, for the desktop pods on the dev node:
+# hack/devnode/images.yaml puts .cache/desktop-bin on kubedesk/desktop's PATH
+# (the image has them in /usr/local/bin). Rebuilt on every `up`; uid 1000
+# runs them.
+build_desktop_bin() {
+  local dest="$root/.cache/desktop-bin" tmp
+  tmp=$(mktemp -d)
+  (cd "$root" && go build -o "$tmp/" ./cmd/kubedesk-launcher ./cmd/launch)
+  mkdir -p "$dest"
+  # install unlinks before it writes: a running agent keeps its old binary.
+  install -m 0755 "$tmp/kubedesk-launcher" "$tmp/launch" "$dest/"
+  rm -rf "$tmp"
+  chmod a+rx "$root/.cache" "$dest"
+}
+
 devnode_alive() { [[ -f "$devnode_pid" ]] && kill -0 "$(cat "$devnode_pid")" 2>/dev/null; }
 
 start_devnode() {
   (cd "$root" && go build -o "$bin/devnode" ./hack/devnode)
+  build_desktop_bin
   if devnode_alive; then
     # /proc/PID/exe is the binary it runs, even if replaced since.
     if cmp -s "/proc/$(cat "$devnode_pid")/exe" "$bin/devnode"; then

@@ -34,6 +34,11 @@ type Options struct {
 	Profiles string
 	// Env adds KEY=VALUE settings (KUBEDESK_SPAWN_TIMEOUT=...).
 	Env []string
+	// SessionServiceURL makes the service give session pods its own URL
+	// (KUBEDESK_SESSION_SERVICE_URL, their launcher agent's
+	// KUBEDESK_SERVICE_URL): pods on the dev node share this machine's
+	// network, so they reach it at 127.0.0.1:port.
+	SessionServiceURL bool
 }
 
 // Service is a running spawner service.
@@ -119,6 +124,9 @@ func Start(tb testing.TB, opts Options) *Service {
 		path := filepath.Join(dir, "profiles.yaml")
 		must(tb, os.WriteFile(path, []byte(opts.Profiles), 0o600))
 		s.env = append(s.env, "KUBEDESK_PROFILES_FILE="+path)
+	}
+	if opts.SessionServiceURL {
+		s.env = append(s.env, "KUBEDESK_SESSION_SERVICE_URL="+s.URL)
 	}
 	s.env = append(s.env, opts.Env...)
 	s.launch(tb)

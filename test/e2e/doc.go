@@ -11,6 +11,13 @@
 // directory kept. It also needs hack/desktop-env.sh (the desktop's packages,
 // .cache/venv-desktop, Chromium) and root. Screenshots go to test/artifacts/.
 //
+// TestLaunchFromDesktop is the launcher's way through on the dev node,
+// without a hub: a session spawned through the service, the menu entry's
+// `launch xterm 1` run inside it as its user, the app pod's spec, its window
+// mapped and drawn on the session's display (screenshot
+// test/artifacts/launch-xterm.png), stop, and the session's stop taking its
+// apps along; it logs click → window mapped with its breakdown.
+//
 // TestDesktopStartupTimes is a benchmark, skipped unless KUBEDESK_E2E_RUNS is
 // set: Start clicked → JupyterLab loaded, with its breakdown.
 package e2e

@@ -53,6 +53,7 @@ func defaults() map[string]any {
 		"defaults_file":        "",
 		"profiles_file":        "",
 		"session_key_file":     "",
+		"session_service_url":  "",
 		"catalog_file":         "",
 		"neurodesk_apps_file":  "",
 		"xpra_image":           "kubedesk/xpra-sidecar:3.1",

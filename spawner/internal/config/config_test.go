@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"reflect"
 	"testing"
 	"time"
 
@@ -41,6 +42,27 @@ func TestEnvironmentAloneAndPodNamespace(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "hub-ns", cfg.Namespace)
 	assert.Equal(t, "abcdefabcdefabcdef", cfg.HubToken)
+}
+
+// Every setting can come from the environment alone: viper maps a
+// KUBEDESK_* variable only onto a key it knows from defaults (a missing
+// session_service_url once left session pods without KUBEDESK_SERVICE_URL).
+func TestEveryKeyHasADefault(t *testing.T) {
+	d := defaults()
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		key := typ.Field(i).Tag.Get("mapstructure")
+		require.NotEmpty(t, key, "field %s has no mapstructure tag", typ.Field(i).Name)
+		assert.Contains(t, d, key, "%s: no default, so KUBEDESK_%s alone is ignored", typ.Field(i).Name, key)
+	}
+}
+
+func TestSessionServiceURLFromEnvironment(t *testing.T) {
+	t.Setenv("KUBEDESK_HUB_TOKEN", "abcdefabcdefabcdef")
+	t.Setenv("KUBEDESK_SESSION_SERVICE_URL", "http://kubedesk-spawner.jhub:8080")
+	cfg, err := Load("", env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "http://kubedesk-spawner.jhub:8080", cfg.SessionServiceURL)
 }
 
 func TestHubTokenFile(t *testing.T) {

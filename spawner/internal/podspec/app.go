@@ -110,10 +110,14 @@ func AppPod(in AppPodInput) *corev1.Pod {
 		}}},
 	}
 	env := []corev1.EnvVar{{Name: "DISPLAY", Value: in.Display}}
+	workingDir := ""
 	if home, mount, ok := sessionHome(session); ok {
 		volumes = append(volumes, home)
 		appMounts = append(appMounts, mount)
 		env = append(env, corev1.EnvVar{Name: "HOME", Value: mount.MountPath})
+		// Apps open their file dialogs where they start: in the home, as
+		// they would on the desktop itself.
+		workingDir = mount.MountPath
 	}
 	for _, k := range sortedKeys(in.App.Env) {
 		env = append(env, corev1.EnvVar{Name: k, Value: in.App.Env[k]})
@@ -141,6 +145,7 @@ func AppPod(in AppPodInput) *corev1.Pod {
 		Name:            AppContainerName,
 		Image:           in.App.Image,
 		Command:         append([]string(nil), in.Command...),
+		WorkingDir:      workingDir,
 		Env:             env,
 		Resources:       appResources(in.App.Resources),
 		VolumeMounts:    appMounts,

@@ -79,6 +79,7 @@ func TestAppPod(t *testing.T) {
 	assert.Equal(t, in.Command, app.Command, "the command line is passed as argv, never through a shell")
 	assert.Contains(t, app.Env, corev1.EnvVar{Name: "DISPLAY", Value: ":100"})
 	assert.Contains(t, app.Env, corev1.EnvVar{Name: "HOME", Value: "/home/jovyan"})
+	assert.Equal(t, "/home/jovyan", app.WorkingDir, "the app starts in the home directory")
 	assert.Equal(t, "4Gi", app.Resources.Limits.Memory().String())
 
 	var homeClaim string
