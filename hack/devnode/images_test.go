@@ -27,7 +27,7 @@ func TestImageTableFile(t *testing.T) {
 		require.Equal(t, argv0, row.argv(nil, nil)[0], image)
 	}
 	desktop, _ := lookupImage(rows, "kubedesk/desktop:1")
-	require.Equal(t, "/repo/.cache/venv-desktop/bin:"+defaultPath, desktop.Env["PATH"])
+	require.Equal(t, "/repo/.cache/desktop-bin:/repo/.cache/venv-desktop/bin:"+defaultPath, desktop.Env["PATH"], "the launcher binaries, then the desktop's Python")
 	for _, image := range []string{"kubedesk/desktopx:1", "docker.io/library/busybox", "kubedesk/test-shell-2:1", ""} {
 		_, ok := lookupImage(rows, image)
 		require.False(t, ok, image)
