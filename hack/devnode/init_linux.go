@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // initCommand is the first argument with which the dev node re-executes
@@ -72,8 +74,22 @@ func containerInit() {
 	}
 	specFile.Close()
 
-	for _, m := range spec.Mounts {
-		if err := bindMount(m); err != nil {
+	// Open every source before mounting anything: the pod's /tmp goes on
+	// first and would hide sources that live under the host's /tmp (a
+	// checkout in /tmp, as CI may make). The mounts then use the open
+	// descriptors' /proc/self/fd paths.
+	sources := make([]string, len(spec.Mounts))
+	for i, m := range spec.Mounts {
+		fd, err := unix.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fail("mount %s at %s: %v", m.Source, m.Target, err)
+		}
+		sources[i] = fmt.Sprintf("/proc/self/fd/%d", fd)
+	}
+	for i, m := range spec.Mounts {
+		named := m
+		named.Source = sources[i]
+		if err := bindMount(named); err != nil {
 			fail("mount %s at %s: %v", m.Source, m.Target, err)
 		}
 	}
