@@ -28,6 +28,9 @@ const (
 type initSpec struct {
 	// Mounts are bind mounts in order; /tmp comes first.
 	Mounts []mountSpec `json:"mounts"`
+	// Keep are host directories that stay visible at their own path after
+	// the mounts, even under the pod's /tmp (a checkout in /tmp).
+	Keep []string `json:"keep,omitempty"`
 	// SetUser: switch to UID/GID/Groups (runAsUser, runAsGroup, fsGroup and
 	// supplementalGroups); otherwise stay root, as an image without USER.
 	SetUser bool     `json:"setUser"`
@@ -86,11 +89,29 @@ func containerInit() {
 		}
 		sources[i] = fmt.Sprintf("/proc/self/fd/%d", fd)
 	}
+	kept := make([]string, len(spec.Keep))
+	for i, k := range spec.Keep {
+		fd, err := unix.Open(k, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fail("keep %s visible: %v", k, err)
+		}
+		kept[i] = fmt.Sprintf("/proc/self/fd/%d", fd)
+	}
 	for i, m := range spec.Mounts {
 		named := m
 		named.Source = sources[i]
 		if err := bindMount(named); err != nil {
 			fail("mount %s at %s: %v", m.Source, m.Target, err)
+		}
+		// Put kept directories back as soon as a mount covers them, so
+		// later mounts (inside the pod's /tmp) can still land beside them.
+		for j, k := range spec.Keep {
+			if kept[j] != "" && strings.HasPrefix(k+"/", strings.TrimSuffix(m.Target, "/")+"/") {
+				if err := bindMount(mountSpec{Source: kept[j], Target: k}); err != nil {
+					fail("keep %s visible: %v", k, err)
+				}
+				kept[j] = ""
+			}
 		}
 	}
 	if spec.SetUser {

@@ -605,7 +605,10 @@ func (c *container) start() (*process, *envList, *initSpec, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	spec := initSpec{Mounts: mounts, Argv: argv, Dir: c.spec.WorkingDir}
+	// The checkout holds the entrypoints and the environments they use; it
+	// must stay visible even when it lives under /tmp, which the pod's own
+	// /tmp covers.
+	spec := initSpec{Mounts: mounts, Argv: argv, Dir: c.spec.WorkingDir, Keep: []string{w.k.repo}}
 	if spec.Dir == "" {
 		spec.Dir = row.WorkingDir
 	}
