@@ -100,9 +100,19 @@ class Session:
             **(extra_env or {}),
         }
         env_args = [f"{k}={v}" for k, v in env.items()]
+        # The pod's own /tmp would cover a checkout under /tmp (where CI may
+        # clone): park the checkout outside /tmp and put it back on top, as
+        # hack/devnode does.
+        keep = ""
+        if str(ROOT).startswith("/tmp/"):
+            keep = (
+                f'mkdir -p /dev/shm/kubedesk-keep && mount --bind {ROOT} /dev/shm/kubedesk-keep && '
+                'mount -t tmpfs -o mode=1777 tmpfs /tmp && '
+                f'mkdir -p {ROOT} && mount --bind /dev/shm/kubedesk-keep {ROOT} && '
+            )
         script = (
-            'mount -t tmpfs -o mode=1777 tmpfs /tmp && '
-            f'exec setpriv --reuid {UID} --regid {GID} --init-groups env -i "$@"'
+            (keep or 'mount -t tmpfs -o mode=1777 tmpfs /tmp && ')
+            + f'exec setpriv --reuid {UID} --regid {GID} --init-groups env -i "$@"'
         )
         self.t0 = time.monotonic()
         with open(self.log_path, "wb") as log:
