@@ -103,6 +103,9 @@ func TestLaunchCreatesAppPod(t *testing.T) {
 		return status == 200 && a.Status == "running" && a.Xpra != nil && a.Xpra.Password == string(secret.Data["password"]), nil
 	})
 
+	assert.Contains(t, svc.Metrics(t), "kubedesk_spawner_app_start_duration_seconds_count 1", "the start of the app is measured")
+	assert.Contains(t, svc.Metrics(t), `kubedesk_spawner_apps{status="running"} 1`)
+
 	// The app exits: its pod is deleted, and with it the Secret and policy.
 	// (kwok plays the kubelet here and writes the status too: retry on
 	// conflicts with its writes.)
@@ -213,6 +216,17 @@ func TestLaunchAbuseIsRefused(t *testing.T) {
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "[]", strings.TrimSpace(string(body)))
 	assert.Len(t, appPods(), 1, "alice's app is untouched")
+
+	metrics := svc.Metrics(t)
+	for _, want := range []string{
+		`kubedesk_spawner_app_launches_total{outcome="created"} 1`,
+		`kubedesk_spawner_app_launches_total{outcome="quota"} 1`,
+		`kubedesk_spawner_app_launches_total{outcome="bad_file"} 2`,
+		`kubedesk_spawner_app_launches_total{outcome="not_allowed"} 1`,
+		`kubedesk_spawner_app_launches_total{outcome="unknown_app"} 2`,
+	} {
+		assert.Contains(t, metrics, want, "refusals are counted by reason")
+	}
 
 	// alice stops her own app.
 	status, _ = svc.DoAs(t, token, "DELETE", "/api/v1/session/apps/"+a.Pod, nil)

@@ -67,7 +67,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	var mgr *session.Manager
-	m := metrics.NewSpawner(reg, func() map[string]int { return mgr.Counts() })
+	var appMgr *apps.Manager
+	m := metrics.NewSpawner(reg, func() map[string]int { return mgr.Counts() }, func() map[string]int { return appMgr.Counts() })
 
 	restCfg, err := restConfig(cfg)
 	if err != nil {
@@ -98,11 +99,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	appMgr := apps.New(client, apps.Config{
+	appMgr = apps.New(client, apps.Config{
 		Namespace:         cfg.Namespace,
 		XpraImage:         cfg.XpraImage,
 		MaxAppsPerSession: cfg.MaxAppsPerSession,
-	}, cat, sessionsForApps{mgr}, log)
+	}, cat, sessionsForApps{mgr}, m, log)
 
 	apiHandler, err := api.New(api.Options{
 		Apps:         appMgr,

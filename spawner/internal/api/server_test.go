@@ -134,7 +134,7 @@ func newTestServerWithApps(t *testing.T, sessions *fakeSessions, a *fakeApps) ht
 		MaxBodyBytes: 4096,
 		Sessions:     sessions,
 		Profiles:     fakeProfiles{},
-		Metrics:      metrics.NewSpawner(prometheus.NewRegistry(), func() map[string]int { return nil }),
+		Metrics:      metrics.NewSpawner(prometheus.NewRegistry(), func() map[string]int { return nil }, func() map[string]int { return nil }),
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	require.NoError(t, err)

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 )
 
@@ -118,16 +119,18 @@ type Manager struct {
 	cfg      Config
 	catalog  *catalog.Catalog
 	sessions Sessions
+	metrics  *metrics.Spawner
 	log      *slog.Logger
 	informer cache.SharedIndexInformer
 	pods     corelisters.PodLister
 
 	mu        sync.Mutex
 	passwords map[string]string // app pod name → Xpra password
+	started   map[string]bool   // app pods whose start time is recorded
 }
 
 // New builds a Manager; Start runs its informer.
-func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions Sessions, log *slog.Logger) *Manager {
+func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions Sessions, m *metrics.Spawner, log *slog.Logger) *Manager {
 	if cfg.XpraPort == 0 {
 		cfg.XpraPort = 14500
 	}
@@ -137,17 +140,33 @@ func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 5*time.Minute,
 		informers.WithNamespace(cfg.Namespace),
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = podspec.AppSelector() }))
-	m := &Manager{
-		client: client, cfg: cfg, catalog: cat, sessions: sessions, log: log,
+	mgr := &Manager{
+		client: client, cfg: cfg, catalog: cat, sessions: sessions, metrics: m, log: log,
 		informer:  factory.Core().V1().Pods().Informer(),
 		pods:      factory.Core().V1().Pods().Lister(),
 		passwords: map[string]string{},
+		started:   map[string]bool{},
 	}
-	_, _ = m.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    m.onPod,
-		UpdateFunc: func(_, obj any) { m.onPod(obj) },
+	_, _ = mgr.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    mgr.onPod,
+		UpdateFunc: func(_, obj any) { mgr.onPod(obj) },
+		DeleteFunc: mgr.onDelete,
 	})
-	return m
+	return mgr
+}
+
+// Counts returns the number of app pods per status, for the apps gauge.
+func (m *Manager) Counts() map[string]int {
+	counts := map[string]int{}
+	for _, st := range []Status{StatusStarting, StatusRunning, StatusStopping, StatusEnded, StatusFailed} {
+		counts[string(st)] = 0
+	}
+	pods, _ := m.pods.Pods(m.cfg.Namespace).List(labels.Everything())
+	for _, p := range pods {
+		st, _, _ := status(p)
+		counts[string(st)]++
+	}
+	return counts
 }
 
 // Start runs the informer until ctx ends.
@@ -184,6 +203,20 @@ func (m *Manager) session(c Caller) (*corev1.Pod, string, error) {
 // Launch checks a request and creates the app pod, its password Secret and
 // its NetworkPolicy. It returns as soon as the pod exists.
 func (m *Manager) Launch(ctx context.Context, c Caller, req LaunchRequest) (App, error) {
+	a, err := m.launch(ctx, c, req)
+	outcome := "created"
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		outcome = e.Code
+	case err != nil:
+		outcome = "error"
+	}
+	m.metrics.AppLaunches.WithLabelValues(outcome).Inc()
+	return a, err
+}
+
+func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App, error) {
 	session, profile, err := m.session(c)
 	if err != nil {
 		return App{}, err
@@ -394,9 +427,33 @@ func (m *Manager) onPod(obj any) {
 	if !ok || pod.DeletionTimestamp != nil {
 		return
 	}
-	if st, _, _ := status(pod); st == StatusEnded {
+	st, _, _ := status(pod)
+	if st == StatusRunning {
+		m.mu.Lock()
+		first := !m.started[pod.Name]
+		m.started[pod.Name] = true
+		m.mu.Unlock()
+		if first && time.Since(pod.CreationTimestamp.Time) < time.Hour {
+			// An hour bounds what a restarted service re-observes from
+			// its first list: old apps are not starts.
+			m.metrics.AppStart.Observe(time.Since(pod.CreationTimestamp.Time).Seconds())
+		}
+	}
+	if st == StatusEnded {
 		m.log.Info("App ended", "pod", pod.Name, "app", pod.Labels[podspec.LabelApp])
 		go m.deleteQuietly(pod.Name)
+	}
+}
+
+func (m *Manager) onDelete(obj any) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if pod, ok := obj.(*corev1.Pod); ok {
+		m.mu.Lock()
+		delete(m.started, pod.Name)
+		delete(m.passwords, pod.Name)
+		m.mu.Unlock()
 	}
 }
 

@@ -18,16 +18,19 @@ type Spawner struct {
 	KubeRequests    *prometheus.CounterVec
 	HTTPRequests    *prometheus.HistogramVec
 	ReconcileRounds prometheus.Counter
+	AppLaunches     *prometheus.CounterVec
+	AppStart        prometheus.Histogram
 }
 
 // spawnBuckets reach ten minutes: image pulls and node scale-ups put the p99
 // of real spawns past the two minutes that default buckets cover.
 var spawnBuckets = []float64{0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600}
 
-// NewSpawner creates the metrics and registers them on reg. sessions is
-// called at scrape time and returns the number of sessions per status, so the
-// gauge can never drift from the service's own state.
-func NewSpawner(reg prometheus.Registerer, sessions func() map[string]int) *Spawner {
+// NewSpawner creates the metrics and registers them on reg. sessions and
+// apps are called at scrape time and return the number of sessions and of
+// app pods per status, so the gauges can never drift from the service's own
+// state.
+func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int) *Spawner {
 	m := &Spawner{
 		SpawnDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace, Subsystem: "spawner", Name: "spawn_duration_seconds",
@@ -52,6 +55,15 @@ func NewSpawner(reg prometheus.Registerer, sessions func() map[string]int) *Spaw
 			Help:    "Time to answer requests to the service's REST API, by route, method and status code. Progress streams are measured until they end.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route", "method", "code"}),
+		AppLaunches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "app_launches_total",
+			Help: "App launch requests from sessions, by outcome: created, or the code of the refusal (unknown_app, not_allowed, bad_file, quota, stale_token, error).",
+		}, []string{"outcome"}),
+		AppStart: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "app_start_duration_seconds",
+			Help:    "Time from an app pod's creation until its app runs and its Xpra sidecar is ready to attach.",
+			Buckets: []float64{0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120, 300},
+		}),
 		ReconcileRounds: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "spawner", Name: "reconcile_rounds_total",
 			Help: "Times the service rebuilt its view of sessions from the cluster.",
@@ -59,8 +71,11 @@ func NewSpawner(reg prometheus.Registerer, sessions func() map[string]int) *Spaw
 	}
 	active := prometheus.NewDesc(prometheus.BuildFQName(namespace, "spawner", "sessions"),
 		"Sessions the service knows, by status (pending, running, stopping, failed).", []string{"status"}, nil)
+	appPods := prometheus.NewDesc(prometheus.BuildFQName(namespace, "spawner", "apps"),
+		"App pods, by status (starting, running, stopping, ended, failed).", []string{"status"}, nil)
 	reg.MustRegister(m.SpawnDuration, m.SpawnFailures, m.StopDuration, m.KubeRequests, m.HTTPRequests, m.ReconcileRounds,
-		&funcCollector{desc: active, fn: sessions})
+		m.AppLaunches, m.AppStart,
+		&funcCollector{desc: active, fn: sessions}, &funcCollector{desc: appPods, fn: apps})
 	return m
 }
 

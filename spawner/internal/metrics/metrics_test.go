@@ -41,7 +41,8 @@ func TestKubeVerb(t *testing.T) {
 func TestCountKubeRequestsAndSessionsGauge(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
-	m := NewSpawner(reg, func() map[string]int { return map[string]int{"running": 3, "pending": 1} })
+	m := NewSpawner(reg, func() map[string]int { return map[string]int{"running": 3, "pending": 1} },
+		func() map[string]int { return map[string]int{"running": 2} })
 
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusCreated)
@@ -60,4 +61,10 @@ kubedesk_spawner_sessions{status="pending"} 1
 kubedesk_spawner_sessions{status="running"} 3
 `
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(expected), "kubedesk_spawner_sessions"))
+	expectedApps := `
+# HELP kubedesk_spawner_apps App pods, by status (starting, running, stopping, ended, failed).
+# TYPE kubedesk_spawner_apps gauge
+kubedesk_spawner_apps{status="running"} 2
+`
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(expectedApps), "kubedesk_spawner_apps"))
 }
