@@ -54,6 +54,13 @@ class HTTPServerSpawner(SimpleLocalProcessSpawner):
     def get_args(self):
         return [str(self.port)]
 
+    async def start(self):
+        # The server's own JUPYTERHUB_API_TOKEN, for the tests to check
+        # what a server's token may do.
+        with open(config["tmp"] + "/server-token-" + self.user.name + "-" + self.name, "w") as f:
+            f.write(self.api_token)
+        return await super().start()
+
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = config["proxy_port"]
 c.JupyterHub.hub_ip = "127.0.0.1"
@@ -91,6 +98,9 @@ type realHub struct {
 	API     string
 	Version string
 	Token   string // the service's token
+	// tmp is the hub's state folder; the spawner writes each server's
+	// token there.
+	tmp string
 }
 
 func repoRoot() string {
@@ -211,7 +221,7 @@ func startHub(t *testing.T, venv string) *realHub {
 		return resp.StatusCode == http.StatusOK, nil
 	})
 	t.Logf("JupyterHub %s answered at %s after %s", version, api, time.Since(started).Round(time.Millisecond))
-	return &realHub{API: api, Version: version, Token: token}
+	return &realHub{API: api, Version: version, Token: token, tmp: tmp}
 }
 
 // TestJupyterHub runs the client against real JupyterHubs, one of each major
@@ -395,6 +405,19 @@ func testAgainstHub(t *testing.T, hub *realHub) {
 			assert.Equal(t, "alice/", s.FullName, "full_name is new in JupyterHub 5")
 		}
 		assert.WithinDuration(t, time.Now(), s.Started, time.Minute)
+
+		// The server's own token (its JUPYTERHUB_API_TOKEN) is its owner's,
+		// with access to that one server: the launcher agent's HTML5 proxy
+		// lets it in through Identify and HasAccess like a browser's token.
+		serverToken, err := os.ReadFile(filepath.Join(hub.tmp, "server-token-alice-"))
+		require.NoError(t, err)
+		id, err := c.Identify(ctx, string(serverToken))
+		require.NoError(t, err)
+		t.Logf("alice's server's token: %+v", *id)
+		assert.Equal(t, KindUser, id.Kind)
+		assert.Equal(t, "alice", id.Name)
+		assert.True(t, HasAccess(id, "alice", ""), "the server's token on its own server")
+		assert.False(t, HasAccess(id, "alice", "desk"), "the server's token on another server of its owner")
 
 		_, err = c.StartServer(ctx, "alice", "", nil)
 		assert.Equal(t, http.StatusBadRequest, statusOf(err), "starting a running server: %v", err)

@@ -363,6 +363,45 @@ func TestSecretEnvAndVolume(t *testing.T) {
 	require.Equal(t, corev1.PodSucceeded, got.Status.Phase, "exit %d: %s", term.ExitCode, term.Message)
 }
 
+// TestSecretVolumeRefreshes changes a Secret under a running pod: its
+// mounted file follows, as the kubelet's sync makes it (the spawner renews
+// a session's token this way), and the environment, which a kubelet never
+// refreshes, does not.
+func TestSecretVolumeRefreshes(t *testing.T) {
+	e := setup(t)
+	_, err := e.c.Client.CoreV1().Secrets(e.ns).Create(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "session"},
+		StringData: map[string]string{"TOKEN": "first"},
+	}, metav1.CreateOptions{})
+	require.NoError(t, err)
+	// The container waits (at most a minute) for the new token in its file.
+	c := shell("main", `
+		[ "$(cat /etc/session/token)" = first ] || { echo "at start: $(cat /etc/session/token)"; exit 1; }
+		i=0
+		while [ "$(cat /etc/session/token)" != second ]; do
+			i=$((i+1)); [ $i -lt 600 ] || { echo "still: $(cat /etc/session/token)"; exit 1; }
+			sleep 0.1
+		done
+		[ "$TOKEN" = first ] || { echo "env TOKEN=$TOKEN"; exit 1; }`)
+	c.EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "session"}}}}
+	c.VolumeMounts = []corev1.VolumeMount{{Name: "session", MountPath: "/etc/session", ReadOnly: true}}
+	p := nonRoot(onDevnode("refresh", corev1.RestartPolicyNever, c))
+	p.Spec.Volumes = []corev1.Volume{{Name: "session", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+		SecretName: "session", Items: []corev1.KeyToPath{{Key: "TOKEN", Path: "token"}},
+	}}}}
+	e.create(p)
+	e.wait("refresh", "running", podTimeout, running)
+	_, err = e.c.Client.CoreV1().Secrets(e.ns).Update(t.Context(), &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "session"},
+		StringData: map[string]string{"TOKEN": "second"},
+	}, metav1.UpdateOptions{})
+	require.NoError(t, err)
+	got := e.wait("refresh", "ended", podTimeout, ended)
+	term := terminated(got, "main")
+	require.NotNil(t, term)
+	require.Equal(t, corev1.PodSucceeded, got.Status.Phase, "exit %d: %s", term.ExitCode, term.Message)
+}
+
 func TestPVCPersistsAcrossPods(t *testing.T) {
 	e := setup(t)
 	_, err := e.c.Client.CoreV1().PersistentVolumeClaims(e.ns).Create(t.Context(), &corev1.PersistentVolumeClaim{

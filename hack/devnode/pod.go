@@ -162,7 +162,9 @@ func (w *podWorker) run() {
 
 	sideStop := make(chan struct{})
 	var sidecars sync.WaitGroup
+	refreshStop, refreshDone := make(chan struct{}), make(chan struct{})
 	if w.prepareSandbox() {
+		go func() { defer close(refreshDone); w.refreshVolumes(refreshStop) }()
 		ok := true
 		for _, c := range w.init {
 			if w.stopped() {
@@ -191,6 +193,8 @@ func (w *podWorker) run() {
 			}
 			wg.Wait()
 		}
+	} else {
+		close(refreshDone) // no sandbox, no refresh
 	}
 	// Sidecars stop after the containers they serve, within what is left
 	// of the grace period (or their own when the pod simply ended).
@@ -201,6 +205,10 @@ func (w *podWorker) run() {
 	w.mu.Unlock()
 	close(sideStop)
 	sidecars.Wait()
+	// No container runs any more: the volumes need no refresh, and the
+	// pod's directory may go.
+	close(refreshStop)
+	<-refreshDone
 	w.finish(statusDone)
 }
 

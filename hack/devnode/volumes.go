@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -26,7 +29,18 @@ type hostVolume struct {
 	// before every container start, so a Secret created after the pod (the
 	// spawner's order) is there by the time its container runs.
 	files func(ctx context.Context) (map[string]volumeFile, error)
+	// refresh: files also runs every volumeRefreshInterval while the pod
+	// runs (refreshVolumes), as the kubelet brings Secret, ConfigMap and
+	// downward API volumes up to date.
+	refresh bool
 }
+
+// volumeRefreshInterval is how often a running pod's Secret, ConfigMap and
+// downward API volumes are brought up to date. The kubelet does it on its
+// sync (about a minute plus its cache's TTL); the dev node is quicker so
+// that a test of a renewed Secret (the spawner's session token renewal)
+// does not wait long.
+const volumeRefreshInterval = 2 * time.Second
 
 type volumeFile struct {
 	data []byte
@@ -78,22 +92,26 @@ func (w *podWorker) setupVolume(ctx context.Context, v corev1.Volume) (*hostVolu
 		return &hostVolume{path: v.HostPath.Path}, nil
 	case v.Secret != nil:
 		s := v.Secret
-		return w.filesVolume(dir, func(ctx context.Context) (map[string]volumeFile, error) {
+		return w.filesVolume(dir, true, func(ctx context.Context) (map[string]volumeFile, error) {
 			return w.secretFiles(ctx, s.SecretName, s.Items, s.DefaultMode, s.Optional)
 		})
 	case v.ConfigMap != nil:
 		cm := v.ConfigMap
-		return w.filesVolume(dir, func(ctx context.Context) (map[string]volumeFile, error) {
+		return w.filesVolume(dir, true, func(ctx context.Context) (map[string]volumeFile, error) {
 			return w.configMapFiles(ctx, cm.Name, cm.Items, cm.DefaultMode, cm.Optional)
 		})
 	case v.DownwardAPI != nil:
 		d := v.DownwardAPI
-		return w.filesVolume(dir, func(ctx context.Context) (map[string]volumeFile, error) {
+		return w.filesVolume(dir, true, func(ctx context.Context) (map[string]volumeFile, error) {
 			return w.downwardFiles(d.Items, d.DefaultMode)
 		})
 	case v.Projected != nil:
 		p := v.Projected
-		return w.filesVolume(dir, func(ctx context.Context) (map[string]volumeFile, error) {
+		// A service account token is minted on every call (TokenRequest);
+		// the kubelet renews those only near their expiry, so projected
+		// volumes with one are not refreshed.
+		refresh := !slices.ContainsFunc(p.Sources, func(s corev1.VolumeProjection) bool { return s.ServiceAccountToken != nil })
+		return w.filesVolume(dir, refresh, func(ctx context.Context) (map[string]volumeFile, error) {
 			return w.projectedFiles(ctx, p)
 		})
 	}
@@ -101,11 +119,79 @@ func (w *podWorker) setupVolume(ctx context.Context, v corev1.Volume) (*hostVolu
 		msg: "devnode supports emptyDir, persistentVolumeClaim, hostPath, secret, configMap, downwardAPI and projected volumes only"}
 }
 
-func (w *podWorker) filesVolume(dir string, files func(context.Context) (map[string]volumeFile, error)) (*hostVolume, error) {
+func (w *podWorker) filesVolume(dir string, refresh bool, files func(context.Context) (map[string]volumeFile, error)) (*hostVolume, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return &hostVolume{path: dir, readOnly: true, files: files}, nil
+	return &hostVolume{path: dir, readOnly: true, files: files, refresh: refresh}, nil
+}
+
+// refreshVolumes rewrites the refreshable volumes whose source changed,
+// every volumeRefreshInterval until stop is closed. A source that cannot be
+// read (a Secret deleted under a running pod) leaves the files as they
+// are, as the kubelet does.
+func (w *podWorker) refreshVolumes(stop <-chan struct{}) {
+	t := time.NewTicker(volumeRefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		w.volMu.Lock()
+		for name, v := range w.volumes {
+			if !v.refresh {
+				continue
+			}
+			files, err := v.files(w.ctx)
+			if err != nil {
+				w.log.Debug("Volume source unreadable; files kept", "volume", name, "err", err)
+				continue
+			}
+			if sameFiles(v.path, files) {
+				continue
+			}
+			if err := w.writeFiles(v.path, files); err != nil {
+				w.log.Warn("Volume refresh failed", "volume", name, "err", err)
+				continue
+			}
+			w.log.Info("Volume refreshed", "volume", name)
+		}
+		w.volMu.Unlock()
+	}
+}
+
+// sameFiles reports whether dir holds exactly files, contents and modes.
+func sameFiles(dir string, files map[string]volumeFile) bool {
+	n := 0
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		f, ok := files[rel]
+		if !ok {
+			return fs.ErrExist // a file the source no longer has
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm() != f.mode.Perm() || !bytes.Equal(data, f.data) {
+			return fs.ErrExist
+		}
+		return nil
+	})
+	return err == nil && n == len(files)
 }
 
 // claimPath is the host directory of a claim's bound volume.

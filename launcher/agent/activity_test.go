@@ -26,6 +26,9 @@ func TestActivityOnlyWhileAttached(t *testing.T) {
 
 	pres.setNative("a1", true)
 	a.tick(ctx)
+	expectNone("an attach that has not connected yet")
+	pres.setConnected("a1")
+	a.tick(ctx)
 	if got := recv(t, hub.activity, "a report while attached"); got != "alice/gpu" {
 		t.Errorf("reported %q, want alice/gpu", got)
 	}

@@ -56,13 +56,18 @@ const (
 // How the HTML5 proxy hands the app's Xpra password to the browser's Xpra
 // client (KUBEDESK_HTML5_PASSWORD).
 const (
-	// HTML5PasswordSettings answers the client's default-settings.txt
-	// with the password, so it never appears in a URL.
-	HTML5PasswordSettings = "settings"
-	// HTML5PasswordQuery also redirects a request for the client's page
-	// that has no password parameter to the same URL with ?password=…,
-	// for clients that do not read default-settings.txt.
+	// HTML5PasswordQuery redirects a request for the client's page that has
+	// no password parameter to the same URL with ?password=…. It is the
+	// default because the client that Xpra 3.1 serves itself (the sidecar's,
+	// /usr/share/xpra/www) reads its password from the URL only: it has no
+	// default-settings.txt. The password is per app and admits only the
+	// session pod (the NetworkPolicy), and the proxy strips it before the
+	// request reaches the app.
 	HTML5PasswordQuery = "query"
+	// HTML5PasswordSettings only answers the client's default-settings.txt
+	// with the password, so it never appears in a URL; for the separate
+	// xpra-html5 client (Xpra 5 and later), which reads that file.
+	HTML5PasswordSettings = "settings"
 )
 
 // Config is the agent's configuration.
@@ -122,7 +127,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		XpraAttachArgs:   strings.Fields(getenv(EnvXpraAttachArgs)),
 		MenuInterval:     DefaultMenuInterval,
 		ActivityInterval: DefaultActivityInterval,
-		HTML5Password:    or(getenv(EnvHTML5Password), HTML5PasswordSettings),
+		HTML5Password:    or(getenv(EnvHTML5Password), HTML5PasswordQuery),
 	}
 	var errs []error
 	duration := func(name string, dst *time.Duration) {

@@ -23,7 +23,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if c.ServiceURL != "http://svc:8080" || c.TokenFile != DefaultTokenFile || c.Socket != DefaultSocket ||
 		c.ProxyAddr != "10.0.0.5:8899" || c.XpraCommand[0] != "xpra" || c.IdleTimeout != 0 ||
-		c.ActivityInterval != time.Minute || c.HTML5Password != HTML5PasswordSettings {
+		c.ActivityInterval != time.Minute || c.HTML5Password != HTML5PasswordQuery {
 		t.Errorf("defaults: %+v", c)
 	}
 	c, err = ConfigFromEnv(env(EnvServiceURL, "http://svc", EnvXpraCommand, "/usr/bin/python3 /usr/bin/xpra",

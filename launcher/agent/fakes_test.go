@@ -189,6 +189,9 @@ func running(id, host string, port int, password string) launchapi.App {
 type fakeAttacher struct {
 	attached chan route
 	detached chan string
+	// silent attaches never connect (as one to a server that does not
+	// answer); the others connect at once.
+	silent bool
 
 	mu   sync.Mutex
 	ends map[string]chan error
@@ -207,7 +210,10 @@ func (f *fakeAttacher) endc(id string) chan error {
 	return f.ends[id]
 }
 
-func (f *fakeAttacher) Attach(ctx context.Context, r route) error {
+func (f *fakeAttacher) Attach(ctx context.Context, r route, connected func()) error {
+	if !f.silent {
+		connected()
+	}
 	f.attached <- r
 	select {
 	case <-ctx.Done():

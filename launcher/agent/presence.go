@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -11,12 +12,19 @@ import (
 // hands a session to the newest client, so both would steal it from each
 // other), for the idle timeout, and the activity reporter to know whether
 // the session is in use.
+//
+// A desktop attach is two things: its process runs (native), which is what
+// a browser must wait out before it connects, and it is connected (the
+// client took the session), which is what counts as a client. An attach
+// that keeps failing runs now and then but never counts, so an app nobody
+// can see still goes idle and does not keep the session alive.
 type presence struct {
 	now func() time.Time
 
-	mu      sync.Mutex
-	native  map[string]bool
-	viewers map[string]int
+	mu        sync.Mutex
+	native    map[string]bool
+	connected map[string]bool
+	viewers   map[string]int
 	// last is when the app last had a client, or when it was first seen
 	// running.
 	last map[string]time.Time
@@ -29,7 +37,8 @@ func newPresence(now func() time.Time) *presence {
 	if now == nil {
 		now = time.Now
 	}
-	return &presence{now: now, native: map[string]bool{}, viewers: map[string]int{}, last: map[string]time.Time{}, changed: make(chan struct{})}
+	return &presence{now: now, native: map[string]bool{}, connected: map[string]bool{}, viewers: map[string]int{},
+		last: map[string]time.Time{}, changed: make(chan struct{})}
 }
 
 // notify wakes everyone waiting on a change; p.mu is held.
@@ -38,11 +47,11 @@ func (p *presence) notify() {
 	p.changed = make(chan struct{})
 }
 
-func (p *presence) attachedLocked(id string) bool { return p.native[id] || p.viewers[id] > 0 }
+func (p *presence) attachedLocked(id string) bool { return p.connected[id] || p.viewers[id] > 0 }
 
 func (p *presence) anyLocked() bool {
-	for id := range p.native {
-		if p.native[id] {
+	for _, on := range p.connected {
+		if on {
 			return true
 		}
 	}
@@ -69,12 +78,25 @@ func (p *presence) update(id string, f func()) {
 	p.notify()
 }
 
+// setNative records that the desktop's attach of app id started (on) or
+// ended; an ended attach is no longer connected either.
 func (p *presence) setNative(id string, on bool) {
 	p.update(id, func() {
 		if on {
 			p.native[id] = true
 		} else {
 			delete(p.native, id)
+			delete(p.connected, id)
+		}
+	})
+}
+
+// setConnected records that the running desktop attach of app id has
+// connected: from now until it ends, the app has a client.
+func (p *presence) setConnected(id string) {
+	p.update(id, func() {
+		if p.native[id] {
+			p.connected[id] = true
 		}
 	})
 }
@@ -97,7 +119,29 @@ func (p *presence) viewing(id string) (int, <-chan struct{}) {
 	return p.viewers[id], p.changed
 }
 
-// attached reports whether the desktop's attach of app id runs now.
+// waitNativeDetached waits until the desktop's attach of app id is not
+// running, and reports whether it got there before timeout (or ctx) ended.
+func (p *presence) waitNativeDetached(ctx context.Context, id string, timeout time.Duration) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		native, changed := p.native[id], p.changed
+		p.mu.Unlock()
+		if !native {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// nativeAttached reports whether the desktop's attach of app id runs now.
 func (p *presence) nativeAttached(id string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -37,6 +37,10 @@ const (
 	identityTTL = 30 * time.Second
 	// sessionTTL is how long a proxy session cookie lives.
 	sessionTTL = 12 * time.Hour
+	// nativeDetachTimeout bounds the wait for the desktop's attach to end
+	// before a browser's websocket goes on to the app: xpra attach gets
+	// SIGINT and is killed 5 s later (xpraAttacher).
+	nativeDetachTimeout = 6 * time.Second
 )
 
 // proxy serves /apps/{id}/… : the Xpra HTML5 client of the app (pages and
@@ -98,7 +102,10 @@ func (p *proxy) handler() http.Handler {
 			pr.Out.URL.Path = "/" + pr.In.PathValue("rest")
 			pr.Out.URL.RawPath = ""
 			q := pr.In.URL.Query()
+			// Neither the hub token nor the app's Xpra password (which
+			// only the browser's client needs) reaches the app pod's logs.
 			q.Del("token")
+			q.Del("password")
 			pr.Out.URL.RawQuery = q.Encode()
 			// The hub's credentials stay here: the app pod is not the hub.
 			pr.Out.Header.Del("Authorization")
@@ -155,6 +162,13 @@ func (p *proxy) handler() http.Handler {
 		if isWebSocket(r) {
 			p.pres.viewerOpened(id)
 			defer p.pres.viewerClosed(id)
+			// Xpra gives the session to its newest client: the browser
+			// connects once the desktop's attach, which the supervisor ends
+			// when a viewer opens, has let go, or the attach would take
+			// the app back.
+			if !p.pres.waitNativeDetached(r.Context(), id, nativeDetachTimeout) {
+				p.log.Warn("HTML5 proxy: the desktop's attach did not let the app go; connecting anyway", "id", id)
+			}
 		}
 		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, rt)))
 	})

@@ -50,6 +50,13 @@ func newProxyFixture(t *testing.T, mode string) *proxyFixture {
 	hub := newFakeHub(t)
 	hub.tokens["alice-token"] = &hubapi.Identity{Kind: "user", Name: "alice", Scopes: []string{"access:servers!user=alice"}}
 	hub.tokens["alice-oauth"] = &hubapi.Identity{Kind: "user", Name: "alice", Scopes: []string{"access:servers!server=alice/"}}
+	// The session server's own JUPYTERHUB_API_TOKEN, with the scopes a real
+	// JupyterHub 4, 5 and 6 gives it (hubapi's TestJupyterHub checks them):
+	// JupyterLab's server extension calls the proxy with it.
+	hub.tokens["alice-server"] = &hubapi.Identity{Kind: "user", Name: "alice", Scopes: []string{
+		"access:servers!server=alice/", "read:users:activity!user=alice", "read:users:groups!user=alice",
+		"read:users:name!user=alice", "users:activity!user=alice",
+	}}
 	hub.tokens["alice-narrow"] = &hubapi.Identity{Kind: "user", Name: "alice", Scopes: []string{"read:users!user=alice"}}
 	hub.tokens["bob-token"] = &hubapi.Identity{Kind: "user", Name: "bob", Scopes: []string{"access:servers!user=bob"}}
 	hub.tokens["admin-token"] = &hubapi.Identity{Kind: "user", Name: "root", Admin: true, Scopes: []string{"access:servers"}}
@@ -103,6 +110,7 @@ func TestProxyAuth(t *testing.T) {
 	}{
 		{"owner", "alice-token", http.StatusOK},
 		{"owner's OAuth token for this server", "alice-oauth", http.StatusOK},
+		{"the session server's own token", "alice-server", http.StatusOK},
 		{"owner without access scope", "alice-narrow", http.StatusForbidden},
 		{"other user", "bob-token", http.StatusForbidden},
 		{"admin", "admin-token", http.StatusForbidden},
@@ -166,6 +174,10 @@ func TestProxyPassword(t *testing.T) {
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	if resp.StatusCode != http.StatusFound || loc.Path != "" || loc.Query().Get("password") != "xpra-pw" || loc.Query().Has("token") {
 		t.Fatalf("query mode: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// The client's page with its password: the password stays here.
+	if resp, body := q.get(t, "/apps/a1/?"+loc.RawQuery, "alice-token", ""); resp.StatusCode != http.StatusOK || body != `path=/ query= auth="" cookie=""` {
+		t.Fatalf("query mode, the page: %d %s", resp.StatusCode, body)
 	}
 	if resp, _ := q.get(t, "/apps/a1", "", ""); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "a1/" {
 		t.Fatalf("redirect to the folder: %d %q", resp.StatusCode, resp.Header.Get("Location"))

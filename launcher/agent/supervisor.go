@@ -27,9 +27,11 @@ func (r route) URI() string {
 
 // attacher puts an app's windows on the desktop. Attach blocks while the
 // client runs and returns when it ends (nil for a clean end such as the
-// server shutting down) or when ctx ends. xpraAttacher is the real one.
+// server shutting down) or when ctx ends; it calls connected (at most once,
+// before it returns) when the client has connected to the app. xpraAttacher
+// is the real one.
 type attacher interface {
-	Attach(ctx context.Context, r route) error
+	Attach(ctx context.Context, r route, connected func()) error
 }
 
 // supervisor follows the session's apps (GET /api/v1/session/apps, every
@@ -230,10 +232,17 @@ func (s *supervisor) attachLoop(ctx context.Context, r route) {
 		log.Info("Attaching app")
 		s.pres.setNative(r.AppID, true)
 		began := s.now()
-		err := s.att.Attach(ctx, r)
+		actx, stop := s.untilViewed(ctx, r.AppID)
+		err := s.att.Attach(actx, r, func() { s.pres.setConnected(r.AppID) })
+		stop()
 		s.pres.setNative(r.AppID, false)
 		if ctx.Err() != nil {
 			return
+		}
+		if n, _ := s.pres.viewing(r.AppID); n > 0 {
+			log.Info("A browser views the app; the desktop lets it go until the browser leaves")
+			backoff = s.backoffMin
+			continue
 		}
 		if s.now().Sub(began) > s.backoffMax {
 			backoff = s.backoffMin
@@ -250,4 +259,27 @@ func (s *supervisor) attachLoop(ctx context.Context, r route) {
 		}
 		backoff = min(2*backoff, s.backoffMax)
 	}
+}
+
+// untilViewed returns a context that ends with ctx, with stop, or when an
+// HTML5 viewer opens app id. The desktop's attach runs under it: one still
+// connecting when a browser connects would otherwise become the newest
+// client and take the app from the browser.
+func (s *supervisor) untilViewed(ctx context.Context, id string) (vctx context.Context, stop func()) {
+	vctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		for {
+			n, changed := s.pres.viewing(id)
+			if n > 0 {
+				return
+			}
+			select {
+			case <-changed:
+			case <-vctx.Done():
+				return
+			}
+		}
+	}()
+	return vctx, cancel
 }

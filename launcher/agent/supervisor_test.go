@@ -211,3 +211,54 @@ func waitUntil(t *testing.T, p *presence, what string, cond func() bool) {
 		}
 	}
 }
+
+func TestSupervisorLetsGoWhenABrowserOpensTheApp(t *testing.T) {
+	t.Parallel()
+	svc := newFakeService(t, "tok-a")
+	svc.setApps("tok-a", running("a1", "10.0.0.1", 14500, "pw"))
+	client, _ := svc.client(t, "tok-a")
+	att := newFakeAttacher()
+	s := newTestSupervisor(t, client, att)
+	s.backoffMin = time.Hour // a reattach must come from the viewer leaving, not a retry
+	ctx, cancel := context.WithCancel(context.Background())
+	defer s.stopAll()
+	defer cancel()
+
+	s.sync(ctx)
+	recv(t, att.attached, "the attach")
+	// A browser opens the app: the desktop's attach ends at once, so the
+	// browser is Xpra's newest client, and the proxy's wait for that ends.
+	s.pres.viewerOpened("a1")
+	if got := recv(t, att.detached, "the desktop's attach to end"); got != "a1" {
+		t.Fatalf("detached %s", got)
+	}
+	if !s.pres.waitNativeDetached(ctx, "a1", waitShort) {
+		t.Fatal("the proxy's wait for the desktop's attach to end timed out")
+	}
+	s.pres.viewerClosed("a1")
+	recv(t, att.attached, "the attach after the viewer left")
+}
+
+func TestSupervisorStopsAppsWhoseAttachNeverConnects(t *testing.T) {
+	t.Parallel()
+	svc := newFakeService(t, "tok-a")
+	svc.setApps("tok-a", running("a1", "10.0.0.1", 14500, "pw"))
+	client, _ := svc.client(t, "tok-a")
+	att := newFakeAttacher()
+	att.silent = true // xpra attach runs, but never gets the session
+	s := newTestSupervisor(t, client, att)
+	clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
+	s.pres = newPresence(clock.Now)
+	s.idle = 10 * time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	defer s.stopAll()
+	defer cancel()
+
+	s.sync(ctx)
+	recv(t, att.attached, "the attach")
+	clock.Add(11 * time.Minute)
+	s.sync(ctx)
+	if got := svc.stops(); len(got) != 1 || got[0] != "a1" {
+		t.Fatalf("stopped %v, want [a1]: an attach that never connected is no client", got)
+	}
+}

@@ -72,7 +72,17 @@ func attachEnv(base []string, d X) []string {
 	return env
 }
 
-func (x *xpraAttacher) Attach(ctx context.Context, r route) error {
+// xpraAttachedLine is what xpra attach logs once its handshake with the
+// server is done (Xpra 3.1: "Attached to tcp://host:port/").
+const xpraAttachedLine = "Attached to "
+
+// connectedAfter is when an attach that still runs counts as connected even
+// though xpra did not log xpraAttachedLine (another version's wording):
+// one that fails does so sooner (a refused connection at once, a wrong
+// password within about 6 s).
+const connectedAfter = 10 * time.Second
+
+func (x *xpraAttacher) Attach(ctx context.Context, r route, connected func()) error {
 	d, err := x.display()
 	if err != nil {
 		return err
@@ -93,12 +103,31 @@ func (x *xpraAttacher) Attach(ctx context.Context, r route) error {
 		return fmt.Errorf("xpra attach: password file: %w", werr)
 	}
 
+	// connected is called once, and never after Attach returns.
+	var mu sync.Mutex
+	fired, ended := false, false
+	fire := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !fired && !ended {
+			fired = true
+			connected()
+		}
+	}
+	defer func() { mu.Lock(); ended = true; mu.Unlock() }()
+	timer := time.AfterFunc(connectedAfter, fire)
+	defer timer.Stop()
+
 	cmd := exec.CommandContext(ctx, x.command[0], x.attachArgs(r, f.Name())...)
 	cmd.Env = attachEnv(os.Environ(), d)
 	// xpra detaches cleanly on SIGINT; WaitDelay kills it if it does not.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
 	cmd.WaitDelay = 5 * time.Second
-	out := &tailWriter{log: x.log.With("id", r.AppID), max: 8}
+	out := &tailWriter{log: x.log.With("id", r.AppID), max: 8, onLine: func(line string) {
+		if strings.Contains(line, xpraAttachedLine) {
+			fire()
+		}
+	}}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
@@ -112,17 +141,19 @@ func (x *xpraAttacher) Attach(ctx context.Context, r route) error {
 // tailWriter logs xpra's output at debug level and keeps its last lines
 // for the error message.
 type tailWriter struct {
-	log   *slog.Logger
-	max   int
-	mu    sync.Mutex
-	buf   []byte
-	lines []string
+	log *slog.Logger
+	max int
+	// onLine, if set, sees every line (outside the lock).
+	onLine func(string)
+	mu     sync.Mutex
+	buf    []byte
+	lines  []string
 }
 
 func (t *tailWriter) Write(p []byte) (int, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	t.buf = append(t.buf, p...)
+	var lines []string
 	for {
 		i := bytes.IndexByte(t.buf, '\n')
 		if i < 0 {
@@ -134,9 +165,16 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 			continue
 		}
 		t.log.Debug("xpra", "line", line)
+		lines = append(lines, line)
 		t.lines = append(t.lines, line)
 		if len(t.lines) > t.max {
 			t.lines = t.lines[1:]
+		}
+	}
+	t.mu.Unlock()
+	if t.onLine != nil {
+		for _, l := range lines {
+			t.onLine(l)
 		}
 	}
 	return len(p), nil

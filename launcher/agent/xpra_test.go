@@ -18,15 +18,20 @@ out="$(dirname "$0")/out"
 echo "$@" > "$out.args"
 echo "$DISPLAY $XAUTHORITY $NO_AT_BRIDGE ${XPRA_PASSWORD:-none}" > "$out.env"
 for a in "$@"; do case "$a" in --password-file=*) f="${a#--password-file=}"; cat "$f" > "$out.pw"; stat -c %a "$f" > "$out.mode";; esac; done
+[ -n "$ATTACHED" ] && echo "2026-11-24 06:00:00,000 Attached to tcp://10.0.0.9:14500/" >&2
 echo "connection lost" >&2
 exit 3
 `), 0o755)
 	x := &xpraAttacher{command: []string{"/bin/sh", script}, extra: []string{"--border=auto"}, secretsDir: dir,
 		display: func() (X, error) { return X{":5", "/tmp/xa"}, nil }, log: testLogger(t)}
 	t.Setenv("XPRA_PASSWORD", "leak")
-	err := x.Attach(context.Background(), route{AppID: "a1", Host: "10.0.0.9", Port: 14500, Password: "pw\twith spaces"})
+	connected := 0
+	err := x.Attach(context.Background(), route{AppID: "a1", Host: "10.0.0.9", Port: 14500, Password: "pw\twith spaces"}, func() { connected++ })
 	if err == nil || !strings.Contains(err.Error(), "connection lost") {
 		t.Fatalf("error %v, want xpra's last words", err)
+	}
+	if connected != 0 {
+		t.Errorf("an attach that never said it attached counted as connected")
 	}
 	read := func(name string) string { b, _ := os.ReadFile(filepath.Join(dir, name)); return string(b) }
 	args := read("out.args")
@@ -46,5 +51,12 @@ exit 3
 	left, _ := filepath.Glob(filepath.Join(dir, "xpra-password-*"))
 	if len(left) != 0 {
 		t.Errorf("password files left: %v", left)
+	}
+
+	// xpra's "Attached to …" line: the client connected (once).
+	t.Setenv("ATTACHED", "1")
+	_ = x.Attach(context.Background(), route{AppID: "a1", Host: "10.0.0.9", Port: 14500, Password: "pw"}, func() { connected++ })
+	if connected != 1 {
+		t.Errorf("connected called %d times after xpra attached, want 1", connected)
 	}
 }

@@ -3,7 +3,10 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,12 +14,14 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -40,7 +45,8 @@ const (
 	appGoneTimeout = time.Minute
 )
 
-// launchRuns is how many launch → window → stop cycles are measured.
+// launchRuns is how many launch → window → close cycles the test makes;
+// KUBEDESK_E2E_RUNS overrides it (make bench-launch: 10).
 const launchRuns = 3
 
 // launchCatalog is the service's catalog: one xterm whose title is fixed
@@ -55,23 +61,75 @@ const launchCatalog = `
   command: [xterm, -xrm, "XTerm*allowTitleOps: false", -T, TITLE]
 `
 
-// TestLaunchFromDesktop is the launcher's end to end on the dev node: a
-// session (the real desktop image: X, XFCE, JupyterLab without a hub, the
-// launcher agent) spawned through the service; inside it, as its user, the
-// command of the Applications menu entry the agent wrote (`launch xterm 1`);
-// then the app pod in the API server (owner, image, command, node), its
-// window on the session's X display (by name) and a screenshot of that
-// display; `launch --stop` takes the pod and the window away. The launch is
-// timed launchRuns times (logged, not asserted). Last, a launched app and
-// the session are stopped together (DELETE through the service): no app
-// pod, Secret, NetworkPolicy or process is left.
+// launchProfiles is the demo's desktop profile (the real desktop image on
+// the dev node) whose launcher agent reports activity every second, so the
+// test sees the hub's last_activity move within seconds. Its server listens
+// on sessionPort, not 8888: the dev node's pods share the host's network,
+// and the pod responder of kwok-only tests (test/devcluster) holds
+// 0.0.0.0:8888 while they run, which would keep the session's server from
+// binding its pod IP and answer the hub's readiness check in its place.
+const launchProfiles = `
+- display_name: Desktop
+  slug: desktop
+  default: true
+  kubespawner_override:
+    image: kubedesk/desktop:latest
+    port: SESSION_PORT
+    node_selector:
+      kubedesk.dev/devnode: "true"
+    tolerations:
+      - key: kubedesk.dev/devnode
+        operator: Exists
+        effect: NoSchedule
+    environment:
+      KUBEDESK_ACTIVITY_INTERVAL: 1s
+      KUBEDESK_PORT: "SESSION_PORT"
+`
+
+// sessionPort is launchProfiles' server port (SESSION_PORT there).
+const sessionPort = 8890
+
+// sessionTokenTTL is the service's session_token_ttl here: short, so the
+// service renews the session's token (below half of it) during the test.
+const sessionTokenTTL = 30 * time.Second
+
+// activityTimeout bounds an app attached → the hub's last_activity for its
+// user moved (the agent reports every KUBEDESK_ACTIVITY_INTERVAL, 1 s here).
+const activityTimeout = 30 * time.Second
+
+// TestLaunchFromDesktop is the launcher's end to end through a real
+// JupyterHub (the demo's configuration) on the dev node. The hub spawns
+// alice's session (REST API, as an admin; the real desktop image: X, XFCE,
+// JupyterLab, the launcher agent with the hub's environment). Inside the
+// session, as its user, the command of the Applications menu entry the
+// agent wrote (`launch xterm 1`) runs; then:
+//   - the app pod in the API server: image, command, the Xpra sidecar, owner,
+//     node, security context, no service account token, its Secret (the
+//     Xpra password) and NetworkPolicy (ingress only from the session pod);
+//   - its window mapped on the session's X display (by name, through the X
+//     server), drawn, and a screenshot of that display;
+//   - the hub's last_activity for alice moves while the app is attached;
+//   - the same app through the agent's HTML5 proxy in headless Chromium,
+//     with a hub token of alice's in ?token=: the Xpra window in the page,
+//     drawn, and a screenshot; when the browser leaves, the window comes
+//     back on the desktop;
+//   - the app closed: by `launch --stop`, or (every other run) by ending its
+//     process, as a user closing the window does: its pod, window and
+//     processes go.
 //
-// Not covered: the HTML5 view through the agent's proxy, which
-// authenticates through the hub (no hub here; the agent runs without
-// JUPYTERHUB_API_URL and so without the proxy).
+// The service's session tokens live sessionTokenTTL here, so during the
+// test it renews the session's token in its Secret, the dev node refreshes
+// the pod's token file (as a kubelet), and launches go on working.
+// Each launch is timed (logged, never asserted; make bench-launch runs 10).
+// Last, a launched app and the session are stopped through the hub: no app
+// pod, Secret, NetworkPolicy or process is left.
 func TestLaunchFromDesktop(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end on the dev node")
+	}
+	runs := launchRuns
+	if n, err := strconv.Atoi(os.Getenv("KUBEDESK_E2E_RUNS")); err == nil && n > 0 {
+		runs = n
 	}
 	c := devcluster.Start(t)
 	requireDesktopEnv(t)
@@ -87,37 +145,34 @@ func TestLaunchFromDesktop(t *testing.T) {
 	catalogFile := filepath.Join(t.TempDir(), "catalog.yaml")
 	require.NoError(t, os.WriteFile(catalogFile, []byte(strings.Replace(launchCatalog, "TITLE", title, 1)), 0o600))
 	svc := spawnertest.Start(t, spawnertest.Options{
-		Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: demoProfiles(t),
+		Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: strings.ReplaceAll(launchProfiles, "SESSION_PORT", strconv.Itoa(sessionPort)),
 		SessionServiceURL: true,
-		Env:               []string{"KUBEDESK_CATALOG_FILE=" + catalogFile, "KUBEDESK_XPRA_IMAGE=kubedesk/xpra-sidecar:3.1"},
+		Env: []string{"KUBEDESK_CATALOG_FILE=" + catalogFile, "KUBEDESK_XPRA_IMAGE=kubedesk/xpra-sidecar:3.1",
+			"KUBEDESK_SESSION_TOKEN_TTL=" + sessionTokenTTL.String()},
 	})
+	h := startDemoHub(t, svc)
 	timeline := watchPods(t, c.Client, ns)
+	requireSessionPortFree(t)
 
-	// The session, as the hub would ask for it, but without a hub: no
-	// JUPYTERHUB_API_URL, so the entrypoint runs plain jupyter lab.
+	// The session, spawned by the hub.
 	const user = "alice"
-	path := "/api/v1/users/" + user + "/server"
-	status, body := svc.Do(t, "POST", path, map[string]any{
-		"user_options": map[string]any{"profile": "desktop"},
-		"env": map[string]any{
-			"JUPYTERHUB_SERVICE_PREFIX": "/user/" + user + "/",
-			"JUPYTERHUB_USER":           user,
-			"JUPYTERHUB_API_TOKEN":      "lab-token-" + randomHex(t, 8),
-		},
-	})
-	require.Equal(t, 202, status, string(body))
-	events := svc.Progress(t, path, sessionReadyTimeout)
-	require.Equal(t, "ready", events[len(events)-1].Kind, "%+v", events)
-	session, err := c.Client.CoreV1().Pods(ns).Get(ctx, svc.Session(t, path).Pod, metav1.GetOptions{})
+	admin := h.admin(t, svc)
+	admin.createUser(t, user)
+	_, err := admin.StartServer(ctx, user, "", map[string]any{"profile": "desktop"})
+	require.NoError(t, err)
+	admin.waitForServer(t, user, true, sessionReadyTimeout)
+	session, err := c.Client.CoreV1().Pods(ns).Get(ctx, "jupyter-"+user, metav1.GetOptions{})
 	require.NoError(t, err)
 	require.Equal(t, devcluster.DevnodeName, session.Spec.NodeName)
 	pid, err := devcluster.ContainerPID(session, "notebook")
 	require.NoError(t, err)
 	sessionProcs, err := devcluster.ContainerProcesses(pid)
 	require.NoError(t, err)
+	firstToken := sessionToken(t, c, session)
 
 	s := &sessionShell{t: t, pid: pid}
 	s.waitForAgent()
+	require.NotEmpty(t, s.getenv("JUPYTERHUB_API_URL"), "the agent has the hub's environment")
 	x := sessionDisplay(t, pid)
 
 	// The menu entry's command, as the desktop's menu runs it.
@@ -125,8 +180,8 @@ func TestLaunchFromDesktop(t *testing.T) {
 	t.Logf("menu entry: Exec=%s", strings.Join(entry, " "))
 	require.Equal(t, []string{"launch", "xterm", "1"}, entry)
 
-	var runs []launchTimes
-	for run := range launchRuns {
+	var times []launchTimes
+	for run := range runs {
 		clicked := time.Now()
 		id := s.launch(entry...)
 		mapped := x.waitForWindow(title, clicked.Add(windowTimeout))
@@ -134,13 +189,13 @@ func TestLaunchFromDesktop(t *testing.T) {
 		p, ok := timeline.get(id)
 		require.True(t, ok, "the app pod %s was seen by the watch", id)
 		lt.Pod = p
-		runs = append(runs, lt)
+		times = append(times, lt)
 		t.Logf("launch %d (%s): %s", run, id, lt)
 
 		pod, err := c.Client.CoreV1().Pods(ns).Get(ctx, id, metav1.GetOptions{})
 		require.NoError(t, err)
 		if run == 0 {
-			checkAppPod(t, pod, session, title)
+			checkAppPod(t, c, pod, session, title)
 			// Mapped is not drawn: xpra paints the window's pixels after it
 			// maps it. The xterm's prompt makes more than one colour.
 			drawn := x.waitForDrawn(title, time.Now().Add(drawnTimeout))
@@ -148,28 +203,60 @@ func TestLaunchFromDesktop(t *testing.T) {
 			shot := filepath.Join(artifactsDir(t), "launch-xterm.png")
 			x.screenshot(shot)
 			t.Logf("screenshot of the session's display: %s", shot)
+
+			admin.waitForActivity(t, user)
+			viewInBrowser(t, admin, session, id, title)
+			// The browser left: the desktop's attach, which waited while
+			// the browser had the app, takes it back.
+			x.waitForWindow(title, time.Now().Add(windowTimeout))
 		}
 		appProcs := podProcesses(t, pod)
 
 		stopAt := time.Now()
-		out := s.run("launch", "--stop", id)
-		assert.Contains(t, out, "Stopping "+id)
+		if run%2 == 0 {
+			out := s.run("launch", "--stop", id)
+			assert.Contains(t, out, "Stopping "+id)
+		} else {
+			// The user closes the app: its process ends, the sidecar ends
+			// with it, the pod ends and the service deletes it.
+			appPID, err := devcluster.ContainerPID(pod, "app")
+			require.NoError(t, err)
+			require.NoError(t, syscall.Kill(appPID, syscall.SIGTERM))
+		}
 		waitGone(t, c, ns, id, appGoneTimeout)
 		x.waitForNoWindow(title, time.Now().Add(appGoneTimeout))
 		waitProcessesGone(t, appProcs)
-		t.Logf("launch %d: stopped; pod, window and processes gone after %v", run, time.Since(stopAt).Round(time.Millisecond))
+		t.Logf("launch %d: closed; pod, window and processes gone after %v", run, time.Since(stopAt).Round(time.Millisecond))
 	}
-	logLaunchTimes(t, runs)
+	logLaunchTimes(t, times)
 
-	// A running app, then the session stops: the app goes with it.
+	// The session outlived its first token's renewal point: the service
+	// renewed it in the Secret, the dev node (as a kubelet) refreshed the
+	// mounted file, and the agent, which reads it on every call, went on.
+	file := devcluster.ContainerFile(pid, "/etc/kubedesk/session/token")
+	deadline := time.Now().Add(2 * sessionTokenTTL)
+	for {
+		current := sessionToken(t, c, session)
+		inPod, err := os.ReadFile(file)
+		require.NoError(t, err)
+		if current != firstToken && string(inPod) == current {
+			t.Logf("the session's token was renewed and its file in the pod refreshed (the service renews below half of %s)", sessionTokenTTL)
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the session's token was not renewed into the pod's file within %s", 2*sessionTokenTTL)
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// A running app, then the hub stops the session: the app goes with it.
 	id := s.launch(entry...)
 	x.waitForWindow(title, time.Now().Add(windowTimeout))
 	pod, err := c.Client.CoreV1().Pods(ns).Get(ctx, id, metav1.GetOptions{})
 	require.NoError(t, err)
 	appProcs := podProcesses(t, pod)
-	status, body = svc.Do(t, "DELETE", path, nil)
-	require.Equal(t, 204, status, string(body))
-	deadline := time.Now().Add(podGoneTimeout)
+	_, err = admin.StopServer(ctx, user, "")
+	require.NoError(t, err)
+	admin.waitForServer(t, user, false, podGoneTimeout)
+	deadline = time.Now().Add(podGoneTimeout)
 	for {
 		pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 		require.NoError(t, err)
@@ -194,6 +281,62 @@ func TestLaunchFromDesktop(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	waitProcessesGone(t, append(sessionProcs, appProcs...))
+}
+
+// sessionToken is the launcher token in the session's Secret.
+func sessionToken(t *testing.T, c *devcluster.Cluster, session *corev1.Pod) string {
+	t.Helper()
+	secret, err := c.Client.CoreV1().Secrets(session.Namespace).Get(t.Context(), session.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	tok := string(secret.Data["KUBEDESK_SESSION_TOKEN"])
+	require.NotEmpty(t, tok, "the session's Secret has a launcher token")
+	return tok
+}
+
+// requireSessionPortFree fails the test at once when another process holds
+// sessionPort on every address: the session's server could not bind its
+// pod IP, would restart over and over, and the hub's readiness check would
+// be answered by that process instead.
+func requireSessionPortFree(t *testing.T) {
+	t.Helper()
+	// An address of the dev node's pod range (127.43.0.0/16) that it does
+	// not hand out this early.
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.43.255.254", strconv.Itoa(sessionPort)))
+	require.NoError(t, err, "port %d is taken on the dev node's pod addresses: sessions could not start", sessionPort)
+	ln.Close()
+}
+
+// viewInBrowser opens app id through the session's HTML5 proxy
+// (<pod IP>:8899/apps/<id>/) in headless Chromium, with a fresh hub token
+// of the session's owner in ?token= (as a link from JupyterLab has), and
+// waits for the app's window in the Xpra HTML5 client, drawn.
+func viewInBrowser(t *testing.T, admin *hubAdmin, session *corev1.Pod, id, title string) {
+	t.Helper()
+	owner := session.Labels["hub.jupyter.org/username"]
+	require.NotEmpty(t, owner)
+	token := admin.newToken(t, owner)
+	u := fmt.Sprintf("http://%s/apps/%s/?token=%s", net.JoinHostPort(session.Status.PodIP, "8899"), id, url.QueryEscape(token))
+	shot := filepath.Join(artifactsDir(t), "launch-xterm-html5.png")
+	cmd := exec.Command("node", filepath.Join(repoRoot(t), "test", "browser", "xpra-html5.mjs"), u, title, shot)
+	out, err := cmd.Output()
+	var res struct {
+		OK     bool   `json:"ok"`
+		MS     int64  `json:"ms"`
+		Error  string `json:"error"`
+		Page   string `json:"page"`
+		URL    string `json:"url"`
+		Window struct {
+			Title         string `json:"title"`
+			Width, Height int
+			Colors        int `json:"colors"`
+		} `json:"window"`
+	}
+	require.NoError(t, json.Unmarshal(bytes.TrimSpace(out), &res), "xpra-html5.mjs said %s (%v)", out, err)
+	require.True(t, res.OK, "the app's window in the HTML5 client at %s: %s; page: %q", res.URL, res.Error, res.Page)
+	assert.Contains(t, res.Window.Title, title)
+	assert.Greater(t, res.Window.Colors, 1, "the window's canvas is drawn")
+	t.Logf("HTML5 view: window %q %dx%d (%d colours) %d ms after opening the page; screenshot %s",
+		res.Window.Title, res.Window.Width, res.Window.Height, res.Window.Colors, res.MS, shot)
 }
 
 // buildDesktopBin builds kubedesk-launcher and launch into
@@ -441,9 +584,13 @@ func (x *xDisplay) screenshot(path string) {
 }
 
 // checkAppPod checks the app pod's spec: the catalog's image and command,
-// owned by the session pod, next to it on the dev node, running.
-func checkAppPod(t *testing.T, pod, session *corev1.Pod, title string) {
+// the Xpra sidecar, owned by the session pod, next to it on the dev node,
+// running with the session pods' security defaults; and its Secret (the
+// Xpra password) and NetworkPolicy (ingress to Xpra only from the session
+// pod), both owned by the app pod.
+func checkAppPod(t *testing.T, c *devcluster.Cluster, pod, session *corev1.Pod, title string) {
 	t.Helper()
+	ctx := t.Context()
 	require.Len(t, pod.OwnerReferences, 1)
 	owner := pod.OwnerReferences[0]
 	assert.Equal(t, session.UID, owner.UID, "owned by the session pod")
@@ -451,26 +598,73 @@ func checkAppPod(t *testing.T, pod, session *corev1.Pod, title string) {
 	assert.True(t, owner.Controller != nil && *owner.Controller)
 	assert.Equal(t, devcluster.DevnodeName, pod.Spec.NodeName, "next to the session")
 	assert.Equal(t, corev1.PodRunning, pod.Status.Phase)
-	var app *corev1.Container
+	assert.Equal(t, session.Name, pod.Labels["kubedesk.dev/session"])
+	assert.Equal(t, "xterm", pod.Labels["kubedesk.dev/app"])
+	require.NotNil(t, pod.Spec.AutomountServiceAccountToken)
+	assert.False(t, *pod.Spec.AutomountServiceAccountToken, "no Kubernetes token in the app pod")
+	require.NotNil(t, pod.Spec.SecurityContext)
+	assert.Equal(t, ptr(true), pod.Spec.SecurityContext.RunAsNonRoot)
+
+	var app, xpra *corev1.Container
 	for i := range pod.Spec.Containers {
 		if pod.Spec.Containers[i].Name == "app" {
 			app = &pod.Spec.Containers[i]
 		}
 	}
-	require.NotNil(t, app, "the app container")
-	assert.Equal(t, "kubedesk/example-xterm:1", app.Image)
-	assert.Equal(t, []string{"xterm", "-xrm", "XTerm*allowTitleOps: false", "-T", title}, app.Command)
-	var xpra *corev1.Container
 	for i := range pod.Spec.InitContainers {
 		if pod.Spec.InitContainers[i].Name == "xpra" {
 			xpra = &pod.Spec.InitContainers[i]
 		}
 	}
+	require.NotNil(t, app, "the app container")
 	require.NotNil(t, xpra, "the xpra sidecar")
+	assert.Equal(t, "kubedesk/example-xterm:1", app.Image)
+	assert.Equal(t, []string{"xterm", "-xrm", "XTerm*allowTitleOps: false", "-T", title}, app.Command)
 	assert.Equal(t, "kubedesk/xpra-sidecar:3.1", xpra.Image)
-	assert.Equal(t, session.Name, pod.Labels["kubedesk.dev/session"])
-	assert.Equal(t, "xterm", pod.Labels["kubedesk.dev/app"])
+	require.NotNil(t, xpra.RestartPolicy, "the sidecar is a native sidecar")
+	assert.Equal(t, corev1.ContainerRestartPolicyAlways, *xpra.RestartPolicy)
+	for _, ctr := range []*corev1.Container{app, xpra} {
+		sc := ctr.SecurityContext
+		require.NotNil(t, sc, "container %s", ctr.Name)
+		assert.Equal(t, ptr(false), sc.AllowPrivilegeEscalation, "container %s", ctr.Name)
+		assert.Equal(t, ptr(true), sc.RunAsNonRoot, "container %s", ctr.Name)
+		require.NotNil(t, sc.Capabilities, "container %s", ctr.Name)
+		assert.Equal(t, []corev1.Capability{"ALL"}, sc.Capabilities.Drop, "container %s", ctr.Name)
+		require.NotNil(t, sc.SeccompProfile, "container %s", ctr.Name)
+		assert.Equal(t, corev1.SeccompProfileTypeRuntimeDefault, sc.SeccompProfile.Type, "container %s", ctr.Name)
+	}
+
+	ownedByPod := func(refs []metav1.OwnerReference) bool {
+		return len(refs) == 1 && refs[0].UID == pod.UID && refs[0].Kind == "Pod"
+	}
+	secret, err := c.Client.CoreV1().Secrets(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	require.NoError(t, err, "the app's Secret")
+	assert.NotEmpty(t, secret.Data["password"], "the Xpra password")
+	assert.True(t, ownedByPod(secret.OwnerReferences), "the Secret is owned by the app pod: %+v", secret.OwnerReferences)
+
+	np, err := c.Client.NetworkingV1().NetworkPolicies(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	require.NoError(t, err, "the app's NetworkPolicy")
+	assert.True(t, ownedByPod(np.OwnerReferences), "the NetworkPolicy is owned by the app pod: %+v", np.OwnerReferences)
+	selects := func(sel map[string]string, labels map[string]string) bool {
+		for k, v := range sel {
+			if labels[k] != v {
+				return false
+			}
+		}
+		return len(sel) > 0
+	}
+	assert.True(t, selects(np.Spec.PodSelector.MatchLabels, pod.Labels), "the policy selects the app pod: %v", np.Spec.PodSelector.MatchLabels)
+	assert.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}, np.Spec.PolicyTypes)
+	require.Len(t, np.Spec.Ingress, 1)
+	in := np.Spec.Ingress[0]
+	require.Len(t, in.From, 1)
+	require.NotNil(t, in.From[0].PodSelector)
+	assert.True(t, selects(in.From[0].PodSelector.MatchLabels, session.Labels), "ingress only from the session pod: %v", in.From[0].PodSelector.MatchLabels)
+	require.Len(t, in.Ports, 1)
+	assert.Equal(t, 14500, in.Ports[0].Port.IntValue(), "only Xpra's port")
 }
+
+func ptr[T any](v T) *T { return &v }
 
 // podProcesses lists the processes of every running container of a dev
 // node pod (native sidecars included).
@@ -545,9 +739,11 @@ func (l launchTimes) String() string {
 		r(l.Total()), r(l.Service()), r(l.PodStart()), r(l.Pod.Scheduled.Sub(l.Pod.Created)), r(l.Pod.Running.Sub(l.Pod.Created)), r(l.Attach()))
 }
 
+// logLaunchTimes logs the median and the 95th percentile (nearest rank: of
+// 10 launches, the slowest) of each step.
 func logLaunchTimes(t *testing.T, runs []launchTimes) {
 	t.Helper()
-	stat := func(f func(launchTimes) time.Duration) (med, max time.Duration) {
+	stat := func(f func(launchTimes) time.Duration) (med, p95 time.Duration) {
 		v := make([]time.Duration, len(runs))
 		for i, l := range runs {
 			v[i] = f(l)
@@ -558,19 +754,20 @@ func logLaunchTimes(t *testing.T, runs []launchTimes) {
 		} else {
 			med = (v[len(v)/2-1] + v[len(v)/2]) / 2
 		}
-		return med.Round(time.Millisecond), v[len(v)-1].Round(time.Millisecond)
+		rank := (95*len(v) + 99) / 100 // ceil(0.95 n)
+		return med.Round(time.Millisecond), v[rank-1].Round(time.Millisecond)
 	}
 	for _, row := range []struct {
 		name string
 		f    func(launchTimes) time.Duration
 	}{
-		{"click → window mapped          ", launchTimes.Total},
-		{"  service (POST → pod created) ", launchTimes.Service},
-		{"  pod start (→ Ready)          ", launchTimes.PodStart},
-		{"  attach (Ready → window)      ", launchTimes.Attach},
+		{"click → window mapped                  ", launchTimes.Total},
+		{"  service (click → pod created)        ", launchTimes.Service},
+		{"  pod start → Xpra ready (pod Ready)   ", launchTimes.PodStart},
+		{"  attach (Ready → window mapped)       ", launchTimes.Attach},
 	} {
-		med, max := stat(row.f)
-		t.Logf("%s median %v, max %v (%d launches)", row.name, med, max, len(runs))
+		med, p95 := stat(row.f)
+		t.Logf("%s median %v, p95 %v (%d launches)", row.name, med, p95, len(runs))
 	}
 }
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+// Opens an app's Xpra HTML5 client (through the launcher agent's proxy) in
+// headless Chromium, waits until the app's window is in the page (Xpra's
+// HTML window whose title contains TITLE) and its canvas is drawn (more
+// than one colour), saves a screenshot, and prints one JSON line. Exit
+// status 0 on success.
+//
+//   node test/browser/xpra-html5.mjs URL TITLE SCREENSHOT.png
+//   URL: e.g. http://127.42.0.7:8899/apps/<id>/?token=<hub token>
+//
+// With KUBEDESK_HOLD_MS=N the page stays open N ms after the window showed
+// (a client attached that long), before the browser closes.
+import { launch, screenshot } from './kubedesk.mjs';
+
+const [url, title, shot] = process.argv.slice(2);
+if (!url || !title || !shot) {
+  console.error('usage: xpra-html5.mjs URL TITLE SCREENSHOT.png');
+  process.exit(2);
+}
+const timeout = Number(process.env.KUBEDESK_TIMEOUT_MS || 60_000);
+const hold = Number(process.env.KUBEDESK_HOLD_MS || 0);
+const { browser, page } = await launch({ viewport: { width: 1280, height: 800 } });
+const t0 = Date.now();
+try {
+  await page.goto(url, { timeout, waitUntil: 'domcontentloaded' });
+  const shown = await page.waitForFunction(
+    (want) => {
+      for (const w of document.querySelectorAll('div.window')) {
+        const t = w.querySelector('.windowtitle');
+        const c = w.querySelector('canvas');
+        if (!t || !c || !t.textContent.includes(want) || c.width < 10 || c.height < 10) continue;
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set();
+        for (let i = 0; i < data.length; i += 4 * 13) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+        if (seen.size > 1) return { title: t.textContent, width: c.width, height: c.height, colors: seen.size };
+      }
+      return null;
+    },
+    title,
+    { timeout, polling: 200 },
+  );
+  const win = await shown.jsonValue();
+  const ms = Date.now() - t0;
+  await screenshot(page, shot);
+  if (hold > 0) await page.waitForTimeout(hold);
+  console.log(JSON.stringify({ ok: true, ms, window: win, url: page.url().replace(/password=[^&]*/, 'password=…'), screenshot: shot }));
+} catch (err) {
+  await screenshot(page, shot.replace(/\.png$/, '-failed.png')).catch(() => {});
+  const text = await page.evaluate(() => document.body?.innerText?.slice(0, 500)).catch(() => '');
+  console.log(JSON.stringify({ ok: false, error: String(err), page: text, url: page.url().replace(/password=[^&]*/, 'password=…') }));
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}
