@@ -48,8 +48,12 @@ const (
 	DefaultMenuInterval     = 5 * time.Minute
 	DefaultActivityInterval = time.Minute
 	// PollFast and PollSlow are how often the supervisor lists the
-	// session's apps while one of them is starting, and otherwise.
-	PollFast = time.Second
+	// session's apps while one of them is starting, and otherwise. The fast
+	// poll is what stands between an app pod turning Ready and its attach
+	// starting (at 1 s, click → window had two modes a second apart); a
+	// list is a read of the service's informer cache, so 4/s for the few
+	// seconds an app starts costs nothing worth saving.
+	PollFast = 250 * time.Millisecond
 	PollSlow = 5 * time.Second
 )
 
