@@ -6,7 +6,9 @@
 #   venv     .cache/venv-desktop from images/desktop/requirements-test.txt
 #            (the image's pinned requirements.txt plus pytest), made with
 #            Debian's /usr/bin/python3 like the image's venv, and readable by
-#            every uid (the entrypoint runs as uid 1000 here)
+#            every uid (the entrypoint runs as uid 1000 here); then
+#            kubedesk-jupyterlab from its wheel, as the image installs it
+#            (hack/jupyterlab-ext.sh builds it; needs Node 20)
 #   browser  Debian's chromium and test/browser's node_modules (npm ci),
 #            for the Playwright checks
 # Each step leaves a stamp of its inputs and is skipped while they match, so
@@ -70,6 +72,23 @@ make_venv() {
   chmod a+rx "$cache"
 }
 
+# make_jupyterlab_ext installs kubedesk-jupyterlab into .cache/venv-desktop,
+# as images/desktop/Dockerfile installs it into the image's venv. The stamp
+# names the wheel and the venv's own stamp, since a rebuilt venv loses it.
+make_jupyterlab_ext() {
+  local dir="$cache/venv-desktop" wheel stamp
+  "$root/hack/jupyterlab-ext.sh"
+  wheel=$("$root/hack/jupyterlab-ext.sh" wheel-path)
+  stamp=$(stamp_of "$wheel" "$stamps/venv-desktop")
+  fresh jupyterlab-ext-desktop "$stamp" && return 0
+  echo "Installing kubedesk-jupyterlab into $dir..." >&2
+  "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir \
+    --no-deps --force-reinstall "$wheel"
+  "$dir/bin/python" -m pip check >/dev/null
+  chmod -R a+rX "$dir"
+  echo "$stamp" >"$stamps/jupyterlab-ext-desktop"
+}
+
 make_browser() {
   local dir="$root/test/browser" stamp
   stamp=$(stamp_of "$dir/package.json" "$dir/package-lock.json" <(node --version))
@@ -89,7 +108,7 @@ targets=("$@")
 for t in "${targets[@]}"; do
   case "$t" in
     apt) make_apt ;;
-    venv) make_venv ;;
+    venv) make_venv; make_jupyterlab_ext ;;
     browser) make_browser ;;
     *) echo "usage: hack/desktop-env.sh [apt|venv|browser]..." >&2; exit 2 ;;
   esac

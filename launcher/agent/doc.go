@@ -13,9 +13,11 @@
 //   - launch API: HTTP on a Unix socket (package launchapi; the launch CLI
 //     is its client). POST /apps, GET /apps, GET /apps/{id} and DELETE
 //     /apps/{id} are forwarded to the service's /api/v1/session/apps with
-//     the session token; the service's error code and message come back
-//     unchanged. No TCP: only the socket's 0600 mode and an SO_PEERCRED
-//     check that the caller runs as the agent's uid guard it.
+//     the session token, GET /catalog to its /api/v1/session/catalog
+//     (answered as launchapi.CatalogApp: no image, command or resources);
+//     the service's error code and message come back unchanged. No TCP:
+//     only the socket's 0600 mode and an SO_PEERCRED check that the caller
+//     runs as the agent's uid guard it.
 //   - supervisor: follows GET /api/v1/session/apps (every 1 s while an app
 //     is starting, else every 5 s, and at once after a launch, a stop or an
 //     attach that ended). For every running app with an Xpra address it runs
@@ -29,12 +31,20 @@
 //     30 s); when the app is no longer running it is stopped. While an HTML5
 //     viewer has the app open the desktop's attach waits, because Xpra gives
 //     the session to the newest client and the two would take it from each
-//     other. With KUBEDESK_APP_IDLE_TIMEOUT, an app that has had no client
-//     (neither attach nor viewer) that long is stopped through the service.
+//     other: a viewer that opens ends the running attach, and the proxy
+//     connects the browser only once it has ended (at most 6 s), so an
+//     attach still connecting cannot win. With KUBEDESK_APP_IDLE_TIMEOUT,
+//     an app that has had no client (neither attach nor viewer) that long
+//     is stopped through the service. An attach counts as a client once
+//     it has connected (xpra logs "Attached to …", or it has run for 10 s),
+//     so one that keeps failing (a server that does not answer, another
+//     Xpra major) neither keeps the app from going idle nor the session
+//     from being culled.
 //   - activity: once per KUBEDESK_ACTIVITY_INTERVAL in which an app had a
-//     client, POST /hub/api/users/{user}/activity (hubapi.ReportActivity;
-//     the URL JUPYTERHUB_ACTIVITY_URL names), so the hub's idle culler does
-//     not stop a session that is only used through app windows.
+//     client (a connected attach or a viewer), POST
+//     /hub/api/users/{user}/activity (hubapi.ReportActivity; the URL
+//     JUPYTERHUB_ACTIVITY_URL names), so the hub's idle culler does not
+//     stop a session that is only used through app windows.
 //   - HTML5 proxy: GET and WebSocket /apps/{id}/… on the pod IP,
 //     reverse-proxied to the app's Xpra server (which serves its own HTML5
 //     client on the same port). Only the session's owner passes: a hub
@@ -43,13 +53,20 @@
 //     page's assets and its websocket need no header), checked with
 //     hubapi.Identify; the owner must be the user JUPYTERHUB_USER (kind
 //     user) and the token must carry access to this server
-//     (hubapi.HasAccess). No token or an unknown, expired or revoked one:
-//     401; anyone else's: 403. The hub's credentials are stripped before
-//     the request reaches the app pod. The Xpra password reaches the
-//     browser's client in /apps/{id}/default-settings.txt, which the agent
-//     answers itself, so it never appears in a URL; with
-//     KUBEDESK_HTML5_PASSWORD=query the page is also redirected to
-//     ?password=…, for clients that do not read that file. In the product
+//     (hubapi.HasAccess). The session server's own JUPYTERHUB_API_TOKEN
+//     passes that check as it is (JupyterHub 4, 5 and 6 give it its
+//     owner's identity and access:servers!server=<user>/<server>; hubapi's
+//     TestJupyterHub checks it), so JupyterLab's server extension calls the
+//     proxy with it. No token or an unknown, expired or revoked one: 401;
+//     anyone else's: 403. The hub's credentials are stripped before the
+//     request reaches the app pod. The Xpra password reaches the browser's
+//     client in the page's URL: a request for the page without ?password=
+//     is redirected to it (KUBEDESK_HTML5_PASSWORD=query, the default),
+//     because the client Xpra 3.1 serves reads it nowhere else; the proxy
+//     strips it before the request goes on to the app. The agent also
+//     answers /apps/{id}/default-settings.txt itself with the password;
+//     with KUBEDESK_HTML5_PASSWORD=settings that is the only way, for the
+//     separate xpra-html5 client of Xpra 5 and later. In the product
 //     the browser reaches the proxy through jupyter-server-proxy
 //     (<prefix>proxy/8899/apps/{id}/) or a hub proxy route; it listens on
 //     the pod IP, not on 0.0.0.0, and every redirect it sends is relative.
@@ -74,7 +91,7 @@
 //	KUBEDESK_APP_IDLE_TIMEOUT     0 (off); stop apps with no client attached this long, e.g. 30m
 //	KUBEDESK_MENU_INTERVAL        5m; how often the menu is rebuilt from the catalog (0: only at start)
 //	KUBEDESK_ACTIVITY_INTERVAL    1m; the least time between two activity reports (at least 1s)
-//	KUBEDESK_HTML5_PASSWORD       settings; how the proxy gives the HTML5 client its password: settings or query
+//	KUBEDESK_HTML5_PASSWORD       query; how the proxy gives the HTML5 client its password: query (?password=, Xpra 3.1) or settings
 //	XDG_DATA_HOME, XDG_CONFIG_HOME  ~/.local/share, ~/.config; where the menu goes (package menu)
 //
 // JUPYTERHUB_ACTIVITY_URL and JUPYTERHUB_SERVICE_PREFIX are not read: the

@@ -108,6 +108,7 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, cleanup func(
 
 func (l *localAPI) handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /catalog", l.catalog)
 	mux.HandleFunc("POST /apps", l.launch)
 	mux.HandleFunc("GET /apps", l.list)
 	mux.HandleFunc("GET /apps/{id}", l.get)
@@ -120,6 +121,23 @@ func (l *localAPI) handler() http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// catalog answers the service's catalog for this session, cut down to what
+// a client shows (launchapi.CatalogApp), so the JupyterLab extension and
+// notebooks list the same apps as the desktop's menu.
+func (l *localAPI) catalog(w http.ResponseWriter, r *http.Request) {
+	list, err := l.svc.Catalog(r.Context())
+	if err != nil {
+		l.serviceError(w, "catalog", err)
+		return
+	}
+	out := make([]launchapi.CatalogApp, 0, len(list))
+	for _, a := range list {
+		out = append(out, launchapi.CatalogApp{ID: a.ID, Name: a.Name, Version: a.Version, Description: a.Description,
+			Icon: a.Icon, Categories: a.Categories, FileTypes: a.FileTypes, Terminal: a.Terminal})
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (l *localAPI) launch(w http.ResponseWriter, r *http.Request) {

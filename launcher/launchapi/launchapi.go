@@ -6,6 +6,7 @@
 // the session user); the agent also checks the caller's uid with
 // SO_PEERCRED. There is no TCP listener and no other authentication.
 //
+//	GET    /catalog     → 200 []CatalogApp, the apps this session may launch
 //	POST   /apps        LaunchRequest → 202 App (as the service answered)
 //	GET    /apps        → 200 []App, the session's apps, newest first
 //	GET    /apps/{id}   → 200 App
@@ -78,6 +79,23 @@ type App struct {
 // Finished reports whether the app has ended or failed.
 func (a App) Finished() bool { return a.Status == StatusEnded || a.Status == StatusFailed }
 
+// CatalogApp is one version of an app this session may launch: what a
+// person needs to pick it (the launcher/catalog.App fields a menu shows).
+// The image, command and resources stay with the service.
+type CatalogApp struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Description string `json:"description,omitempty"`
+	// Icon is an icon theme name, an absolute file path or a URL.
+	Icon       string   `json:"icon,omitempty"`
+	Categories []string `json:"categories,omitempty"`
+	// FileTypes are what the app opens: extensions with their dot
+	// (".nii.gz") and MIME types ("image/png").
+	FileTypes []string `json:"file_types,omitempty"`
+	Terminal  bool     `json:"terminal,omitempty"`
+}
+
 // Xpra is the app's Xpra server address and its per-app password.
 type Xpra struct {
 	Host     string `json:"host"`
@@ -121,6 +139,13 @@ func NewClient(socket string) *Client {
 
 // ErrAgentUnreachable wraps failures to reach the agent at all.
 var ErrAgentUnreachable = errors.New("the launcher agent is not running or its socket is not reachable")
+
+// Catalog returns the apps this session may launch, every version.
+func (c *Client) Catalog(ctx context.Context) ([]CatalogApp, error) {
+	var list []CatalogApp
+	err := c.do(ctx, http.MethodGet, "/catalog", nil, &list)
+	return list, err
+}
 
 // Launch asks the agent to launch an app.
 func (c *Client) Launch(ctx context.Context, req LaunchRequest) (App, error) {

@@ -18,6 +18,15 @@
 // test/artifacts/launch-xterm.png), stop, and the session's stop taking its
 // apps along; it logs click → window mapped with its breakdown.
 //
+// TestJupyterLab is the JupyterLab extension's way through (jupyterlab-ext/,
+// installed into .cache/venv-desktop by hack/desktop-env.sh), in headless
+// Chromium (test/browser/jupyterlab.mjs): Launcher tiles from the catalog,
+// an app started from its tile and shown in a JupyterLab tab (screenshot
+// test/artifacts/jupyterlab-xterm.png), stopped from the Running apps
+// panel, the quota, unknown-app and failed-start messages there, and a
+// notebook that launches, waits for and stops an app through the Jupyter
+// server.
+//
 // TestDesktopStartupTimes is a benchmark, skipped unless KUBEDESK_E2E_RUNS is
 // set: Start clicked → JupyterLab loaded, with its breakdown.
 package e2e
