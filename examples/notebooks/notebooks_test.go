@@ -37,7 +37,13 @@ func source(raw json.RawMessage) string {
 	return strings.Join(lines, "")
 }
 
-var launchLine = regexp.MustCompile(`(?m)^!launch\s+([a-z0-9][a-z0-9-]*)`)
+// launchCall is a launch of an app in a code cell: the notebook client's
+// launch("app", …) or the launch command (!launch app …).
+var launchCall = regexp.MustCompile(`(?m)(?:\blaunch\(\s*"|^!launch\s+)([a-z0-9][a-z0-9-]*)`)
+
+// refusedApp names the apps a notebook launches to show a refusal: they
+// must stay out of the catalog.
+const refusedApp = "no-such-"
 
 func TestNotebooksLaunchCatalogApps(t *testing.T) {
 	cat, problems := catalog.Load(filepath.Join("..", "catalog", "neurodesk-subset.yaml"))
@@ -56,9 +62,13 @@ func TestNotebooksLaunchCatalogApps(t *testing.T) {
 			if c.CellType != "code" {
 				continue
 			}
-			for _, m := range launchLine.FindAllStringSubmatch(source(c.Source), -1) {
-				launched++
+			for _, m := range launchCall.FindAllStringSubmatch(source(c.Source), -1) {
 				_, err := cat.Lookup(m[1], "")
+				if strings.HasPrefix(m[1], refusedApp) {
+					assert.Error(t, err, "%s shows a refusal with %q, which the example catalog has", f, m[1])
+					continue
+				}
+				launched++
 				assert.NoError(t, err, "%s launches %q, which the example catalog lacks", f, m[1])
 			}
 		}
