@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"kubedesk.dev/kubedesk/launcher/confparse"
 )
 
 // Catalog is a validated set of apps, several versions per ID. It is not
@@ -224,7 +226,7 @@ func (c *Catalog) near(id string) []string {
 	lower := strings.ToLower(id)
 	var cands []cand
 	for known := range c.byID {
-		d := editDistance(lower, known)
+		d := confparse.EditDistance(lower, known)
 		limit := max(2, len(lower)/3)
 		contains := len(lower) >= 3 && (strings.Contains(known, lower) || strings.Contains(lower, known))
 		if d <= limit || contains {
@@ -242,24 +244,4 @@ func (c *Catalog) near(id string) []string {
 		out = append(out, cands[i].id)
 	}
 	return out
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

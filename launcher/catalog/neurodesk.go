@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"kubedesk.dev/kubedesk/launcher/confparse"
 )
 
 // NeurodeskOptions adjust ImportNeurodesk.
@@ -84,13 +86,13 @@ func ImportNeurodesk(data []byte, source string, opts NeurodeskOptions) (*Catalo
 		opts.ShellCommand = []string{"/bin/bash"}
 	}
 	im := &importer{source: source, opts: opts, catalog: c}
-	root := deref(doc.Content[0])
+	root := confparse.Deref(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		return c, []Problem{{Source: source, Line: root.Line,
-			Message: fmt.Sprintf("apps.json must be a mapping of containers, got %s", kindName(root))}}
+			Message: fmt.Sprintf("apps.json must be a mapping of containers, got %s", confparse.KindName(root))}}
 	}
 	for _, kv := range im.pairs(root, "") {
-		im.container(kv.key, kv.keyNode, deref(kv.val))
+		im.container(kv.Key, kv.KeyNode, confparse.Deref(kv.Value))
 	}
 	return c, im.problems
 }
@@ -122,17 +124,17 @@ func (im *importer) problem(line int, app, format string, args ...any) {
 }
 
 // pairs lists a JSON object's members, refusing repeated names.
-func (im *importer) pairs(n *yaml.Node, app string) []pair {
-	var out []pair
+func (im *importer) pairs(n *yaml.Node, app string) []confparse.Pair {
+	var out []confparse.Pair
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := deref(n.Content[i])
+		k := confparse.Deref(n.Content[i])
 		if seen[k.Value] {
 			im.problem(k.Line, app, "duplicate key %q", k.Value)
 			continue
 		}
 		seen[k.Value] = true
-		out = append(out, pair{key: k.Value, keyNode: k, val: n.Content[i+1]})
+		out = append(out, confparse.Pair{Key: k.Value, KeyNode: k, Value: n.Content[i+1]})
 	}
 	return out
 }
@@ -146,7 +148,7 @@ type neurodeskEntry struct {
 
 func (im *importer) container(name string, keyNode, n *yaml.Node) {
 	if n.Kind != yaml.MappingNode {
-		im.problem(n.Line, name, "a container must be a mapping, got %s", kindName(n))
+		im.problem(n.Line, name, "a container must be a mapping, got %s", confparse.KindName(n))
 		return
 	}
 	var (
@@ -155,11 +157,11 @@ func (im *importer) container(name string, keyNode, n *yaml.Node) {
 		bad        bool
 	)
 	for _, kv := range im.pairs(n, name) {
-		v := deref(kv.val)
-		switch kv.key {
+		v := confparse.Deref(kv.Value)
+		switch kv.Key {
 		case "apps":
 			if v.Kind != yaml.MappingNode {
-				im.problem(v.Line, name, "apps must be a mapping, got %s", kindName(v))
+				im.problem(v.Line, name, "apps must be a mapping, got %s", confparse.KindName(v))
 				bad = true
 				continue
 			}
@@ -186,7 +188,7 @@ func (im *importer) container(name string, keyNode, n *yaml.Node) {
 	}()
 	var entries []neurodeskEntry
 	for _, kv := range im.pairs(appsNode, name) {
-		if e, ok := im.entry(name, kv.key, kv.keyNode, deref(kv.val)); ok {
+		if e, ok := im.entry(name, kv.Key, kv.KeyNode, confparse.Deref(kv.Value)); ok {
 			entries = append(entries, e)
 		}
 	}
@@ -212,14 +214,14 @@ func (im *importer) container(name string, keyNode, n *yaml.Node) {
 func (im *importer) entry(container, key string, keyNode, n *yaml.Node) (neurodeskEntry, bool) {
 	e := neurodeskEntry{key: key, line: keyNode.Line}
 	if n.Kind != yaml.MappingNode {
-		im.problem(n.Line, key, "an app must be a mapping, got %s", kindName(n))
+		im.problem(n.Line, key, "an app must be a mapping, got %s", confparse.KindName(n))
 		return e, false
 	}
 	ok := true
 	for _, kv := range im.pairs(n, key) {
-		v := deref(kv.val)
+		v := confparse.Deref(kv.Value)
 		var good bool
-		switch kv.key {
+		switch kv.Key {
 		case "version":
 			e.buildDate, good = im.scalar(v, key, "version")
 		case "exec":
@@ -328,11 +330,11 @@ func neurodeskID(name string) string {
 }
 
 func (im *importer) scalar(n *yaml.Node, app, field string) (string, bool) {
-	if isNull(n) {
+	if confparse.IsNull(n) {
 		return "", true
 	}
 	if n.Kind != yaml.ScalarNode {
-		im.problem(n.Line, app, "%s must be a string, got %s", field, kindName(n))
+		im.problem(n.Line, app, "%s must be a string, got %s", field, confparse.KindName(n))
 		return "", false
 	}
 	return n.Value, true
@@ -341,23 +343,23 @@ func (im *importer) scalar(n *yaml.Node, app, field string) (string, bool) {
 func (im *importer) boolean(n *yaml.Node, app, field string) (bool, bool) {
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-		im.problem(n.Line, app, "%s must be true or false, got %s", field, kindName(n))
+		im.problem(n.Line, app, "%s must be true or false, got %s", field, confparse.KindName(n))
 		return false, false
 	}
 	return b, true
 }
 
 func (im *importer) strings(n *yaml.Node, app, field string) ([]string, bool) {
-	if isNull(n) {
+	if confparse.IsNull(n) {
 		return nil, true
 	}
 	if n.Kind != yaml.SequenceNode {
-		im.problem(n.Line, app, "%s must be a list of strings, got %s", field, kindName(n))
+		im.problem(n.Line, app, "%s must be a list of strings, got %s", field, confparse.KindName(n))
 		return nil, false
 	}
 	var out []string
 	for _, item := range n.Content {
-		s, ok := im.scalar(deref(item), app, field)
+		s, ok := im.scalar(confparse.Deref(item), app, field)
 		if !ok {
 			return nil, false
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"kubedesk.dev/kubedesk/launcher/confparse"
 )
 
 // Load reads and parses a catalog file; see Parse. A file that cannot be
@@ -42,9 +44,9 @@ func Parse(data []byte, source string) (*Catalog, []Problem) {
 		return c, nil
 	}
 	p := &parser{source: source, catalog: c}
-	root := deref(doc.Content[0])
+	root := confparse.Deref(doc.Content[0])
 	switch {
-	case isNull(root):
+	case confparse.IsNull(root):
 	case root.Kind == yaml.SequenceNode:
 		for _, item := range root.Content {
 			p.entry(item, "")
@@ -53,7 +55,7 @@ func Parse(data []byte, source string) (*Catalog, []Problem) {
 		p.byID(root)
 	default:
 		p.problems = append(p.problems, Problem{Source: source, Line: root.Line,
-			Message: fmt.Sprintf("a catalog must be a list or a mapping of apps, got %s", kindName(root))})
+			Message: fmt.Sprintf("a catalog must be a list or a mapping of apps, got %s", confparse.KindName(root))})
 	}
 	return c, p.problems
 }
@@ -80,10 +82,10 @@ type parser struct {
 func (p *parser) byID(n *yaml.Node) {
 	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), deref(n.Content[i+1])
+		k, v := confparse.Deref(n.Content[i]), confparse.Deref(n.Content[i+1])
 		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
 			p.problems = append(p.problems, Problem{Source: p.source, Line: k.Line,
-				Message: fmt.Sprintf("keys of the catalog must be app ids, got %s", kindName(k))})
+				Message: fmt.Sprintf("keys of the catalog must be app ids, got %s", confparse.KindName(k))})
 			continue
 		}
 		if seen[k.Value] {
@@ -114,58 +116,58 @@ var (
 func (p *parser) entry(n *yaml.Node, key string) {
 	index := p.index
 	p.index++
-	n = deref(n)
+	n = confparse.Deref(n)
 	d := &entryDecoder{lines: map[string]int{}}
 	var a App
 	if n.Kind != yaml.MappingNode {
 		p.problems = append(p.problems, Problem{Source: p.source, Line: n.Line, App: entryLabel(key, "", index),
-			Message: fmt.Sprintf("an app must be a mapping, got %s", kindName(n))})
+			Message: fmt.Sprintf("an app must be a mapping, got %s", confparse.KindName(n))})
 		return
 	}
 	a.ID = key
 	pairs := d.pairs(n, "")
 	for _, kv := range pairs {
-		d.lines[kv.key] = kv.keyNode.Line
-		switch kv.key {
+		d.lines[kv.Key] = kv.KeyNode.Line
+		switch kv.Key {
 		case "id":
-			if id := d.str(kv.val, "id"); key != "" && id != key {
+			if id := d.str(kv.Value, "id"); key != "" && id != key {
 				d.errorf("id", "%q differs from the key %q it is listed under", id, key)
 			} else {
 				a.ID = id
 			}
 		case "name":
-			a.Name = d.str(kv.val, kv.key)
+			a.Name = d.str(kv.Value, kv.Key)
 		case "version":
-			a.Version = d.str(kv.val, kv.key)
+			a.Version = d.str(kv.Value, kv.Key)
 		case "description":
-			a.Description = d.str(kv.val, kv.key)
+			a.Description = d.str(kv.Value, kv.Key)
 		case "icon":
-			a.Icon = d.str(kv.val, kv.key)
+			a.Icon = d.str(kv.Value, kv.Key)
 		case "categories":
-			a.Categories = d.strs(kv.val, kv.key)
+			a.Categories = d.strs(kv.Value, kv.Key)
 		case "image":
-			a.Image = d.str(kv.val, kv.key)
+			a.Image = d.str(kv.Value, kv.Key)
 		case "command":
-			a.Command = d.strs(kv.val, kv.key)
-			if a.Command == nil && !d.failed(kv.key) {
+			a.Command = d.strs(kv.Value, kv.Key)
+			if a.Command == nil && !d.failed(kv.Key) {
 				a.Command = []string{}
 			}
 		case "args":
-			a.Args = d.strs(kv.val, kv.key)
+			a.Args = d.strs(kv.Value, kv.Key)
 		case "file_types":
-			a.FileTypes = d.strs(kv.val, kv.key)
+			a.FileTypes = d.strs(kv.Value, kv.Key)
 		case "env":
-			a.Env = d.strMap(kv.val, kv.key)
+			a.Env = d.strMap(kv.Value, kv.Key)
 		case "resources":
-			a.Resources = d.resources(kv.val)
+			a.Resources = d.resources(kv.Value)
 		case "placement":
-			a.Placement = d.placement(kv.val)
+			a.Placement = d.placement(kv.Value)
 		case "profiles":
-			a.Profiles = d.strs(kv.val, kv.key)
+			a.Profiles = d.strs(kv.Value, kv.Key)
 		case "terminal":
-			a.Terminal = d.boolean(kv.val, kv.key)
+			a.Terminal = d.boolean(kv.Value, kv.Key)
 		default:
-			d.errorfAt(kv.keyNode.Line, "unknown key %q%s", kv.key, suggest(kv.key, appKeys))
+			d.errorfAt(kv.KeyNode.Line, "unknown key %q%s", kv.Key, confparse.Suggest(kv.Key, appKeys))
 		}
 	}
 	if a.Name == "" {
@@ -238,13 +240,13 @@ func (d *entryDecoder) line(field string, fallback int) int {
 }
 
 func (d *entryDecoder) str(n *yaml.Node, field string) string {
-	n = deref(n)
+	n = confparse.Deref(n)
 	d.lines[field] = n.Line
-	if isNull(n) {
+	if confparse.IsNull(n) {
 		return ""
 	}
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(field, "must be a string, got %s", kindName(n))
+		d.errorf(field, "must be a string, got %s", confparse.KindName(n))
 		return ""
 	}
 	// Numbers and booleans are kept as written: version: 4.4 is "4.4".
@@ -252,12 +254,12 @@ func (d *entryDecoder) str(n *yaml.Node, field string) string {
 }
 
 func (d *entryDecoder) strs(n *yaml.Node, field string) []string {
-	n = deref(n)
-	if isNull(n) {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(field, "must be a list of strings, got %s", kindName(n))
+		d.errorf(field, "must be a list of strings, got %s", confparse.KindName(n))
 		return nil
 	}
 	out := make([]string, 0, len(n.Content))
@@ -268,41 +270,41 @@ func (d *entryDecoder) strs(n *yaml.Node, field string) []string {
 }
 
 func (d *entryDecoder) strMap(n *yaml.Node, field string) map[string]string {
-	n = deref(n)
-	if isNull(n) {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(field, "must be a mapping of strings, got %s", kindName(n))
+		d.errorf(field, "must be a mapping of strings, got %s", confparse.KindName(n))
 		return nil
 	}
 	out := map[string]string{}
 	for _, kv := range d.pairs(n, field) {
-		out[kv.key] = d.str(kv.val, field+"."+kv.key)
+		out[kv.Key] = d.str(kv.Value, field+"."+kv.Key)
 	}
 	return out
 }
 
 func (d *entryDecoder) boolean(n *yaml.Node, field string) bool {
-	n = deref(n)
-	if isNull(n) {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return false
 	}
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-		d.errorf(field, "must be true or false, got %s", kindName(n))
+		d.errorf(field, "must be true or false, got %s", confparse.KindName(n))
 		return false
 	}
 	return b
 }
 
-func (d *entryDecoder) mapping(n *yaml.Node, field string) []pair {
-	n = deref(n)
-	if isNull(n) {
+func (d *entryDecoder) mapping(n *yaml.Node, field string) []confparse.Pair {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(field, "must be a mapping, got %s", kindName(n))
+		d.errorf(field, "must be a mapping, got %s", confparse.KindName(n))
 		return nil
 	}
 	return d.pairs(n, field)
@@ -311,17 +313,17 @@ func (d *entryDecoder) mapping(n *yaml.Node, field string) []pair {
 func (d *entryDecoder) resources(n *yaml.Node) Resources {
 	var r Resources
 	for _, kv := range d.mapping(n, "resources") {
-		field := "resources." + kv.key
-		d.lines[field] = kv.keyNode.Line
-		switch kv.key {
+		field := "resources." + kv.Key
+		d.lines[field] = kv.KeyNode.Line
+		switch kv.Key {
 		case "cpu":
-			r.CPU = d.str(kv.val, field)
+			r.CPU = d.str(kv.Value, field)
 		case "memory":
-			r.Memory = d.str(kv.val, field)
+			r.Memory = d.str(kv.Value, field)
 		case "gpu":
-			r.GPU = d.str(kv.val, field)
+			r.GPU = d.str(kv.Value, field)
 		default:
-			d.errorfAt(kv.keyNode.Line, "resources: unknown key %q%s", kv.key, suggest(kv.key, resourceKeys))
+			d.errorfAt(kv.KeyNode.Line, "resources: unknown key %q%s", kv.Key, confparse.Suggest(kv.Key, resourceKeys))
 		}
 	}
 	return r
@@ -330,156 +332,59 @@ func (d *entryDecoder) resources(n *yaml.Node) Resources {
 func (d *entryDecoder) placement(n *yaml.Node) Placement {
 	var p Placement
 	for _, kv := range d.mapping(n, "placement") {
-		field := "placement." + kv.key
-		d.lines[field] = kv.keyNode.Line
-		switch kv.key {
+		field := "placement." + kv.Key
+		d.lines[field] = kv.KeyNode.Line
+		switch kv.Key {
 		case "node_selector":
-			p.NodeSelector = d.strMap(kv.val, field)
+			p.NodeSelector = d.strMap(kv.Value, field)
 		case "tolerations":
-			p.Tolerations = d.tolerations(kv.val, field)
+			p.Tolerations = d.tolerations(kv.Value, field)
 		default:
-			d.errorfAt(kv.keyNode.Line, "placement: unknown key %q%s", kv.key, suggest(kv.key, placementKeys))
+			d.errorfAt(kv.KeyNode.Line, "placement: unknown key %q%s", kv.Key, confparse.Suggest(kv.Key, placementKeys))
 		}
 	}
 	return p
 }
 
 func (d *entryDecoder) tolerations(n *yaml.Node, field string) []Toleration {
-	n = deref(n)
-	if isNull(n) {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(field, "must be a list, got %s", kindName(n))
+		d.errorf(field, "must be a list, got %s", confparse.KindName(n))
 		return nil
 	}
 	var out []Toleration
 	for i, item := range n.Content {
 		f := fmt.Sprintf("%s[%d]", field, i)
-		d.lines[f] = deref(item).Line
+		d.lines[f] = confparse.Deref(item).Line
 		var t Toleration
 		for _, kv := range d.mapping(item, f) {
-			switch kv.key {
+			switch kv.Key {
 			case "key":
-				t.Key = d.str(kv.val, f+".key")
+				t.Key = d.str(kv.Value, f+".key")
 			case "operator":
-				t.Operator = d.str(kv.val, f+".operator")
+				t.Operator = d.str(kv.Value, f+".operator")
 			case "value":
-				t.Value = d.str(kv.val, f+".value")
+				t.Value = d.str(kv.Value, f+".value")
 			case "effect":
-				t.Effect = d.str(kv.val, f+".effect")
+				t.Effect = d.str(kv.Value, f+".effect")
 			case "tolerationSeconds":
-				v := deref(kv.val)
+				v := confparse.Deref(kv.Value)
 				var s int64
 				if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!int" || v.Decode(&s) != nil {
-					d.errorf(f+".tolerationSeconds", "must be a whole number of seconds, got %s", kindName(v))
+					d.errorf(f+".tolerationSeconds", "must be a whole number of seconds, got %s", confparse.KindName(v))
 					continue
 				}
 				t.TolerationSeconds = &s
 			default:
-				d.errorfAt(kv.keyNode.Line, "%s: unknown key %q%s", f, kv.key, suggest(kv.key, tolerationKeys))
+				d.errorfAt(kv.KeyNode.Line, "%s: unknown key %q%s", f, kv.Key, confparse.Suggest(kv.Key, tolerationKeys))
 			}
 		}
 		out = append(out, t)
 	}
 	return out
-}
-
-type pair struct {
-	key     string
-	keyNode *yaml.Node
-	val     *yaml.Node
-}
-
-// pairs lists a mapping's entries in order, refusing duplicate keys (a
-// likely copy-paste slip that YAML would otherwise resolve silently) and
-// expanding "<<" merge keys, with which operators share resources and
-// placement between apps.
-func (d *entryDecoder) pairs(n *yaml.Node, field string) []pair {
-	prefix := ""
-	if field != "" {
-		prefix = field + ": "
-	}
-	var out, merged []pair
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			src := deref(v)
-			sources := []*yaml.Node{src}
-			if src.Kind == yaml.SequenceNode {
-				sources = src.Content
-			}
-			for _, s := range sources {
-				if s = deref(s); s.Kind != yaml.MappingNode {
-					d.errorfAt(s.Line, "%s<< must merge a mapping, got %s", prefix, kindName(s))
-					continue
-				}
-				merged = append(merged, d.pairs(s, field)...)
-			}
-			continue
-		}
-		if k.Kind != yaml.ScalarNode {
-			d.errorfAt(k.Line, "%skeys must be strings, got %s", prefix, kindName(k))
-			continue
-		}
-		if seen[k.Value] {
-			d.errorfAt(k.Line, "%sduplicate key %q", prefix, k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		out = append(out, pair{key: k.Value, keyNode: k, val: v})
-	}
-	for _, p := range merged {
-		if !seen[p.key] {
-			seen[p.key] = true
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
-		return deref(n.Content[0])
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		if isNull(n) {
-			return "null"
-		}
-		return fmt.Sprintf("%q", n.Value)
-	}
-	return "an unsupported YAML node"
-}
-
-// suggest names the closest known key, for typos such as "comand".
-func suggest(key string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if dist := editDistance(key, k); dist < bestDist {
-			best, bestDist = k, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -489,4 +394,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// pairs lists a mapping's entries (confparse.Pairs), reporting its problems
+// at their lines under field.
+func (d *entryDecoder) pairs(n *yaml.Node, field string) []confparse.Pair {
+	prefix := ""
+	if field != "" {
+		prefix = field + ": "
+	}
+	return confparse.Pairs(n, func(at *yaml.Node, msg string) { d.errorfAt(at.Line, "%s%s", prefix, msg) })
 }

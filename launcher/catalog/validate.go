@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"kubedesk.dev/kubedesk/launcher/confparse"
 )
 
 // fieldError is one broken rule of an app: the field, as a path such as
@@ -238,19 +240,4 @@ var (
 // categories: lower case, with each run of other characters than ASCII
 // letters and digits turned into one "-" ("Image segmentation" →
 // "image-segmentation"). Categories with the same slug are one menu.
-func CategorySlug(category string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(category) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(r)
-			continue
-		}
-		dash = true
-	}
-	return b.String()
-}
+func CategorySlug(category string) string { return confparse.Slug(category) }

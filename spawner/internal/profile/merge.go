@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"kubedesk.dev/kubedesk/launcher/confparse"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 )
 
@@ -236,7 +237,7 @@ func checkOverride(base map[string]any, loc string, override map[string]any) err
 	slices.Sort(keys)
 	for _, k := range keys {
 		if _, ok := fields[k]; !ok {
-			errs = append(errs, fmt.Errorf("%s: unknown key %q in kubespawner_override%s", loc, k, suggest(k, settingsKeys())))
+			errs = append(errs, fmt.Errorf("%s: unknown key %q in kubespawner_override%s", loc, k, confparse.Suggest(k, settingsKeys())))
 		}
 	}
 	if len(errs) > 0 {

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"kubedesk.dev/kubedesk/launcher/confparse"
 )
 
 // Profile is one entry of KubeSpawner's profile_list.
@@ -214,14 +216,14 @@ func (d *decoder) errorf(n *yaml.Node, loc, format string, args ...any) {
 }
 
 func (d *decoder) unknownKey(n *yaml.Node, loc, key string, known []string) {
-	d.errorf(n, loc, "unknown key %q%s", key, suggest(key, known))
+	d.errorf(n, loc, "unknown key %q%s", key, confparse.Suggest(key, known))
 }
 
 func (d *decoder) profileList(n *yaml.Node) []Profile {
-	n = deref(n)
+	n = confparse.Deref(n)
 	var profiles []Profile
 	switch {
-	case isNull(n):
+	case confparse.IsNull(n):
 		return nil
 	case n.Kind == yaml.SequenceNode:
 		for i, item := range n.Content {
@@ -229,12 +231,12 @@ func (d *decoder) profileList(n *yaml.Node) []Profile {
 		}
 	case n.Kind == yaml.MappingNode:
 		pairs := d.pairs(n, "")
-		slices.SortStableFunc(pairs, func(a, b pair) int { return strings.Compare(a.key, b.key) })
+		slices.SortStableFunc(pairs, func(a, b confparse.Pair) int { return strings.Compare(a.Key, b.Key) })
 		for i, p := range pairs {
-			profiles = append(profiles, d.profile(p.val, i))
+			profiles = append(profiles, d.profile(p.Value, i))
 		}
 	default:
-		d.errorf(n, "", "profiles must be a list, got %s", kindName(n))
+		d.errorf(n, "", "profiles must be a list, got %s", confparse.KindName(n))
 	}
 	return profiles
 }
@@ -248,39 +250,39 @@ var (
 )
 
 func (d *decoder) profile(n *yaml.Node, index int) Profile {
-	n = deref(n)
+	n = confparse.Deref(n)
 	var p Profile
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, profileLabel(p, index), "must be a mapping, got %s", kindName(n))
+		d.errorf(n, profileLabel(p, index), "must be a mapping, got %s", confparse.KindName(n))
 		return p
 	}
 	pairs := d.pairs(n, profileLabel(p, index))
 	// slug and display_name first: every later message names the profile.
 	for _, kv := range pairs {
-		switch kv.key {
+		switch kv.Key {
 		case "slug":
-			p.Slug = d.str(kv.val, profileLabel(p, index), kv.key)
+			p.Slug = d.str(kv.Value, profileLabel(p, index), kv.Key)
 		case "display_name":
-			p.DisplayName = d.str(kv.val, profileLabel(p, index), kv.key)
+			p.DisplayName = d.str(kv.Value, profileLabel(p, index), kv.Key)
 		}
 	}
 	if p.Slug == "" {
-		p.Slug = slugify(p.DisplayName)
+		p.Slug = confparse.Slug(p.DisplayName)
 	}
 	loc := profileLabel(p, index)
 	for _, kv := range pairs {
-		switch kv.key {
+		switch kv.Key {
 		case "slug", "display_name":
 		case "description":
-			p.Description = d.str(kv.val, loc, kv.key)
+			p.Description = d.str(kv.Value, loc, kv.Key)
 		case "default":
-			p.Default = d.boolean(kv.val, loc, kv.key)
+			p.Default = d.boolean(kv.Value, loc, kv.Key)
 		case overrideField:
-			p.Override = d.override(kv.val, loc)
+			p.Override = d.override(kv.Value, loc)
 		case "profile_options":
-			p.Options, p.optionOrder = d.options(kv.val, loc)
+			p.Options, p.optionOrder = d.options(kv.Value, loc)
 		default:
-			d.unknownKey(kv.keyNode, loc, kv.key, profileKeys)
+			d.unknownKey(kv.KeyNode, loc, kv.Key, profileKeys)
 		}
 	}
 	return p
@@ -294,111 +296,111 @@ func profileLabel(p Profile, index int) string {
 }
 
 func (d *decoder) options(n *yaml.Node, loc string) (map[string]Option, []string) {
-	n = deref(n)
-	if isNull(n) {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return nil, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, loc, "profile_options must be a mapping, got %s", kindName(n))
+		d.errorf(n, loc, "profile_options must be a mapping, got %s", confparse.KindName(n))
 		return nil, nil
 	}
 	options := map[string]Option{}
 	var order []string
 	for _, kv := range d.pairs(n, loc+": profile_options") {
-		options[kv.key] = d.option(kv.val, fmt.Sprintf("%s: option %q", loc, kv.key))
-		order = append(order, kv.key)
+		options[kv.Key] = d.option(kv.Value, fmt.Sprintf("%s: option %q", loc, kv.Key))
+		order = append(order, kv.Key)
 	}
 	return options, order
 }
 
 func (d *decoder) option(n *yaml.Node, loc string) Option {
-	n = deref(n)
+	n = confparse.Deref(n)
 	var o Option
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, loc, "must be a mapping, got %s", kindName(n))
+		d.errorf(n, loc, "must be a mapping, got %s", confparse.KindName(n))
 		return o
 	}
 	for _, kv := range d.pairs(n, loc) {
-		switch kv.key {
+		switch kv.Key {
 		case "display_name":
-			o.DisplayName = d.str(kv.val, loc, kv.key)
+			o.DisplayName = d.str(kv.Value, loc, kv.Key)
 		case "choices":
-			o.Choices, o.choiceOrder = d.choices(kv.val, loc)
+			o.Choices, o.choiceOrder = d.choices(kv.Value, loc)
 		case "unlisted_choice":
-			o.Unlisted = d.unlisted(kv.val, loc+": unlisted_choice")
+			o.Unlisted = d.unlisted(kv.Value, loc+": unlisted_choice")
 		default:
-			d.unknownKey(kv.keyNode, loc, kv.key, optionKeys)
+			d.unknownKey(kv.KeyNode, loc, kv.Key, optionKeys)
 		}
 	}
 	return o
 }
 
 func (d *decoder) choices(n *yaml.Node, loc string) (map[string]Choice, []string) {
-	n = deref(n)
-	if isNull(n) {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return nil, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, loc, "choices must be a mapping, got %s", kindName(n))
+		d.errorf(n, loc, "choices must be a mapping, got %s", confparse.KindName(n))
 		return nil, nil
 	}
 	choices := map[string]Choice{}
 	var order []string
 	for _, kv := range d.pairs(n, loc+": choices") {
-		choices[kv.key] = d.choice(kv.val, fmt.Sprintf("%s: choice %q", loc, kv.key))
-		order = append(order, kv.key)
+		choices[kv.Key] = d.choice(kv.Value, fmt.Sprintf("%s: choice %q", loc, kv.Key))
+		order = append(order, kv.Key)
 	}
 	return choices, order
 }
 
 func (d *decoder) choice(n *yaml.Node, loc string) Choice {
-	n = deref(n)
+	n = confparse.Deref(n)
 	var c Choice
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, loc, "must be a mapping, got %s", kindName(n))
+		d.errorf(n, loc, "must be a mapping, got %s", confparse.KindName(n))
 		return c
 	}
 	for _, kv := range d.pairs(n, loc) {
-		switch kv.key {
+		switch kv.Key {
 		case "display_name":
-			c.DisplayName = d.str(kv.val, loc, kv.key)
+			c.DisplayName = d.str(kv.Value, loc, kv.Key)
 		case "default":
-			c.Default = d.boolean(kv.val, loc, kv.key)
+			c.Default = d.boolean(kv.Value, loc, kv.Key)
 		case overrideField:
-			c.Override = d.override(kv.val, loc)
+			c.Override = d.override(kv.Value, loc)
 		default:
-			d.unknownKey(kv.keyNode, loc, kv.key, choiceKeys)
+			d.unknownKey(kv.KeyNode, loc, kv.Key, choiceKeys)
 		}
 	}
 	return c
 }
 
 func (d *decoder) unlisted(n *yaml.Node, loc string) *UnlistedChoice {
-	n = deref(n)
-	if isNull(n) {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, loc, "must be a mapping, got %s", kindName(n))
+		d.errorf(n, loc, "must be a mapping, got %s", confparse.KindName(n))
 		return nil
 	}
 	u := &UnlistedChoice{}
 	for _, kv := range d.pairs(n, loc) {
-		switch kv.key {
+		switch kv.Key {
 		case "enabled":
-			u.Enabled = d.boolean(kv.val, loc, kv.key)
+			u.Enabled = d.boolean(kv.Value, loc, kv.Key)
 		case "display_name":
-			u.DisplayName = d.str(kv.val, loc, kv.key)
+			u.DisplayName = d.str(kv.Value, loc, kv.Key)
 		case "display_name_in_choices":
-			u.DisplayNameInChoices = d.str(kv.val, loc, kv.key)
+			u.DisplayNameInChoices = d.str(kv.Value, loc, kv.Key)
 		case "validation_regex":
-			u.ValidationRegex = d.str(kv.val, loc, kv.key)
+			u.ValidationRegex = d.str(kv.Value, loc, kv.Key)
 		case "validation_message":
-			u.ValidationMessage = d.str(kv.val, loc, kv.key)
+			u.ValidationMessage = d.str(kv.Value, loc, kv.Key)
 		case overrideField:
-			u.Override = d.override(kv.val, loc)
+			u.Override = d.override(kv.Value, loc)
 		default:
-			d.unknownKey(kv.keyNode, loc, kv.key, unlistedKeys)
+			d.unknownKey(kv.KeyNode, loc, kv.Key, unlistedKeys)
 		}
 	}
 	if u.Enabled && u.DisplayNameInChoices == "" {
@@ -410,12 +412,12 @@ func (d *decoder) unlisted(n *yaml.Node, loc string) *UnlistedChoice {
 // override keeps the values as plain JSON-like data; whether they fit
 // podspec.Settings is Validate's question, asked with the base settings.
 func (d *decoder) override(n *yaml.Node, loc string) map[string]any {
-	n = deref(n)
-	if isNull(n) {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, loc, "kubespawner_override must be a mapping, got %s", kindName(n))
+		d.errorf(n, loc, "kubespawner_override must be a mapping, got %s", confparse.KindName(n))
 		return nil
 	}
 	v, _ := d.value(n, loc+": kubespawner_override").(map[string]any)
@@ -425,12 +427,12 @@ func (d *decoder) override(n *yaml.Node, loc string) map[string]any {
 // value converts a node to the types encoding/json produces (with int64 for
 // integers), which is what the merge and the settings decoder expect.
 func (d *decoder) value(n *yaml.Node, loc string) any {
-	n = deref(n)
+	n = confparse.Deref(n)
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := map[string]any{}
 		for _, kv := range d.pairs(n, loc) {
-			m[kv.key] = d.value(kv.val, loc)
+			m[kv.Key] = d.value(kv.Value, loc)
 		}
 		return m
 	case yaml.SequenceNode:
@@ -472,20 +474,20 @@ func (d *decoder) value(n *yaml.Node, loc string) any {
 }
 
 func (d *decoder) str(n *yaml.Node, loc, key string) string {
-	n = deref(n)
-	if isNull(n) {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return ""
 	}
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, loc, "%s must be a string, got %s", key, kindName(n))
+		d.errorf(n, loc, "%s must be a string, got %s", key, confparse.KindName(n))
 		return ""
 	}
 	return n.Value
 }
 
 func (d *decoder) boolean(n *yaml.Node, loc, key string) bool {
-	n = deref(n)
-	if isNull(n) {
+	n = confparse.Deref(n)
+	if confparse.IsNull(n) {
 		return false
 	}
 	var b bool
@@ -496,139 +498,15 @@ func (d *decoder) boolean(n *yaml.Node, loc, key string) bool {
 	return b
 }
 
-type pair struct {
-	key     string
-	keyNode *yaml.Node
-	val     *yaml.Node
-}
-
-// pairs lists a mapping's entries in order, refusing duplicate keys (a
-// likely copy-paste slip that YAML would otherwise resolve silently) and
-// expanding "<<" merge keys, which operators use to share tolerations and
-// the like between profiles.
-func (d *decoder) pairs(n *yaml.Node, loc string) []pair {
-	var out, merged []pair
-	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := deref(n.Content[i]), n.Content[i+1]
-		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
-			src := deref(v)
-			sources := []*yaml.Node{src}
-			if src.Kind == yaml.SequenceNode {
-				sources = src.Content
-			}
-			for _, s := range sources {
-				if s = deref(s); s.Kind != yaml.MappingNode {
-					d.errorf(s, loc, "<< must merge a mapping, got %s", kindName(s))
-					continue
-				}
-				merged = append(merged, d.pairs(deref(s), loc)...)
-			}
-			continue
-		}
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, loc, "keys must be strings, got %s", kindName(k))
-			continue
-		}
-		if seen[k.Value] {
-			d.errorf(k, loc, "duplicate key %q", k.Value)
-			continue
-		}
-		seen[k.Value] = true
-		out = append(out, pair{key: k.Value, keyNode: k, val: v})
-	}
-	for _, p := range merged {
-		if !seen[p.key] {
-			seen[p.key] = true
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func deref(n *yaml.Node) *yaml.Node {
-	for n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
-		return deref(n.Content[0])
-	}
-	return n
-}
-
-func isNull(n *yaml.Node) bool {
-	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return describe(n)
-	}
-	return "an unsupported YAML node"
-}
-
 func describe(n *yaml.Node) string {
 	if n.Kind != yaml.ScalarNode {
-		return kindName(n)
+		return confparse.KindName(n)
 	}
 	return fmt.Sprintf("%q", n.Value)
 }
 
-// slugify is python-slugify's result for ASCII display names, which is
-// what KubeSpawner derives a missing slug with. Other letters become
-// separators, where python-slugify would transliterate them ("é" → "e").
-func slugify(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(r)
-			continue
-		}
-		dash = true
-	}
-	return b.String()
-}
-
-// suggest names the closest known key, for typos such as cpu_limt.
-func suggest(key string, known []string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if dist := editDistance(key, k); dist < bestDist {
-			best, bestDist = k, dist
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+// pairs lists a mapping's entries (confparse.Pairs), reporting its problems
+// at loc.
+func (d *decoder) pairs(n *yaml.Node, loc string) []confparse.Pair {
+	return confparse.Pairs(n, func(at *yaml.Node, msg string) { d.errorf(at, loc, "%s", msg) })
 }

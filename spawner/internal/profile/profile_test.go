@@ -208,23 +208,6 @@ func TestUnmarshalJSONIsStrict(t *testing.T) {
 	assert.Equal(t, []string{"s", "l"}, cfg.Profiles[0].Options["size"].ChoiceKeys())
 }
 
-func TestSlugify(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want string }{
-		{"Desktop", "desktop"},
-		{"GPU Server (A100)", "gpu-server-a100"},
-		{"  --Big__&__Fast--  ", "big-fast"},
-		{"R 4.3", "r-4-3"},
-		{"!!!", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			t.Parallel()
-			assert.Equal(t, tt.want, slugify(tt.in))
-		})
-	}
-}
-
 func TestValidateBuiltInGo(t *testing.T) {
 	t.Parallel()
 	profiles := []Profile{{
