@@ -31,7 +31,7 @@
 //
 // KUBEDESK_ARTIFACTS: folder of the failure screenshot (test/artifacts).
 import { createInterface } from 'node:readline';
-import { launch, hubLogin, screenshot, writeFileThroughServer } from './kubedesk.mjs';
+import { launch, hubLogin, screenshot, waitForXpraWindow, writeFileThroughServer } from './kubedesk.mjs';
 
 const artifacts = process.env.KUBEDESK_ARTIFACTS || 'test/artifacts';
 // How long one step may wait: an app's pod starts, a kernel starts, a
@@ -95,23 +95,7 @@ async function waitForAppWindow(id, title, shot) {
   const frame = await (await frameEl.elementHandle()).contentFrame();
   // The Xpra HTML5 client draws each window in a div.window with a
   // title bar and a canvas; drawn means more than one colour.
-  const shown = await frame.waitForFunction(
-    (want) => {
-      for (const w of document.querySelectorAll('div.window')) {
-        const t = w.querySelector('.windowtitle');
-        const c = w.querySelector('canvas');
-        if (!t || !c || !t.textContent.includes(want) || c.width < 10 || c.height < 10) continue;
-        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        const seen = new Set();
-        for (let i = 0; i < data.length; i += 4 * 13) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
-        if (seen.size > 1) return { title: t.textContent, width: c.width, height: c.height, colors: seen.size };
-      }
-      return null;
-    },
-    title,
-    { timeout, polling: 200 },
-  );
-  const window = await shown.jsonValue();
+  const window = await waitForXpraWindow(frame, title, { timeout });
   await screenshot(page, shot);
   return { window, url: frame.url().replace(/password=[^&]*/, 'password=…') };
 }

@@ -289,3 +289,27 @@ async function recordProgress(context, onMessage) {
     });
   });
 }
+
+// waitForXpraWindow waits until Xpra's HTML5 client in frame (a page or an
+// iframe's frame) draws a window whose title contains title: its div.window
+// has a canvas with more than one colour. It returns the window's title,
+// size and colour count.
+export async function waitForXpraWindow(frame, title, { timeout = 60_000 } = {}) {
+  const shown = await frame.waitForFunction(
+    (want) => {
+      for (const w of document.querySelectorAll('div.window')) {
+        const t = w.querySelector('.windowtitle');
+        const c = w.querySelector('canvas');
+        if (!t || !c || !t.textContent.includes(want) || c.width < 10 || c.height < 10) continue;
+        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        const seen = new Set();
+        for (let i = 0; i < data.length; i += 4 * 13) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+        if (seen.size > 1) return { title: t.textContent, width: c.width, height: c.height, colors: seen.size };
+      }
+      return null;
+    },
+    title,
+    { timeout, polling: 200 },
+  );
+  return shown.jsonValue();
+}

@@ -10,7 +10,7 @@
 //
 // With KUBEDESK_HOLD_MS=N the page stays open N ms after the window showed
 // (a client attached that long), before the browser closes.
-import { launch, screenshot } from './kubedesk.mjs';
+import { launch, screenshot, waitForXpraWindow } from './kubedesk.mjs';
 
 const [url, title, shot] = process.argv.slice(2);
 if (!url || !title || !shot) {
@@ -23,23 +23,7 @@ const { browser, page } = await launch({ viewport: { width: 1280, height: 800 } 
 const t0 = Date.now();
 try {
   await page.goto(url, { timeout, waitUntil: 'domcontentloaded' });
-  const shown = await page.waitForFunction(
-    (want) => {
-      for (const w of document.querySelectorAll('div.window')) {
-        const t = w.querySelector('.windowtitle');
-        const c = w.querySelector('canvas');
-        if (!t || !c || !t.textContent.includes(want) || c.width < 10 || c.height < 10) continue;
-        const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-        const seen = new Set();
-        for (let i = 0; i < data.length; i += 4 * 13) seen.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
-        if (seen.size > 1) return { title: t.textContent, width: c.width, height: c.height, colors: seen.size };
-      }
-      return null;
-    },
-    title,
-    { timeout, polling: 200 },
-  );
-  const win = await shown.jsonValue();
+  const win = await waitForXpraWindow(page, title, { timeout });
   const ms = Date.now() - t0;
   await screenshot(page, shot);
   if (hold > 0) await page.waitForTimeout(hold);
