@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -32,6 +33,7 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/profile"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
 	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"
+	"kubedesk.dev/kubedesk/spawner/internal/tokenrenew"
 )
 
 // shutdownGrace bounds how long open requests (progress streams included)
@@ -105,6 +107,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxAppsPerSession: cfg.MaxAppsPerSession,
 	}, cat, sessionsForApps{mgr}, m, log)
 
+	renewer := tokenrenew.New(client, cfg.Namespace, mgr, signer, cfg.SessionTokenTTL, log)
+
 	apiHandler, err := api.New(api.Options{
 		Apps:         appMgr,
 		Tokens:       signer,
@@ -123,13 +127,32 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return mgr.Start(ctx) })
 	g.Go(func() error { return appMgr.Start(ctx) })
+	g.Go(func() error { return renewer.Start(ctx) })
 	g.Go(func() error { return serve(ctx, log, "api", cfg.Listen, apiHandler) })
-	g.Go(func() error { return serve(ctx, log, "ops", cfg.OpsListen, api.NewOps(mgr.Ready, reg)) })
+	g.Go(func() error { return serve(ctx, log, "ops", cfg.OpsListen, opsHandler(cfg, mgr.Ready, reg)) })
 	log.Info("Spawner service starting", "namespace", cfg.Namespace, "listen", cfg.Listen, "ops_listen", cfg.OpsListen,
 		"profiles", len(profiles.list))
 	err = g.Wait()
 	log.Info("Spawner service stopped", "err", err)
 	return err
+}
+
+// opsHandler is the ops server's handler: health, readiness and metrics,
+// plus Go's pprof endpoints under /debug/pprof/ when the pprof key is on
+// (off by default: profiles reveal internals and cost CPU while taken).
+func opsHandler(cfg config.Config, ready func() bool, reg *prometheus.Registry) http.Handler {
+	ops := api.NewOps(ready, reg)
+	if !cfg.Pprof {
+		return ops
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", ops)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // sessionSigner loads the key that signs session tokens, or makes a random
@@ -147,7 +170,7 @@ func sessionSigner(cfg config.Config, log *slog.Logger) (*sessiontoken.Signer, e
 		if _, err := rand.Read(key); err != nil {
 			return nil, err
 		}
-		log.Warn("No session_key_file: session tokens are signed with a random key and will not survive a restart")
+		log.Warn("No session_key_file: session tokens are signed with a random key; after a restart, running sessions get new tokens, which reach their pods with the kubelet's next Secret sync")
 	}
 	return sessiontoken.NewSigner(key, cfg.SessionTokenTTL)
 }
@@ -177,13 +200,22 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// readHeaderTimeout bounds how long a connection may take to send its
+// request headers (against clients that hold connections open without
+// asking anything). It is generous because the hub is such a client when
+// it is busy: during a wave of 1000 spawns its one thread stalls for more
+// than 10 s between the kernel's connect and writing the request, and at
+// 10 s the service had closed 13 % of the wave's connections (the
+// KubeSpawner benchmark, docs/bench/kubespawner.md).
+const readHeaderTimeout = 2 * time.Minute
+
 // serve runs an HTTP server until ctx ends, then shuts it down gracefully.
 func serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen %s on %s: %w", name, addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, BaseContext: func(net.Listener) context.Context { return ctx }}
 	log.Info("Listening", "server", name, "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -38,6 +38,8 @@ type Config struct {
 	KubeBurst          int           `mapstructure:"kube_burst"`
 	LogFormat          string        `mapstructure:"log_format"`
 	LogLevel           string        `mapstructure:"log_level"`
+	// Pprof serves Go's profiles under /debug/pprof/ on the ops listener.
+	Pprof bool `mapstructure:"pprof"`
 }
 
 // defaults lists every key. A key must be here for a KUBEDESK_* variable to
@@ -68,6 +70,7 @@ func defaults() map[string]any {
 		"kube_burst":           200,
 		"log_format":           "json",
 		"log_level":            "info",
+		"pprof":                false,
 	}
 }
 

@@ -57,6 +57,18 @@ func TestEveryKeyHasADefault(t *testing.T) {
 	}
 }
 
+// pprof endpoints are served only when asked for.
+func TestPprofOffByDefault(t *testing.T) {
+	t.Setenv("KUBEDESK_HUB_TOKEN", "abcdefabcdefabcdef")
+	cfg, err := Load("", env(nil))
+	require.NoError(t, err)
+	assert.False(t, cfg.Pprof)
+	t.Setenv("KUBEDESK_PPROF", "true")
+	cfg, err = Load("", env(nil))
+	require.NoError(t, err)
+	assert.True(t, cfg.Pprof)
+}
+
 func TestSessionServiceURLFromEnvironment(t *testing.T) {
 	t.Setenv("KUBEDESK_HUB_TOKEN", "abcdefabcdefabcdef")
 	t.Setenv("KUBEDESK_SESSION_SERVICE_URL", "http://kubedesk-spawner.jhub:8080")

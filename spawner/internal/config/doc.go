@@ -15,8 +15,9 @@
 //	defaults_file        YAML of the pod settings every session starts from
 //	profiles_file        YAML of the profile list (a Zero to JupyterHub profileList)
 //	session_key_file     key (32+ bytes) that signs session tokens; without it a random
-//	                     key is made at start, and tokens do not survive a restart
-//	session_token_ttl    lifetime of a session token ("168h")
+//	                     key is made at start, and running sessions get new tokens
+//	session_token_ttl    lifetime of a session token ("168h"); a running session's token
+//	                     is renewed when less than half of it is left (tokenrenew)
 //	session_service_url  this service's URL as session pods reach it (their launcher
 //	                     agent's KUBEDESK_SERVICE_URL), e.g. http://kubedesk-spawner.jhub:8080
 //	catalog_file         YAML app catalog (launcher/catalog format)
@@ -31,6 +32,8 @@
 //	kube_qps, kube_burst client rate limits towards the API server (100, 200)
 //	log_format           "json" or "text"
 //	log_level            "debug", "info", "warn" or "error"
+//	pprof                false; true serves Go's profiles under /debug/pprof/ on ops_listen
+//	                     (for a benchmark or an incident: they cost CPU while taken)
 //
 // Pod settings and profiles live in their own files and are decoded strictly
 // by their packages, not by viper: viper folds keys to lower case, which would
