@@ -418,8 +418,14 @@ def test_entry_point():
     assert ep.load() is KubedeskSpawner
 
 
-async def test_shared_client_has_no_connection_cap(service, make_spawner):
-    """More progress streams than httpx's default pool (100) and a poll still answers."""
+def shared_pool_size() -> int:
+    """How many connections the shared client's pool holds (httpx internals)."""
+    return len(spawner_module.shared_client()._transport._pool.connections)
+
+
+async def test_progress_streams_stay_out_of_the_shared_pool(service, make_spawner):
+    """More progress streams than httpx's default pool (100): a poll still answers, and
+    the shared pool, which httpcore walks on every request, holds none of the streams."""
     service.release.clear()  # every spawn waits before its ready event
     spawners = [make_spawner(name=f"s{i}") for i in range(110)]
     tasks = [s.start() for s in spawners]
@@ -431,6 +437,9 @@ async def test_shared_client_has_no_connection_cap(service, make_spawner):
 
         await asyncio.wait_for(all_streaming(), 15)
         assert await asyncio.wait_for(make_spawner().poll(), 5) == 0
+        # The creates and the poll have ended: what stays is at most the
+        # pool's kept-alive connections (50), not one per open stream (110).
+        assert shared_pool_size() <= 50, shared_pool_size()
     finally:
         service.release.set()
     assert await asyncio.wait_for(asyncio.gather(*tasks), 30) == [service.ready_url] * 110

@@ -67,9 +67,10 @@ class ServiceError(Exception):
     """
 
 
-# One HTTP client for the whole hub process. Its pool has no connection cap:
-# every pending spawn holds a connection open for its progress stream, and a
-# capped pool deadlocked Nublado's hub once the streams took every connection
+# One HTTP client for the whole hub process's short requests (create,
+# status, stop, the form); progress streams have clients of their own
+# (stream_client). Its pool has no connection cap all the same: a capped
+# pool deadlocked Nublado's hub once long requests took every connection
 # (nublado CHANGELOG 8.4.1).
 _client: httpx.AsyncClient | None = None
 _client_loop: asyncio.AbstractEventLoop | None = None
@@ -87,6 +88,32 @@ def shared_client() -> httpx.AsyncClient:
         )
         _client_loop = loop
     return _client
+
+
+# Progress streams get a client of their own. Every pending spawn holds its
+# stream open for as long as the spawn takes, and httpcore's pool walks all
+# of its connections whenever a request starts or ends: with the streams in
+# the shared pool, each of the hub's requests cost O(open streams) and a
+# wave of N spawns O(N²) of the hub's only thread. The benchmark against
+# KubeSpawner (docs/bench/kubespawner.md) found half of a saturated hub's
+# time in that walk. A one-connection client per stream keeps the shared
+# pool to short requests. The streams' clients share one SSL context:
+# loading the CA bundle is what makes a new client cost (about 30 ms, 0.1 ms
+# without).
+_ssl_context = None
+
+
+def stream_client() -> httpx.AsyncClient:
+    """A client for one long-lived stream; close it (async with) when the stream ends."""
+    global _ssl_context
+    if _ssl_context is None:
+        _ssl_context = httpx.create_ssl_context()
+    return httpx.AsyncClient(
+        verify=_ssl_context,
+        limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
+        follow_redirects=False,
+        headers={"User-Agent": "kubedesk-spawner"},
+    )
 
 
 def _error_body(response: httpx.Response) -> tuple[str, str]:
@@ -372,7 +399,7 @@ class KubedeskSpawner(Spawner):
         path = self._path("/progress")
         while True:
             try:
-                async with shared_client().stream(
+                async with stream_client() as client, client.stream(
                     "GET",
                     self._url(path),
                     headers={**self._headers(), "Accept": "text/event-stream"},
