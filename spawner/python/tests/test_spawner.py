@@ -284,6 +284,30 @@ async def test_poll_without_session_is_stopped(make_spawner):
     assert await make_spawner().poll() == 0
 
 
+async def test_polls_share_one_snapshot_of_the_sessions(service, make_spawner):
+    """50 running servers polled at once: one list request answers all of them."""
+    spawners = [make_spawner(name=f"s{i}") for i in range(50)]
+    await asyncio.wait_for(asyncio.gather(*(s.start() for s in spawners)), TIMEOUT)
+    before = len(service.requests)
+    assert await asyncio.gather(*(s.poll() for s in spawners)) == [None] * 50
+    asked = [(method, uri) for method, uri, _ in service.requests[before:]]
+    assert asked == [("GET", "/api/v1/sessions")], asked
+
+
+async def test_snapshot_never_ends_a_server_on_its_own(service, make_spawner):
+    """A server that stopped after the snapshot, or that it does not show, is asked about."""
+    running, stopped = make_spawner(name="a"), make_spawner(name="b")
+    await asyncio.wait_for(asyncio.gather(running.start(), stopped.start()), TIMEOUT)
+    assert await running.poll() is None  # takes the snapshot: both alive
+    await stopped.stop()  # within the snapshot's age
+    assert await stopped.poll() == 0
+    service.sessions[("alice", "a")].status = "failed"  # behind the snapshot's back
+    assert await running.poll() is None  # still alive as far as the snapshot knows
+    spawner_module._snapshots.clear()
+    assert await running.poll() == 1
+    assert await make_spawner(name="never-started").poll() == 0
+
+
 @pytest.mark.parametrize(
     "answer",
     [
@@ -458,8 +482,8 @@ async def test_progress_streams_stay_out_of_the_shared_pool(service, make_spawne
 async def test_names_are_percent_encoded(service, make_spawner, user, name, path):
     spawner = make_spawner(name=name, user=user)
     assert await asyncio.wait_for(spawner.start(), TIMEOUT) == service.ready_url
-    assert await spawner.poll() is None
+    assert await spawner.poll() is None  # from the snapshot, which names it as is
     await spawner.stop()
     uris = [uri for _, uri, _ in service.requests]
-    assert uris == [path, path + "/progress", path, path]
+    assert uris == [path, path + "/progress", "/api/v1/sessions", path]
     assert service.sessions == {}
