@@ -16,9 +16,10 @@ demo: ## Install what is missing, then run JupyterHub on http://127.0.0.1:8000 w
 	hack/demo.sh
 
 .PHONY: test
-test: deps ## Run every test: Go unit, integration and end-to-end tests, the Python shim on JupyterHub 4, 5 and 6, the desktop image
+test: deps ## Run every test: Go unit, integration and end-to-end tests, the Python shim on JupyterHub 4, 5 and 6, the JupyterLab extension, the desktop image
 	$(GO) test -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
 	hack/test-python.sh
+	hack/test-jupyterlab-ext.sh
 	.cache/venv-desktop/bin/python -m pytest -q -p no:cacheprovider images/desktop
 
 .PHONY: test-short
@@ -30,6 +31,10 @@ test-short: ## Run the unit tests only (no cluster, no JupyterHub)
 .PHONY: build
 build: ## Build the service binaries into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/ ./cmd/...
+
+.PHONY: jupyterlab-ext
+jupyterlab-ext: ## Build the JupyterLab extension's wheel (labextension, server extension, notebook client) into _output/jupyterlab-ext/
+	hack/jupyterlab-ext.sh
 
 .PHONY: deps
 deps: ## Install what the tests need: dev cluster binaries, helm, Python environments, the desktop's packages and Chromium (cached)
@@ -78,9 +83,35 @@ BENCH_CLUSTER := KUBEDESK_CLUSTER=kubedesk-bench KUBEDESK_CLUSTER_FAST=1
 bench-spawn: ## Start N sessions at once through the service (KUBEDESK_BENCH_N=100,500,1000) and compare with bare pod waves
 	$(BENCH_CLUSTER) $(GO) test ./spawner/ -run '^$$' -bench SpawnWave -benchtime 1x -timeout 60m
 
+# JupyterHub (latest 5.x and 6.x) with kubedesk vs with KubeSpawner, on the
+# benchmark cluster; results in .cache/benchhub/results, report in
+# docs/bench/kubespawner.md (test/benchhub/doc.go lists the BENCH_* knobs).
+BENCH_HUB := $(BENCH_CLUSTER) KUBEDESK_BENCHHUB=1 $(GO) test ./test/benchhub/ -run TestHubBench -v -count=1 -timeout 0
+
+.PHONY: bench-hub
+bench-hub: bench-hub-env ## kubedesk vs KubeSpawner through a real JupyterHub 5 and 6: waves of 100-2000 users, hub restart, service kill, steady polling (~2 h on 2 cores)
+	BENCH_SCENARIOS=$${BENCH_SCENARIOS:-wave,restart-hub,kill-service,steady,profile} $(BENCH_HUB)
+	$(MAKE) bench-hub-report
+
+.PHONY: bench-hub-quick
+bench-hub-quick: bench-hub-env ## One wave of 100 users per spawner on JupyterHub 5 (~2 min)
+	BENCH_HUBS=jh5 BENCH_N=100 BENCH_SCENARIOS=wave $(BENCH_HUB)
+
+.PHONY: bench-hub-env
+bench-hub-env: ## Install the hub benchmark's Python environments (.cache/venv-bench-jh5, -jh6) and the proxy
+	hack/bench-env.sh
+
+.PHONY: bench-hub-report
+bench-hub-report: ## Rewrite docs/bench/kubespawner.md's tables and plots from .cache/benchhub/results
+	.cache/venv-bench-jh5/bin/python test/benchhub/report.py
+
 .PHONY: bench-desktop
 bench-desktop: ## Start clicked → JupyterLab loaded through a real JupyterHub, median of 5, with its breakdown
 	KUBEDESK_E2E_RUNS=5 $(GO) test ./test/e2e -run TestDesktopStartupTimes -v -count=1
+
+.PHONY: bench-launch
+bench-launch: ## Menu click → app window mapped on the desktop, 10 launches through a real JupyterHub session: median, p95, breakdown
+	KUBEDESK_E2E_RUNS=10 $(GO) test ./test/e2e -run '^TestLaunchFromDesktop$$' -v -count=1 -timeout 20m
 
 ##@ Housekeeping
 
