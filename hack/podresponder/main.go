@@ -1,4 +1,5 @@
-// Command podresponder serves podresponder.Handler on 0.0.0.0:8888 so that
+// Command podresponder serves podresponder.Handler on 0.0.0.0:18888
+// (podresponder.Port; sessions on kwok's nodes must use that port) so that
 // every dev-cluster pod IP (127.42.x.y) answers like a running single-user
 // server. Benchmarks and the JupyterHub end-to-end test run it as a separate
 // process; Go tests use devcluster.StartResponder instead, which shares a

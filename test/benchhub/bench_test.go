@@ -207,7 +207,7 @@ func TestHubBench(t *testing.T) {
 	}
 }
 
-// startResponder answers at every pod IP on :8888 with the hub's version
+// startResponder answers at every pod IP on podresponder.Port with the hub's version
 // (a clean hub log), or shares a responder another process runs.
 func startResponder(t *testing.T, hubVersion string) func() {
 	addr := "0.0.0.0:" + strconv.Itoa(podresponder.Port)
@@ -274,12 +274,14 @@ func deleteNamespace(t *testing.T, c *devcluster.Cluster, name string) {
 }
 
 func serviceProfiles(pvc bool) string {
+	// The port is the responder's: kwok's pods run nothing.
 	p := fmt.Sprintf(`- display_name: Desktop
   slug: desktop
   default: true
   kubespawner_override:
     image: %s
-`, image)
+    port: %d
+`, image, podresponder.Port)
 	if !pvc {
 		p += "    storage_pvc_ensure: false\n"
 	}

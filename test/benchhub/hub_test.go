@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"kubedesk.dev/kubedesk/test/devcluster/podresponder"
 )
 
 // hubStartTimeout bounds a hub's start until /hub/api answers; a restart
@@ -126,6 +128,7 @@ func startHub(t *testing.T, opts hubOptions, kubeconfig string) *hubProc {
 		"BENCH_NAMESPACE="+opts.Namespace,
 		"BENCH_TOKEN="+h.Token,
 		fmt.Sprintf("BENCH_PORT=%d", port),
+		fmt.Sprintf("BENCH_POD_PORT=%d", podresponder.Port),
 		fmt.Sprintf("BENCH_HUB_PORT=%d", freePort(t)),
 		fmt.Sprintf("BENCH_PROXY_API_PORT=%d", freePort(t)),
 	)

@@ -69,6 +69,8 @@ elif spawner == "kubespawner":
     c.JupyterHub.spawner_class = "kubespawner.KubeSpawner"
     c.KubeSpawner.namespace = env["BENCH_NAMESPACE"]
     c.KubeSpawner.image = image
+    # The pod responder's port (kwok's pods run nothing; it answers for them).
+    c.KubeSpawner.port = int(env["BENCH_POD_PORT"])
     c.KubeSpawner.profile_list = [profile]
     c.KubeSpawner.events_enabled = True
     c.KubeSpawner.uid = 1000

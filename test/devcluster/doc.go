@@ -6,7 +6,7 @@
 //
 //	func TestSpawn(t *testing.T) {
 //		c := devcluster.Start(t)        // skips under -short
-//		devcluster.StartResponder(t)    // pod IPs answer on :8888
+//		devcluster.StartResponder(t)    // pod IPs answer on podresponder.Port
 //		ns := c.Namespace(t)            // fresh, deleted afterwards
 //		...
 //	}
@@ -24,9 +24,10 @@
 //
 // Pods on kwok's nodes are fake: kwok marks them Running and Ready and gives
 // them an IP (127.42.0.0/16), but runs no containers. StartResponder stands
-// in for whatever such a pod would serve: one listener on 0.0.0.0:8888
-// answers at every pod IP, the way a single-user server answers JupyterHub's
-// readiness poll.
+// in for whatever such a pod would serve: one listener on
+// 0.0.0.0:podresponder.Port (18888) answers at every pod IP, the way a
+// single-user server answers JupyterHub's readiness poll; tests give such
+// sessions that port. Not 8888: the dev node's real sessions listen there.
 //
 // Pods on devnode-0 are real: hack/devnode runs their containers as
 // processes on this machine (images mapped to host commands by

@@ -16,7 +16,7 @@ import (
 
 // Responder is the pod responder a test runs with (see StartResponder).
 type Responder struct {
-	// Port is where every pod IP answers (podresponder.Port, 8888).
+	// Port is where every pod IP answers (podresponder.Port).
 	Port int
 	// Shared is true when another process holds the port without
 	// SO_REUSEPORT (an older hack/podresponder) and this test relies on it.
@@ -40,9 +40,10 @@ var responder struct {
 	srv   *http.Server
 }
 
-// StartResponder makes every pod IP of the dev cluster answer HTTP on port
-// 8888 for the duration of the test (see package podresponder for what it
-// answers). It listens on 0.0.0.0:8888 with SO_REUSEPORT, so test binaries
+// StartResponder makes every pod IP of the dev cluster answer HTTP on
+// podresponder.Port for the duration of the test (see package podresponder
+// for what it answers; sessions on kwok's nodes must be given that port). It
+// listens on 0.0.0.0:podresponder.Port with SO_REUSEPORT, so test binaries
 // running in parallel and a hack/podresponder process all serve side by
 // side; if the port is held by a responder that did not set SO_REUSEPORT, the
 // test uses that one. A port held by anything else fails the test.

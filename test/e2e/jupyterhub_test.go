@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,21 +15,26 @@ import (
 
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
 	"kubedesk.dev/kubedesk/test/devcluster"
+	"kubedesk.dev/kubedesk/test/devcluster/podresponder"
 )
 
-const profiles = `
+// profiles put the sessions' servers on the pod responder's port: kwok's
+// pods run nothing, the responder answers for them.
+var profiles = fmt.Sprintf(`
 - display_name: Desktop
   slug: desktop
   default: true
   kubespawner_override:
     image: kubedesk/desktop:e2e
+    port: %[1]d
 - display_name: Big desktop
   slug: big
   kubespawner_override:
     image: kubedesk/desktop:e2e
+    port: %[1]d
     cpu_limit: "4"
     mem_limit: 8G
-`
+`, podresponder.Port)
 
 func repoRoot(t *testing.T) string {
 	_, file, _, _ := runtime.Caller(0)

@@ -47,18 +47,13 @@ const jupyterlabCatalog = `
 `
 
 // jupyterlabProfiles is the demo's desktop profile (the real desktop image
-// on the dev node), with the server on port 8890: dev node pods share this
-// machine's network, where a test's pod responder may hold *:8888 (which
-// a server on <pod IP>:8888 then cannot bind).
+// on the dev node).
 const jupyterlabProfiles = `
 - display_name: Desktop
   slug: desktop
   default: true
   kubespawner_override:
     image: kubedesk/desktop:latest
-    port: 8890
-    environment:
-      KUBEDESK_PORT: "8890"
     node_selector:
       kubedesk.dev/devnode: "true"
     tolerations:

@@ -63,18 +63,13 @@ const launchCatalog = `
 
 // launchProfiles is the demo's desktop profile (the real desktop image on
 // the dev node) whose launcher agent reports activity every second, so the
-// test sees the hub's last_activity move within seconds. Its server listens
-// on sessionPort, not 8888: the dev node's pods share the host's network,
-// and the pod responder of kwok-only tests (test/devcluster) holds
-// 0.0.0.0:8888 while they run, which would keep the session's server from
-// binding its pod IP and answer the hub's readiness check in its place.
+// test sees the hub's last_activity move within seconds.
 const launchProfiles = `
 - display_name: Desktop
   slug: desktop
   default: true
   kubespawner_override:
     image: kubedesk/desktop:latest
-    port: SESSION_PORT
     node_selector:
       kubedesk.dev/devnode: "true"
     tolerations:
@@ -83,11 +78,7 @@ const launchProfiles = `
         effect: NoSchedule
     environment:
       KUBEDESK_ACTIVITY_INTERVAL: 1s
-      KUBEDESK_PORT: "SESSION_PORT"
 `
-
-// sessionPort is launchProfiles' server port (SESSION_PORT there).
-const sessionPort = 8890
 
 // sessionTokenTTL is the service's session_token_ttl here: short, so the
 // service renews the session's token (below half of it) during the test.
@@ -145,14 +136,13 @@ func TestLaunchFromDesktop(t *testing.T) {
 	catalogFile := filepath.Join(t.TempDir(), "catalog.yaml")
 	require.NoError(t, os.WriteFile(catalogFile, []byte(strings.Replace(launchCatalog, "TITLE", title, 1)), 0o600))
 	svc := spawnertest.Start(t, spawnertest.Options{
-		Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: strings.ReplaceAll(launchProfiles, "SESSION_PORT", strconv.Itoa(sessionPort)),
+		Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: launchProfiles,
 		SessionServiceURL: true,
 		Env: []string{"KUBEDESK_CATALOG_FILE=" + catalogFile, "KUBEDESK_XPRA_IMAGE=kubedesk/xpra-sidecar:3.1",
 			"KUBEDESK_SESSION_TOKEN_TTL=" + sessionTokenTTL.String()},
 	})
 	h := startDemoHub(t, svc)
 	timeline := watchPods(t, c.Client, ns)
-	requireSessionPortFree(t)
 
 	// The session, spawned by the hub.
 	const user = "alice"
@@ -291,19 +281,6 @@ func sessionToken(t *testing.T, c *devcluster.Cluster, session *corev1.Pod) stri
 	tok := string(secret.Data["KUBEDESK_SESSION_TOKEN"])
 	require.NotEmpty(t, tok, "the session's Secret has a launcher token")
 	return tok
-}
-
-// requireSessionPortFree fails the test at once when another process holds
-// sessionPort on every address: the session's server could not bind its
-// pod IP, would restart over and over, and the hub's readiness check would
-// be answered by that process instead.
-func requireSessionPortFree(t *testing.T) {
-	t.Helper()
-	// An address of the dev node's pod range (127.43.0.0/16) that it does
-	// not hand out this early.
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.43.255.254", strconv.Itoa(sessionPort)))
-	require.NoError(t, err, "port %d is taken on the dev node's pod addresses: sessions could not start", sessionPort)
-	ln.Close()
 }
 
 // viewInBrowser opens app id through the session's HTML5 proxy

@@ -1,7 +1,7 @@
 // Package podresponder answers HTTP for every fake pod of the dev cluster.
 //
 // kwok gives pods loopback IPs (127.42.x.y) but runs no containers, so nothing
-// would listen at a pod's IP. A single listener on 0.0.0.0:8888 receives the
+// would listen at a pod's IP. A single listener on 0.0.0.0:Port receives the
 // connections for all of them (on Linux every 127.0.0.0/8 address is local),
 // which lets JupyterHub's readiness poll and kubedesk's own probes see a
 // "running notebook server" at any pod's IP. The handler lives here, in a
@@ -21,9 +21,12 @@ import (
 )
 
 const (
-	// Port is where JupyterHub expects a single-user server (its default
-	// c.Spawner.port), so KubeSpawner-style pods need no port override.
-	Port = 8888
+	// Port is where the responder answers, and so the port that sessions
+	// on kwok's nodes must be given (the spawner's port setting). Not
+	// JupyterHub's default 8888: the dev node's real sessions listen on
+	// 8888 at their own pod IPs, which a listener on 0.0.0.0:8888 would
+	// keep them from binding while any test binary runs a responder.
+	Port = 18888
 
 	// Identity is the version the responder reports in its /api document
 	// and in IdentityHeader; it tells a second test binary that the process
@@ -77,7 +80,7 @@ func Handler(jupyterhubVersion string) http.Handler {
 
 // Listen opens addr with SO_REUSEPORT, so that several responders (one per
 // test binary running in parallel, plus a hack/podresponder process) can all
-// hold 0.0.0.0:8888 at once: the kernel spreads connections over them, and
+// hold 0.0.0.0:Port at once: the kernel spreads connections over them, and
 // when one exits the others keep answering, with no gap and no hand-over.
 // All of them serve the same Handler, so which one answers does not matter.
 func Listen(ctx context.Context, addr string) (net.Listener, error) {
