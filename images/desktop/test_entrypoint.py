@@ -301,6 +301,11 @@ def test_session_starts_serves_desktop_and_stops_cleanly(sessions):
     assert no_auth.returncode != 0
     assert s.get("api/status")[0] == 200
     assert s.get("lab")[0] == 200
+    # No "get notified about Jupyter news?" prompt: the image decides the
+    # setting the prompt asks about (jupyter/lab-settings/overrides.json).
+    status, body = s.get("lab/api/settings/@jupyterlab/apputils-extension:notification")
+    assert status == 200, body[:300]
+    assert json.loads(body)["schema"]["properties"]["fetchNews"]["default"] == "false", body[:300]
 
     t = time.monotonic()
     rc = s.stop()

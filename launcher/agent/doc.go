@@ -67,8 +67,9 @@
 //     answers /apps/{id}/default-settings.txt itself with the password;
 //     with KUBEDESK_HTML5_PASSWORD=settings that is the only way, for the
 //     separate xpra-html5 client of Xpra 5 and later. In the product
-//     the browser reaches the proxy through jupyter-server-proxy
-//     (<prefix>proxy/8899/apps/{id}/) or a hub proxy route; it listens on
+//     the browser reaches the proxy through JupyterLab's server extension
+//     (kubedesk-jupyterlab: <prefix>kubedesk/apps/{id}/view/, which calls
+//     it with the server's own token); it listens on
 //     the pod IP, not on 0.0.0.0, and every redirect it sends is relative.
 //
 // # Environment

@@ -30,3 +30,8 @@ c.ServerApp.terminado_settings = {"shell_command": ["/bin/bash", "-l"]}
 # (the image pins JupyterLab; operators update the image).
 c.LabApp.news_url = None
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+# news_url alone does not stop the prompt: the frontend asks while its
+# notification setting is undecided. lab-settings/overrides.json decides it
+# (the admin defaults JupyterLab reads from app_settings_dir; users can
+# still change them).
+c.LabApp.app_settings_dir = os.path.join(os.path.dirname(__file__), "lab-settings")
