@@ -59,12 +59,17 @@ def proper(results):
 
 
 def variant_rows(results):
+    """Diagnostic waves next to the matrix's waves of the same hub and N.
+
+    Variants of the other scenarios (restart-hub, steady) are described by
+    hand in their sections: their waves only set the scene.
+    """
     lines = [
         "| hub | N | run | p50 s | p95 s | max s | total s | ready / failed | hub CPU s | service CPU s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results.values(), key=lambda r: (r["hub"], r["n"], r["name"])):
-        if not r.get("variant"):
+        if not r.get("variant") or r["scenario"] != "wave":
             continue
         for label, x in (
             (f"kubedesk, variant {r['variant']}", r),
