@@ -156,6 +156,16 @@ func requireOnDevnode(t *testing.T, p *corev1.Pod) {
 	require.True(t, cidr.Contains(net.ParseIP(p.Status.PodIP)), "pod IP %q is not the dev node's (kwok's are 127.42.x.y)", p.Status.PodIP)
 }
 
+// requireSucceeded waits for the pod to end and requires it Succeeded,
+// failing with its main container's exit code and message otherwise.
+func (e *env) requireSucceeded(name string) {
+	e.t.Helper()
+	got := e.wait(name, "ended", podTimeout, ended)
+	term := terminated(got, "main")
+	require.NotNil(e.t, term, "%+v", got.Status)
+	require.Equal(e.t, corev1.PodSucceeded, got.Status.Phase, "exit %d: %s", term.ExitCode, term.Message)
+}
+
 func terminated(p *corev1.Pod, container string) *corev1.ContainerStateTerminated {
 	for _, s := range p.Status.ContainerStatuses {
 		if s.Name == container {
@@ -357,10 +367,7 @@ func TestSecretEnvAndVolume(t *testing.T) {
 		StringData: map[string]string{"TOKEN": "s3cret", "OTHER": "x"},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
-	got := e.wait("secret", "ended", podTimeout, ended)
-	term := terminated(got, "main")
-	require.NotNil(t, term)
-	require.Equal(t, corev1.PodSucceeded, got.Status.Phase, "exit %d: %s", term.ExitCode, term.Message)
+	e.requireSucceeded("secret")
 }
 
 // TestSecretVolumeRefreshes changes a Secret under a running pod: its
@@ -396,10 +403,7 @@ func TestSecretVolumeRefreshes(t *testing.T) {
 		StringData: map[string]string{"TOKEN": "second"},
 	}, metav1.UpdateOptions{})
 	require.NoError(t, err)
-	got := e.wait("refresh", "ended", podTimeout, ended)
-	term := terminated(got, "main")
-	require.NotNil(t, term)
-	require.Equal(t, corev1.PodSucceeded, got.Status.Phase, "exit %d: %s", term.ExitCode, term.Message)
+	e.requireSucceeded("refresh")
 }
 
 func TestPVCPersistsAcrossPods(t *testing.T) {
@@ -428,9 +432,7 @@ func TestPVCPersistsAcrossPods(t *testing.T) {
 	e.waitGone("writer")
 
 	e.create(withHome("reader", `[ "$(cat note)" = "writer was here" ] || { echo "note: $(cat note)"; exit 1; }`))
-	got = e.wait("reader", "ended", podTimeout, ended)
-	term := terminated(got, "main")
-	require.Equal(t, corev1.PodSucceeded, got.Status.Phase, "exit %d: %s", term.ExitCode, term.Message)
+	e.requireSucceeded("reader")
 	// The home directory is on the host, where the dev provisioner put it.
 	pvc, err := e.c.Client.CoreV1().PersistentVolumeClaims(e.ns).Get(t.Context(), "home", metav1.GetOptions{})
 	require.NoError(t, err)

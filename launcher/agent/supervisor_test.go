@@ -18,6 +18,20 @@ func newTestSupervisor(t *testing.T, svc sessionAPI, att attacher) *supervisor {
 	return s
 }
 
+// supervisedApp is a test supervisor over a fake service whose session
+// "tok-a" runs app a1, attaching with a fake attacher; it returns them and
+// the session token's file. The supervisor's attaches are stopped when the
+// test ends (after t.Context, which the tests run it with, is cancelled).
+func supervisedApp(t *testing.T) (*supervisor, *fakeService, *fakeAttacher, string) {
+	svc := newFakeService(t, "tok-a")
+	svc.setApps("tok-a", running("a1", "10.0.0.1", 14500, "pw"))
+	client, file := svc.client(t, "tok-a")
+	att := newFakeAttacher()
+	s := newTestSupervisor(t, client, att)
+	t.Cleanup(s.stopAll)
+	return s, svc, att, file
+}
+
 func TestSupervisorAttachReattachDetach(t *testing.T) {
 	t.Parallel()
 	svc := newFakeService(t, "tok-a")
@@ -99,14 +113,8 @@ func TestSupervisorOnlyItsOwnSession(t *testing.T) {
 
 func TestSupervisorKeepsAttachesWhenTheServiceFails(t *testing.T) {
 	t.Parallel()
-	svc := newFakeService(t, "tok-a")
-	svc.setApps("tok-a", running("a1", "10.0.0.1", 14500, "pw"))
-	client, file := svc.client(t, "tok-a")
-	att := newFakeAttacher()
-	s := newTestSupervisor(t, client, att)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer s.stopAll()
-	defer cancel()
+	s, _, att, file := supervisedApp(t)
+	ctx := t.Context()
 	s.sync(ctx)
 	recv(t, att.attached, "the attach")
 	// A token the service refuses (e.g. while it restarts): nothing is
@@ -122,14 +130,8 @@ func TestSupervisorKeepsAttachesWhenTheServiceFails(t *testing.T) {
 
 func TestSupervisorPausesWhileHTML5Views(t *testing.T) {
 	t.Parallel()
-	svc := newFakeService(t, "tok-a")
-	svc.setApps("tok-a", running("a1", "10.0.0.1", 14500, "pw"))
-	client, _ := svc.client(t, "tok-a")
-	att := newFakeAttacher()
-	s := newTestSupervisor(t, client, att)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer s.stopAll()
-	defer cancel()
+	s, _, att, _ := supervisedApp(t)
+	ctx := t.Context()
 
 	s.pres.viewerOpened("a1")
 	s.sync(ctx)
@@ -144,18 +146,12 @@ func TestSupervisorPausesWhileHTML5Views(t *testing.T) {
 
 func TestSupervisorStopsIdleApps(t *testing.T) {
 	t.Parallel()
-	svc := newFakeService(t, "tok-a")
-	svc.setApps("tok-a", running("a1", "10.0.0.1", 14500, "pw"))
-	client, _ := svc.client(t, "tok-a")
-	att := newFakeAttacher()
-	s := newTestSupervisor(t, client, att)
+	s, svc, att, _ := supervisedApp(t)
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 	s.pres = newPresence(clock.Now)
 	s.idle = 10 * time.Minute
 	s.backoffMin = time.Hour // the failed attach waits, with no client
-	ctx, cancel := context.WithCancel(context.Background())
-	defer s.stopAll()
-	defer cancel()
+	ctx := t.Context()
 
 	s.sync(ctx)
 	recv(t, att.attached, "the attach")
@@ -214,15 +210,9 @@ func waitUntil(t *testing.T, p *presence, what string, cond func() bool) {
 
 func TestSupervisorLetsGoWhenABrowserOpensTheApp(t *testing.T) {
 	t.Parallel()
-	svc := newFakeService(t, "tok-a")
-	svc.setApps("tok-a", running("a1", "10.0.0.1", 14500, "pw"))
-	client, _ := svc.client(t, "tok-a")
-	att := newFakeAttacher()
-	s := newTestSupervisor(t, client, att)
+	s, _, att, _ := supervisedApp(t)
 	s.backoffMin = time.Hour // a reattach must come from the viewer leaving, not a retry
-	ctx, cancel := context.WithCancel(context.Background())
-	defer s.stopAll()
-	defer cancel()
+	ctx := t.Context()
 
 	s.sync(ctx)
 	recv(t, att.attached, "the attach")
@@ -241,18 +231,12 @@ func TestSupervisorLetsGoWhenABrowserOpensTheApp(t *testing.T) {
 
 func TestSupervisorStopsAppsWhoseAttachNeverConnects(t *testing.T) {
 	t.Parallel()
-	svc := newFakeService(t, "tok-a")
-	svc.setApps("tok-a", running("a1", "10.0.0.1", 14500, "pw"))
-	client, _ := svc.client(t, "tok-a")
-	att := newFakeAttacher()
+	s, svc, att, _ := supervisedApp(t)
 	att.silent = true // xpra attach runs, but never gets the session
-	s := newTestSupervisor(t, client, att)
 	clock := &fakeClock{now: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)}
 	s.pres = newPresence(clock.Now)
 	s.idle = 10 * time.Minute
-	ctx, cancel := context.WithCancel(context.Background())
-	defer s.stopAll()
-	defer cancel()
+	ctx := t.Context()
 
 	s.sync(ctx)
 	recv(t, att.attached, "the attach")

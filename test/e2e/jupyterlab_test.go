@@ -46,22 +46,6 @@ const jupyterlabCatalog = `
   file_types: [.txt]
 `
 
-// jupyterlabProfiles is the demo's desktop profile (the real desktop image
-// on the dev node).
-const jupyterlabProfiles = `
-- display_name: Desktop
-  slug: desktop
-  default: true
-  kubespawner_override:
-    image: kubedesk/desktop:latest
-    node_selector:
-      kubedesk.dev/devnode: "true"
-    tolerations:
-      - key: kubedesk.dev/devnode
-        operator: Exists
-        effect: NoSchedule
-`
-
 // TestJupyterLab is the JupyterLab extension's end to end (issue 5) in
 // headless Chromium (test/browser/jupyterlab.mjs) through a real JupyterHub
 // (the demo's configuration) on the dev node, in the desktop's own
@@ -106,7 +90,7 @@ func TestJupyterLab(t *testing.T) {
 	catalogFile := filepath.Join(t.TempDir(), "catalog.yaml")
 	require.NoError(t, os.WriteFile(catalogFile, []byte(strings.Replace(jupyterlabCatalog, "TITLE", title, 1)), 0o600))
 	svc := spawnertest.Start(t, spawnertest.Options{
-		Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: jupyterlabProfiles,
+		Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: demoProfiles(t),
 		SessionServiceURL: true,
 		Env: []string{"KUBEDESK_CATALOG_FILE=" + catalogFile, "KUBEDESK_XPRA_IMAGE=kubedesk/xpra-sidecar:3.1",
 			"KUBEDESK_MAX_APPS_PER_SESSION=1"},

@@ -581,9 +581,9 @@ class KubedeskSpawner(Spawner):
     async def stop(self, now: bool = False) -> None:
         """Stop the server and wait until it is gone; stopping a stopped server is fine."""
         # A snapshot taken before the stop must not answer a poll after it.
-        for (_, url), snap in _snapshots.items():
-            if url == self.service_url:
-                snap.alive.discard((self.user.name, self.name))
+        snap = _snapshots.get((asyncio.get_running_loop(), self.service_url))
+        if snap is not None:
+            snap.alive.discard((self.user.name, self.name))
         response = await self._request("DELETE", self._path(), timeout=self.stop_timeout)
         if response.status_code == 404 or response.status_code < 300:
             return
