@@ -97,9 +97,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		UnschedulableGrace: cfg.UnschedulableGrace,
 	}, m, log)
 
-	cat, err := loadCatalog(cfg, log)
+	cat, skipped, err := loadCatalog(cfg, log)
 	if err != nil {
 		return err
+	}
+	m.CatalogApps.Set(float64(cat.Len()))
+	m.CatalogSkipped.Set(float64(skipped))
+	warnings := appWarnings(cfg, cat)
+	for _, w := range warnings {
+		log.Warn(w)
 	}
 	appMgr = apps.New(client, apps.Config{
 		Namespace:         cfg.Namespace,
@@ -129,7 +135,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g.Go(func() error { return appMgr.Start(ctx) })
 	g.Go(func() error { return renewer.Start(ctx) })
 	g.Go(func() error { return serve(ctx, log, "api", cfg.Listen, apiHandler) })
-	g.Go(func() error { return serve(ctx, log, "ops", cfg.OpsListen, opsHandler(cfg, mgr.Ready, reg)) })
+	g.Go(func() error { return serve(ctx, log, "ops", cfg.OpsListen, opsHandler(cfg, mgr.Ready, warnings, reg)) })
 	log.Info("Spawner service starting", "namespace", cfg.Namespace, "listen", cfg.Listen, "ops_listen", cfg.OpsListen,
 		"profiles", len(profiles.list))
 	err = g.Wait()
@@ -140,8 +146,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // opsHandler is the ops server's handler: health, readiness and metrics,
 // plus Go's pprof endpoints under /debug/pprof/ when the pprof key is on
 // (off by default: profiles reveal internals and cost CPU while taken).
-func opsHandler(cfg config.Config, ready func() bool, reg *prometheus.Registry) http.Handler {
-	ops := api.NewOps(ready, reg)
+func opsHandler(cfg config.Config, ready func() bool, warnings []string, reg *prometheus.Registry) http.Handler {
+	ops := api.NewOps(ready, warnings, reg)
 	if !cfg.Pprof {
 		return ops
 	}
@@ -241,9 +247,24 @@ func (s sessionsForApps) SessionPod(user, server string) (*corev1.Pod, string, b
 
 func (s sessionsForApps) ReadWriteOnce(pod *corev1.Pod) bool { return s.m.ReadWriteOnce(pod) }
 
-// loadCatalog reads the app catalog. A bad entry is logged with its location
-// and skipped; only an unreadable file stops the service.
-func loadCatalog(cfg config.Config, log *slog.Logger) (*catalog.Catalog, error) {
+// appWarnings are the sentences that say why sessions of this configuration
+// can launch no apps: the service still serves desktops, so they do not
+// stop it, but an operator must see them (log, /readyz).
+func appWarnings(cfg config.Config, cat *catalog.Catalog) []string {
+	var out []string
+	if cat.Len() == 0 {
+		out = append(out, "No app catalog: sessions can launch no apps and their menus list none; set catalog_file or neurodesk_apps_file (the chart's sessions.catalog or sessions.neurodeskApps)")
+	}
+	if cfg.SessionServiceURL == "" {
+		out = append(out, "No session_service_url: the launcher agents of sessions cannot reach this service, so no session can launch apps; set it to this service's URL as session pods reach it")
+	}
+	return out
+}
+
+// loadCatalog reads the app catalog and says how many entries it skipped.
+// A bad entry is logged with its location and skipped; only an unreadable
+// file stops the service.
+func loadCatalog(cfg config.Config, log *slog.Logger) (*catalog.Catalog, int, error) {
 	var parts []*catalog.Catalog
 	var problems []catalog.Problem
 	read := func(path string, parse func([]byte, string) (*catalog.Catalog, []catalog.Problem)) error {
@@ -260,13 +281,13 @@ func loadCatalog(cfg config.Config, log *slog.Logger) (*catalog.Catalog, error) 
 		return nil
 	}
 	if err := read(cfg.CatalogFile, catalog.Parse); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	err := read(cfg.NeurodeskAppsFile, func(data []byte, src string) (*catalog.Catalog, []catalog.Problem) {
 		return catalog.ImportNeurodesk(data, src, catalog.NeurodeskOptions{})
 	})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	cat, p := catalog.Merge(parts...)
 	problems = append(problems, p...)
@@ -274,7 +295,7 @@ func loadCatalog(cfg config.Config, log *slog.Logger) (*catalog.Catalog, error) 
 		log.Warn("Catalog entry skipped", "problem", p.Error())
 	}
 	log.Info("App catalog loaded", "apps", cat.Len(), "skipped", len(problems))
-	return cat, nil
+	return cat, len(problems), nil
 }
 
 // profileSet adapts the profile package to the API.

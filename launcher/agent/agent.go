@@ -91,9 +91,10 @@ func New(cfg Config, opts Options) (*Agent, error) {
 
 	a := &Agent{cfg: cfg, log: log, svc: svc, pres: newPresence(nil)}
 	a.menu = newMenuSync(svc, mopts, cfg.MenuInterval, log.With("part", "menu"))
+	a.menu.serviceURL = cfg.ServiceURL
 	a.sup = newSupervisor(svc, att, a.pres, log.With("part", "supervisor"))
 	a.sup.idle = cfg.IdleTimeout
-	a.local = &localAPI{socket: cfg.Socket, svc: svc, log: log.With("part", "api"), uid: os.Getuid(), kick: a.sup.kick}
+	a.local = &localAPI{socket: cfg.Socket, svc: svc, serviceURL: cfg.ServiceURL, log: log.With("part", "api"), uid: os.Getuid(), kick: a.sup.kick}
 
 	var hub interface {
 		identifier
@@ -178,14 +179,15 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("unexpected argument %q; the agent is configured through its environment (kubedesk-launcher --help)", args[0])
 		}
 	}
-	cfg, err := ConfigFromEnv(os.Getenv)
-	if err != nil {
-		return err
-	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	a, err := New(cfg, Options{Logger: log})
-	if err != nil {
-		return err
+	cfg, err := ConfigFromEnv(os.Getenv)
+	if err == nil {
+		var a *Agent
+		if a, err = New(cfg, Options{Logger: log}); err == nil {
+			return a.Start(ctx)
+		}
 	}
-	return a.Start(ctx)
+	// The agent cannot work; it stays to say why where users look, rather
+	// than exit and leave an empty menu and a bare 502 behind.
+	return runUnavailable(ctx, cfg, misconfigured(cfg, err), menu.Options{}, log)
 }

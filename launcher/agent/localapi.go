@@ -22,7 +22,10 @@ import (
 type localAPI struct {
 	socket string
 	svc    sessionAPI
-	log    *slog.Logger
+	// serviceURL is where svc calls, for the sentence users see when it
+	// does not answer.
+	serviceURL string
+	log        *slog.Logger
 	// uid is the uid allowed to call; the agent's own.
 	uid int
 	// kick asks the supervisor to look at the apps now (after a launch or
@@ -41,18 +44,24 @@ func (l *localAPI) Start(ctx context.Context) error {
 	srv := &http.Server{
 		Handler:           l.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
-		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			uid, err := peerUID(c)
-			if err != nil {
-				l.log.Warn("No peer credentials on the launch socket", "err", err)
-				uid = -1
-			}
-			return context.WithValue(ctx, peerKey{}, uid)
-		},
-		BaseContext: func(net.Listener) context.Context { return ctx },
+		ConnContext:       peerContext(l.log),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	l.log.Info("Launch API listening", "socket", l.socket)
 	return serve(ctx, srv, ln, func() { _ = os.Remove(l.socket) })
+}
+
+// peerContext puts each connection's SO_PEERCRED uid (-1 if unknown) into
+// its requests' context, under peerKey.
+func peerContext(log *slog.Logger) func(context.Context, net.Conn) context.Context {
+	return func(ctx context.Context, c net.Conn) context.Context {
+		uid, err := peerUID(c)
+		if err != nil {
+			log.Warn("No peer credentials on the launch socket", "err", err)
+			uid = -1
+		}
+		return context.WithValue(ctx, peerKey{}, uid)
+	}
 }
 
 // listenUnix replaces a stale socket file, listens, and makes the socket
@@ -208,8 +217,8 @@ func (l *localAPI) serviceError(w http.ResponseWriter, what string, err error) {
 		return
 	}
 	l.log.Error("Service call failed", "call", what, "err", err)
-	writeError(w, &launchapi.Error{Status: http.StatusBadGateway, Code: "service_unreachable",
-		Message: "The launcher could not reach the kubedesk service: " + err.Error()})
+	writeError(w, &launchapi.Error{Status: http.StatusBadGateway, Code: CodeServiceUnreachable,
+		Message: unreachable(l.serviceURL, err)})
 }
 
 // public drops what the local API never hands out: the Xpra password.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-	"time"
 
 	"kubedesk.dev/kubedesk/launcher/launchapi"
 )
@@ -17,25 +16,30 @@ import (
 // callers of uid, and returns a client of it.
 func startLocalAPI(t *testing.T, svc sessionAPI, uid int) *launchapi.Client {
 	t.Helper()
+	return startLocalAPIFor(t, svc, uid, "")
+}
+
+// startLocalAPIAt is startLocalAPI for the agent's own uid, with the
+// service's URL that its messages name.
+func startLocalAPIAt(t *testing.T, svc sessionAPI, serviceURL string) *launchapi.Client {
+	t.Helper()
+	return startLocalAPIFor(t, svc, os.Getuid(), serviceURL)
+}
+
+func startLocalAPIFor(t *testing.T, svc sessionAPI, uid int, serviceURL string) *launchapi.Client {
+	t.Helper()
 	// Not t.TempDir: a Unix socket path must stay under 108 bytes.
 	dir, err := os.MkdirTemp("", "kd")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	l := &localAPI{socket: filepath.Join(dir, "launcher.sock"), svc: svc, log: testLogger(t), uid: uid, kick: func() {}}
+	l := &localAPI{socket: filepath.Join(dir, "launcher.sock"), svc: svc, serviceURL: serviceURL, log: testLogger(t), uid: uid, kick: func() {}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.Start(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	deadline := time.After(waitShort)
-	for _, err := os.Stat(l.socket); err != nil; _, err = os.Stat(l.socket) {
-		select {
-		case <-deadline:
-			t.Fatal("no socket")
-		case <-time.After(5 * time.Millisecond): // polling a file, not asserting
-		}
-	}
+	waitForFile(t, l.socket)
 	return launchapi.NewClient(l.socket)
 }
 

@@ -19,6 +19,11 @@ type menuSync struct {
 	retry    time.Duration
 	log      *slog.Logger
 	refresh  chan struct{}
+	// serviceURL names the service in the menu's notice while it does not
+	// answer.
+	serviceURL string
+	// synced is set once a menu from the catalog was written.
+	synced bool
 }
 
 func newMenuSync(svc sessionAPI, opts menu.Options, interval time.Duration, log *slog.Logger) *menuSync {
@@ -62,6 +67,15 @@ func (m *menuSync) Start(ctx context.Context) error {
 
 func (m *menuSync) sync(ctx context.Context) error {
 	apps, err := m.svc.Catalog(ctx)
+	if isUnreachable(err) && !m.synced && ctx.Err() == nil {
+		// Until the service first answers, the menu says why it has no
+		// apps; the first answer replaces the notice with the catalog.
+		// (Later outages keep the menu: they are usually short, and a
+		// launch then says why it failed.)
+		if werr := writeNotice(m.opts, unreachable(m.serviceURL, err)); werr != nil {
+			m.log.Warn("Writing the menu's notice failed", "err", werr)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -73,6 +87,7 @@ func (m *menuSync) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.synced = true
 	if len(ch.Written)+len(ch.Removed) > 0 {
 		m.log.Info("Menu updated", "apps", len(c.Apps()), "written", len(ch.Written), "removed", len(ch.Removed))
 	}

@@ -33,6 +33,10 @@ const (
 	DefaultIcon = "application-x-executable"
 	// TopIcon is the icon of the "Kubedesk Apps" submenu.
 	TopIcon = "applications-science"
+	// NoticeFile is the entry that says why there are no apps (Options.Notice).
+	NoticeFile = "kubedesk-unavailable.desktop"
+	// NoticeName is its label in the menu.
+	NoticeName = "Why are there no apps?"
 )
 
 // The folders, relative to Options' homes, as the XDG Base Directory and
@@ -60,6 +64,14 @@ type Options struct {
 	// Icon chooses an entry's icon; nil means DefaultIconFor. A launcher
 	// that caches icon URLs as files can map them here.
 	Icon func(catalog.App) string
+	// Notice, when set, is a sentence that says why apps are missing or
+	// cannot start (the launcher cannot reach the service, say): the menu
+	// gets an entry NoticeName, first in "Kubedesk Apps", that shows it in
+	// a window (NoticeCommand).
+	Notice string
+	// NoticeCommand shows the notice: the sentence is its last argument.
+	// Empty means xmessage (the desktop image has it, x11-utils).
+	NoticeCommand []string
 }
 
 // DefaultOptions finds DataHome and ConfigHome as the XDG Base Directory
@@ -130,6 +142,9 @@ func Render(c *catalog.Catalog, opts Options) map[string][]byte {
 		files[ApplicationsDir+"/"+EntryFile(a)] = desktopEntry(a, opts)
 	}
 	files[DesktopDirectoriesDir+"/"+TopDirectory] = directoryEntry("Kubedesk Apps", "Applications that open in their own pod", TopIcon)
+	if opts.Notice != "" {
+		files[ApplicationsDir+"/"+NoticeFile] = noticeEntry(opts)
+	}
 	tree := buildTree(apps)
 	for _, cat := range tree {
 		files[DesktopDirectoriesDir+"/"+CategoryDirectory(cat.slug)] = directoryEntry(cat.label, "", "")
@@ -137,8 +152,28 @@ func Render(c *catalog.Catalog, opts Options) map[string][]byte {
 			files[DesktopDirectoriesDir+"/"+AppDirectory(app.id)] = directoryEntry(app.name, "", opts.Icon(app.newest))
 		}
 	}
-	files[MergedMenusDir+"/"+MenuFile] = menuXML(tree)
+	files[MergedMenusDir+"/"+MenuFile] = menuXML(tree, opts.Notice != "")
 	return files
+}
+
+// noticeEntry is the entry that shows Options.Notice.
+func noticeEntry(opts Options) []byte {
+	show := opts.NoticeCommand
+	if len(show) == 0 {
+		show = []string{"xmessage", "-center", "-buttons", "OK:0"}
+	}
+	var b bytes.Buffer
+	kv := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
+	b.WriteString("[Desktop Entry]\n")
+	kv("Type", "Application")
+	kv("Version", "1.4")
+	kv("Name", NoticeName)
+	kv("Comment", escapeValue(oneLine(opts.Notice)))
+	kv("Icon", "dialog-warning")
+	kv("Exec", execLine(append(slices.Clone(show), oneLine(opts.Notice))))
+	kv("Terminal", "false")
+	kv("Categories", MainCategory)
+	return b.Bytes()
 }
 
 func desktopEntry(a catalog.App, opts Options) []byte {
@@ -289,7 +324,7 @@ const menuHeader = `<!DOCTYPE Menu PUBLIC "-//freedesktop//DTD Menu 1.0//EN"
 // submenu per app inside it, and the app's versions, newest first. The
 // root's name is ignored when a desktop merges the file; "Xfce" matches
 // images/desktop's kubedesk-base.menu.
-func menuXML(tree []*menuCategory) []byte {
+func menuXML(tree []*menuCategory, notice bool) []byte {
 	var b bytes.Buffer
 	b.WriteString(menuHeader)
 	w := func(depth int, format string, args ...any) {
@@ -302,6 +337,11 @@ func menuXML(tree []*menuCategory) []byte {
 	w(1, "<Menu>")
 	w(2, "<Name>Kubedesk Apps</Name>")
 	w(2, "<Directory>%s</Directory>", xmlText(TopDirectory))
+	if notice {
+		w(2, "<Include>")
+		w(3, "<Filename>%s</Filename>", NoticeFile)
+		w(2, "</Include>")
+	}
 	for _, cat := range tree {
 		w(2, "<Menu>")
 		w(3, "<Name>%s</Name>", xmlText(strings.TrimSuffix(CategoryDirectory(cat.slug), ".directory")))

@@ -279,6 +279,35 @@ func TestWriteEmptyCatalog(t *testing.T) {
 	assert.Contains(t, string(menu), "<Name>Kubedesk Apps</Name>")
 }
 
+// A launcher that cannot reach the service leaves a notice in the menu; the
+// next Write without one removes it.
+func TestWriteNotice(t *testing.T) {
+	t.Parallel()
+	empty, _ := catalog.New()
+	root := t.TempDir()
+	opts := Options{DataHome: filepath.Join(root, "share"), ConfigHome: filepath.Join(root, "config"),
+		Notice: "Apps are unavailable: the service said \"no\"; 100% sure."}
+	_, err := Write(empty, opts)
+	require.NoError(t, err)
+	entry, err := os.ReadFile(filepath.Join(opts.DataHome, ApplicationsDir, NoticeFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(entry), "Name=Why are there no apps?\n")
+	// Exec quoting (a double-quoted argument, \" inside) and %% for a
+	// literal percent sign, as the Desktop Entry specification says.
+	assert.Contains(t, string(entry), `Exec=xmessage -center -buttons OK:0 "Apps are unavailable: the service said \\"no\\"; 100%% sure."`+"\n")
+	menu, err := os.ReadFile(filepath.Join(opts.ConfigHome, MergedMenusDir, MenuFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(menu), "<Filename>"+NoticeFile+"</Filename>")
+
+	opts.Notice = ""
+	ch, err := Write(loadCatalog(t, "testdata/catalog.yaml"), opts)
+	require.NoError(t, err)
+	assert.Contains(t, ch.Removed, filepath.Join(opts.DataHome, ApplicationsDir, NoticeFile))
+	menu, err = os.ReadFile(filepath.Join(opts.ConfigHome, MergedMenusDir, MenuFile))
+	require.NoError(t, err)
+	assert.NotContains(t, string(menu), NoticeFile)
+}
+
 func TestWriteNeedsAbsoluteHomes(t *testing.T) {
 	t.Parallel()
 	empty, _ := catalog.New()

@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -11,7 +12,12 @@ import (
 // /readyz (the sessions are loaded from the cluster) and /metrics. It serves
 // no user data and carries no credentials; the chart exposes its port only to
 // the kubelet and Prometheus.
-func NewOps(ready func() bool, gatherer prometheus.Gatherer) http.Handler {
+//
+// warnings are sentences about the configuration that do not stop the
+// service but leave users without something (no app catalog, say); /readyz
+// adds them to its answer, one "warning: …" line each, so an operator who
+// checks readiness by hand sees them.
+func NewOps(ready func() bool, warnings []string, gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
@@ -21,7 +27,12 @@ func NewOps(ready func() bool, gatherer prometheus.Gatherer) http.Handler {
 			http.Error(w, "loading sessions from the cluster", http.StatusServiceUnavailable)
 			return
 		}
-		_, _ = w.Write([]byte("ok\n"))
+		var b strings.Builder
+		b.WriteString("ok\n")
+		for _, warning := range warnings {
+			b.WriteString("warning: " + warning + "\n")
+		}
+		_, _ = w.Write([]byte(b.String()))
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	return mux

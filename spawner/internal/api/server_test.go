@@ -354,7 +354,7 @@ func TestSessionRoutes(t *testing.T) {
 func TestOpsEndpoints(t *testing.T) {
 	t.Parallel()
 	ready := false
-	h := NewOps(func() bool { return ready }, prometheus.NewRegistry())
+	h := NewOps(func() bool { return ready }, nil, prometheus.NewRegistry())
 	for _, tc := range []struct {
 		path string
 		want int
@@ -367,4 +367,16 @@ func TestOpsEndpoints(t *testing.T) {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	assert.Equal(t, 200, rec.Code)
+	assert.Equal(t, "ok\n", rec.Body.String())
+}
+
+// A configuration that leaves users without apps is still ready, and
+// /readyz says what is missing.
+func TestReadyzNamesWarnings(t *testing.T) {
+	t.Parallel()
+	h := NewOps(func() bool { return true }, []string{"no app catalog"}, prometheus.NewRegistry())
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	assert.Equal(t, 200, rec.Code)
+	assert.Equal(t, "ok\nwarning: no app catalog\n", rec.Body.String())
 }

@@ -20,6 +20,16 @@ type Spawner struct {
 	ReconcileRounds prometheus.Counter
 	AppLaunches     *prometheus.CounterVec
 	AppStart        prometheus.Histogram
+	// NameConflicts counts objects found under a session's name that
+	// belong to another user (see podspec.OwnerOf).
+	NameConflicts *prometheus.CounterVec
+	// AuthFailures counts requests refused for their credentials.
+	AuthFailures *prometheus.CounterVec
+	// CatalogApps is the number of apps the catalog loaded at start, and
+	// CatalogSkipped the entries it left out for their mistakes: 0 apps
+	// means sessions can launch nothing (no catalog configured).
+	CatalogApps    prometheus.Gauge
+	CatalogSkipped prometheus.Gauge
 }
 
 // spawnBuckets reach ten minutes: image pulls and node scale-ups put the p99
@@ -64,6 +74,22 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 			Help:    "Time from an app pod's creation until its app runs and its Xpra sidecar is ready to attach.",
 			Buckets: []float64{0.25, 0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 60, 120, 300},
 		}),
+		NameConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "name_conflicts_total",
+			Help: "Spawns refused because an object under the session's name (kind: pvc, pod, secret, session) belongs to another user or records no owner; an operator must resolve each one.",
+		}, []string{"kind"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "auth_failures_total",
+			Help: "Requests refused for their credentials, by credential (hub, session) and outcome (rejected: a wrong token; limited: the source had failed too often and was not checked).",
+		}, []string{"credential", "outcome"}),
+		CatalogApps: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "catalog_apps",
+			Help: "Apps (id and version) in the app catalog loaded at start; 0: sessions can launch no apps.",
+		}),
+		CatalogSkipped: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "catalog_entries_skipped",
+			Help: "Catalog entries left out at start for a mistake (each is logged with its file and line).",
+		}),
 		ReconcileRounds: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "spawner", Name: "reconcile_rounds_total",
 			Help: "Times the service rebuilt its view of sessions from the cluster.",
@@ -75,6 +101,7 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 		"App pods, by status (starting, running, stopping, ended, failed).", []string{"status"}, nil)
 	reg.MustRegister(m.SpawnDuration, m.SpawnFailures, m.StopDuration, m.KubeRequests, m.HTTPRequests, m.ReconcileRounds,
 		m.AppLaunches, m.AppStart,
+		m.NameConflicts, m.AuthFailures, m.CatalogApps, m.CatalogSkipped,
 		&funcCollector{desc: active, fn: sessions}, &funcCollector{desc: appPods, fn: apps})
 	return m
 }
