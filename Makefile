@@ -54,6 +54,10 @@ image-binaries-%:
 	CGO_ENABLED=0 GOOS=$(word 1,$(subst _, ,$*)) GOARCH=$(word 2,$(subst _, ,$*)) \
 		$(GO) build -trimpath -ldflags="-s -w" -o $(IMAGE_BIN)/$*/ ./cmd/...
 
+.PHONY: images
+images: ## Build every image of images/ with buildah, no Docker engine, from bases made here (storage and layer cache: /var/lib/kubedesk-images, KUBEDESK_IMAGES_ROOT)
+	hack/images.sh
+
 .PHONY: helm
 helm: ## Build helm from its Go module into .cache/bin (cached)
 	hack/helm.sh

@@ -1,7 +1,18 @@
 // Package images holds the Dockerfiles of kubedesk's images (one directory
-// each) and a test of the policies every one of them must follow: a pinned
-// base, a final USER that is not root, an ENTRYPOINT or CMD, and COPY
-// sources that exist in the build context (or, for _output/bin binaries,
-// that `make image-binaries` builds). The images cannot be built on the dev
-// machine; this test and the dev node's end-to-end tests stand in.
+// each; images/images.txt names what each builds) and their tests:
+//
+//   - the policies every Dockerfile must follow (dockerfiles_test.go): a
+//     pinned base (a digest or an exact version; a base from an ARG counts
+//     by its default, so `ARG BASE=…@sha256:…` + `FROM ${BASE}` is pinned
+//     and an unpinned or missing default is not), a final USER that is not
+//     root, an ENTRYPOINT or CMD, and COPY sources that exist in the build
+//     context (or, for _output/bin binaries, that `make image-binaries`
+//     builds);
+//   - the built images (build_test.go, KUBEDESK_IMAGES_TEST=1, root):
+//     hack/images.sh (`make images`) builds every Dockerfile with buildah
+//     from bases it makes itself, and each image is inspected against its
+//     Dockerfile (USER, Entrypoint, Cmd, the COPYed files) and runs a few
+//     of its programs.
+//
+// See README.md for the build: storage, bases, names, times.
 package images

@@ -80,8 +80,29 @@ var exactVersion = regexp.MustCompile(`^v?[0-9]+\.[0-9]+`)
 
 // checkBase checks one FROM's image reference; stages are the names of
 // earlier stages, args the ARG defaults declared before the first FROM.
+// A base from an ARG (`ARG BASE=…@sha256:…` then `FROM ${BASE}`, so a
+// builder that cannot pull passes --build-arg BASE=<a local image>) is
+// judged by its default: the default must be pinned, and an ARG without
+// one fails.
 func checkBase(ref string, stages []string, args map[string]string) string {
-	ref = os.Expand(ref, func(k string) string { return args[k] })
+	orig := ref
+	var unset []string
+	ref = os.Expand(ref, func(k string) string {
+		v, ok := args[k]
+		if !ok || v == "" {
+			unset = append(unset, k)
+		}
+		return v
+	})
+	if len(unset) > 0 {
+		return fmt.Sprintf("%s: ARG %s has no default before the first FROM; give it a pinned one", orig, strings.Join(unset, ", "))
+	}
+	if ref != orig {
+		if msg := checkBase(ref, stages, nil); msg != "" {
+			return fmt.Sprintf("%s (the ARG's default): %s", orig, msg)
+		}
+		return ""
+	}
 	switch {
 	case ref == "scratch" || slices.Contains(stages, ref):
 		return ""
@@ -314,6 +335,8 @@ func TestDockerfilePoliciesFire(t *testing.T) {
 		{"no-tag", []string{rulePinnedBase}},
 		{"bare-major", []string{rulePinnedBase}},
 		{"arg-base", []string{rulePinnedBase}},
+		{"arg-no-default", []string{rulePinnedBase}},
+		{"arg-unpinned-default", []string{rulePinnedBase}},
 		{"root-user", []string{ruleNonRoot}},
 		{"uid-zero", []string{ruleNonRoot}},
 		{"no-user", []string{ruleNonRoot}},
@@ -366,6 +389,31 @@ func TestCheckBase(t *testing.T) {
 		"debian@sha256:abc":                 false,
 	} {
 		msg := checkBase(ref, []string{"builder"}, nil)
+		assert.Equal(t, ok, msg == "", "%s: %s", ref, msg)
+	}
+	// From an ARG: its default decides.
+	args := map[string]string{
+		"PINNED":   "gcr.io/distroless/static-debian12:nonroot" + digest,
+		"VERSION":  "12.11-slim",
+		"LATEST":   "debian:latest",
+		"BAREMAJ":  "12",
+		"EMPTY":    "",
+		"BUILDER":  "builder",
+		"REGISTRY": "gcr.io",
+	}
+	for ref, ok := range map[string]bool{
+		"${PINNED}":                              true,
+		"$PINNED":                                true,
+		"debian:${VERSION}":                      true,
+		"${REGISTRY}/distroless/static" + digest: true,
+		"${BUILDER}":                             true,
+		"${LATEST}":                              false,
+		"debian:${BAREMAJ}":                      false,
+		"${EMPTY}":                               false,
+		"${UNDECLARED}":                          false,
+		"${REGISTRY}/distroless/static":          false,
+	} {
+		msg := checkBase(ref, []string{"builder"}, args)
 		assert.Equal(t, ok, msg == "", "%s: %s", ref, msg)
 	}
 }
