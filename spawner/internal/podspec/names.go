@@ -46,9 +46,11 @@ type Names struct {
 
 // NewNames computes the names of the session of user's server. Every result is
 // a valid DNS-1123 label of at most 63 characters, and different (user,
-// server) pairs get different names: a raw name is used as it is only when it
-// is already a safe slug, and everything else carries a hash of the raw name,
-// so "alice", "Alice" and "alice." are three users.
+// server) pairs get different names up to a 32-bit hash collision: a raw
+// name is used as it is only when it is already a safe slug, and everything
+// else carries a hash of the raw name, so "alice", "Alice" and "alice." are
+// three users. Collisions can be found on purpose; OwnerOf is what keeps
+// colliding users apart.
 func NewNames(user, server string) Names {
 	n := Names{
 		User:     user,

@@ -14,4 +14,15 @@
 // second spawn is refused as busy, a stop cancels a spawn in progress and then
 // deletes, and concurrent stops share one deletion. Every operation writes a
 // progress.Log in words a person understands, replayed to late readers.
+//
+// Nothing is reused by name alone. Hashed names can collide (see podspec), so
+// a home PVC, a pod or a Secret found under a session's name is used only
+// when its raw-name annotations name the same user and server
+// (podspec.OwnerOf); a home PVC without annotations (KubeSpawner's oldest)
+// only when its name is not hashed (podspec.MayUseHome). Anything else
+// refuses the spawn with code name_conflict, before anything is created when
+// the informer caches show it, otherwise as the spawn's failure reason; the
+// other user's objects are neither mounted, updated nor deleted (a stop
+// deletes a pod only after reading that it is the session's own, with a UID
+// precondition).
 package session

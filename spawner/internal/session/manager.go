@@ -297,10 +297,30 @@ func (m *Manager) Spawn(key Key, spec Spec) (Session, error) {
 		// A failed or stopped session is only a record: a new spawn replaces it.
 		m.forget(s)
 	}
+	// Names are not proof of ownership (podspec.OwnerOf): every object
+	// found under this server's names must be its own before it is used.
+	if other := m.byPod[names.Pod]; other != nil && other.key != key {
+		if other.op != nil || other.status == StatusPending || other.status == StatusRunning || other.status == StatusStopping {
+			return Session{}, m.conflict(names, "session", names.Pod, nil, &other.key)
+		}
+		// Another server's failed record keeps answering its polls, but
+		// no longer holds the name.
+		delete(m.byPod, names.Pod)
+	}
 	if pod, err := m.pods.Pods(m.cfg.Namespace).Get(names.Pod); err == nil {
+		if podspec.OwnerOf(pod, names) != podspec.Owned {
+			return Session{}, m.conflict(names, "pod", pod.Name, pod.Annotations, nil)
+		}
 		// A pod of the same name that the Manager does not track is still
 		// being deleted (the records go when the pod is gone).
 		return Session{}, &Error{Code: CodeBusy, Message: fmt.Sprintf("The previous session's pod %s is still shutting down; try again in a few seconds.", pod.Name)}
+	}
+	if spec.Settings.StorageEnsured() {
+		// Claims the informer does not cache (KubeSpawner's have other
+		// labels) are checked when the create finds them (createObjects).
+		if pvc, err := m.pvcs.PersistentVolumeClaims(m.cfg.Namespace).Get(names.PVC); err == nil && !podspec.MayUseHome(pvc, names) {
+			return Session{}, m.conflict(names, "pvc", pvc.Name, pvc.Annotations, nil)
+		}
 	}
 
 	s := &session{key: key, names: names, profile: spec.Profile, status: StatusPending, started: time.Now()}

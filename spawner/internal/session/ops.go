@@ -101,22 +101,29 @@ func (m *Manager) createObjects(op *operation, spec Spec) (*corev1.Pod, error) {
 
 	if spec.Settings.StorageEnsured() {
 		pvc := podspec.HomePVC(ns, s.names, spec.Settings, podspec.StorageLabels(s.names))
-		if _, err := m.pvcs.PersistentVolumeClaims(ns).Get(pvc.Name); err != nil {
+		if cached, err := m.pvcs.PersistentVolumeClaims(ns).Get(pvc.Name); err == nil {
+			if !podspec.MayUseHome(cached, s.names) {
+				return nil, m.conflictFailure(s.names, "pvc", cached.Name, cached.Annotations)
+			}
+		} else {
 			err := withRetry(op.ctx, func(ctx context.Context) error {
 				_, err := core.PersistentVolumeClaims(ns).Create(ctx, pvc, metav1.CreateOptions{})
-				if apierrors.IsAlreadyExists(err) {
-					return nil
+				if !apierrors.IsAlreadyExists(err) && !apierrors.IsForbidden(err) {
+					return err
 				}
-				if apierrors.IsForbidden(err) {
-					// A storage quota forbids creation even when the claim
-					// exists; only its absence is a failure (KubeSpawner's
-					// lesson).
-					if _, getErr := core.PersistentVolumeClaims(ns).Get(ctx, pvc.Name, metav1.GetOptions{}); getErr == nil {
-						return nil
-					}
+				// The claim exists (a storage quota forbids creation even
+				// when it does; only its absence is a failure, KubeSpawner's
+				// lesson). It is mounted only if it is this user's.
+				current, getErr := core.PersistentVolumeClaims(ns).Get(ctx, pvc.Name, metav1.GetOptions{})
+				switch {
+				case getErr == nil && !podspec.MayUseHome(current, s.names):
+					return m.conflictFailure(s.names, "pvc", current.Name, current.Annotations)
+				case getErr == nil:
+					return nil
+				case apierrors.IsForbidden(err):
 					return &failure{reason: ReasonConfig, message: "The home directory could not be created: " + firstSentence(err.Error())}
 				}
-				return err
+				return getErr
 			})
 			if err != nil {
 				return nil, fmt.Errorf("create home volume %s: %w", pvc.Name, err)
@@ -138,6 +145,9 @@ func (m *Manager) createObjects(op *operation, spec Spec) (*corev1.Pod, error) {
 		var err error
 		pod, err = core.Pods(ns).Create(ctx, podObj, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
+			if current, getErr := core.Pods(ns).Get(ctx, podObj.Name, metav1.GetOptions{}); getErr == nil && podspec.OwnerOf(current, s.names) != podspec.Owned {
+				return m.conflictFailure(s.names, "pod", current.Name, current.Annotations)
+			}
 			return &failure{reason: ReasonKubernetes, message: fmt.Sprintf("A pod named %s already exists; stop the server and start it again.", podObj.Name)}
 		}
 		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
@@ -173,6 +183,11 @@ func (m *Manager) createObjects(op *operation, spec Spec) (*corev1.Pod, error) {
 			current, getErr := core.Secrets(ns).Get(ctx, secret.Name, metav1.GetOptions{})
 			if getErr != nil {
 				return getErr
+			}
+			if podspec.OwnerOf(current, s.names) != podspec.Owned {
+				// Another user's credentials: never read into, never
+				// overwritten.
+				return m.conflictFailure(s.names, "secret", current.Name, current.Annotations)
 			}
 			secret.ResourceVersion = current.ResourceVersion
 			_, err = core.Secrets(ns).Update(ctx, secret, metav1.UpdateOptions{})
@@ -295,7 +310,7 @@ func (m *Manager) failSpawn(op *operation, log *slog.Logger, f *failure, cleanup
 	log.Warn("Spawn failed", "reason", f.reason, "message", f.message, "elapsed", time.Since(op.started).Round(time.Millisecond))
 	if cleanup {
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StopTimeout)
-		if err := withRetry(ctx, func(ctx context.Context) error { return m.deletePod(ctx, s.names.Pod, 0) }); err != nil {
+		if err := withRetry(ctx, func(ctx context.Context) error { return m.deleteOwnPod(ctx, s.names, 0) }); err != nil {
 			log.Error("Delete failed pod", "err", err)
 		}
 		cancel()
@@ -336,9 +351,9 @@ func (m *Manager) runStop(op *operation, spawn *operation) {
 		<-spawn.done
 	}
 	op.log.Append(progress.Event{Kind: progress.KindProgress, Message: "Stopping your desktop."})
-	err := withRetry(op.ctx, func(ctx context.Context) error { return m.deletePod(ctx, s.names.Pod, m.cfg.DeleteGracePeriod) })
+	err := withRetry(op.ctx, func(ctx context.Context) error { return m.deleteOwnPod(ctx, s.names, m.cfg.DeleteGracePeriod) })
 	for err == nil {
-		if _, ok := m.cachedPod(s.names.Pod); !ok {
+		if !m.ownPod(s.names) {
 			break
 		}
 		select {
@@ -393,6 +408,9 @@ func (m *Manager) onPod(obj any, deleted bool) {
 	if s.op != nil {
 		s.op.poke()
 		return
+	}
+	if podspec.OwnerOf(pod, s.names) != podspec.Owned {
+		return // another user's pod under a colliding name is not this session's
 	}
 	if s.status != StatusRunning {
 		return

@@ -1,0 +1,185 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"kubedesk.dev/kubedesk/spawner/internal/metrics"
+	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+	"kubedesk.dev/kubedesk/spawner/internal/progress"
+)
+
+const testNS = "hub"
+
+// startManager runs a Manager on a fake clientset holding objs and waits
+// until it has rebuilt its sessions.
+func startManager(t *testing.T, objs ...runtime.Object) (*Manager, *fake.Clientset, *metrics.Spawner) {
+	t.Helper()
+	client := fake.NewClientset(objs...)
+	m := metrics.NewSpawner(prometheus.NewRegistry(), func() map[string]int { return nil }, func() map[string]int { return nil })
+	mgr := New(client, Config{Namespace: testNS, SpawnTimeout: 5 * time.Second}, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, mgr.Ready, 5*time.Second, 10*time.Millisecond)
+	return mgr, client, m
+}
+
+func testSpec() Spec {
+	return Spec{Settings: podspec.Defaults(), Env: map[string]string{"JUPYTERHUB_SERVICE_PREFIX": "/user/x/"}}
+}
+
+// claimAs is a home PVC under names' name, annotated as owner's (nil: no
+// annotations); managed puts kubedesk's labels on it, so the informer
+// caches it (KubeSpawner's claims have other labels).
+func claimAs(names podspec.Names, owner *podspec.Names, managed bool) *corev1.PersistentVolumeClaim {
+	pvc := podspec.HomePVC(testNS, names, podspec.Defaults(), podspec.StorageLabels(names))
+	if !managed {
+		pvc.Labels = map[string]string{"component": "singleuser-storage", "app": "jupyterhub"}
+	}
+	pvc.Annotations = nil
+	if owner != nil {
+		pvc.Annotations = map[string]string{podspec.AnnotationUsername: owner.User}
+		if owner.Server != "" {
+			pvc.Annotations[podspec.AnnotationServername] = owner.Server
+		}
+	}
+	return pvc
+}
+
+func pods(t *testing.T, client *fake.Clientset) []corev1.Pod {
+	t.Helper()
+	list, err := client.CoreV1().Pods(testNS).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	return list.Items
+}
+
+// lastEvent waits for the spawn to end and returns its final event.
+func lastEvent(t *testing.T, mgr *Manager, key Key) progress.Event {
+	t.Helper()
+	log, ok := mgr.Progress(key)
+	require.True(t, ok)
+	var last progress.Event
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, log.Follow(ctx, func(e progress.Event) error { last = e; return nil }))
+	return last
+}
+
+func requireConflict(t *testing.T, err error, want string) {
+	t.Helper()
+	var e *Error
+	require.True(t, errors.As(err, &e), "err = %v", err)
+	assert.Equal(t, CodeNameConflict, e.Code)
+	assert.Contains(t, e.Message, want)
+	assert.Contains(t, e.Message, "operator")
+	assert.NotContains(t, e.Message, "shutting down")
+}
+
+// The collision itself is simulated here: the victim's objects carry the
+// attacker's names. spawner/security_integration_test.go uses a real pair.
+func TestSpawnRefusesAnotherUsersCachedHome(t *testing.T) {
+	attacker := podspec.NewNames("Mallory", "")
+	victim := podspec.NewNames("Alice", "")
+	claim := claimAs(attacker, &victim, true)
+	mgr, client, m := startManager(t, claim)
+
+	_, err := mgr.Spawn(Key{User: attacker.User}, testSpec())
+	requireConflict(t, err, "home volume would be "+attacker.PVC)
+
+	assert.Empty(t, pods(t, client), "no pod that could mount the claim")
+	got, err := client.CoreV1().PersistentVolumeClaims(testNS).Get(context.Background(), claim.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, claim, got, "the victim's claim is untouched")
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.NameConflicts.WithLabelValues("pvc")))
+	_, known := mgr.Get(Key{User: attacker.User})
+	assert.False(t, known, "a refused spawn leaves no record")
+}
+
+// A claim the informer does not cache (KubeSpawner's labels) is found by the
+// create; the spawn then fails with the same sentence and creates no pod.
+func TestSpawnFailsOnAnotherUsersUncachedHome(t *testing.T) {
+	attacker := podspec.NewNames("Mallory", "")
+	victim := podspec.NewNames("Alice", "lab")
+	mgr, client, m := startManager(t, claimAs(attacker, &victim, false))
+
+	key := Key{User: attacker.User}
+	_, err := mgr.Spawn(key, testSpec())
+	require.NoError(t, err)
+	last := lastEvent(t, mgr, key)
+	assert.Equal(t, progress.KindFailed, last.Kind)
+	assert.Equal(t, ReasonNameConflict, last.Reason)
+	assert.Contains(t, last.Message, "another user's")
+	assert.Empty(t, pods(t, client))
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.NameConflicts.WithLabelValues("pvc")))
+
+	// The hub stops a failed server; a pod of the victim's that has the
+	// name by now is not deleted.
+	victimPod := podspec.Pod(podspec.PodInput{Namespace: testNS, Names: victim, Settings: podspec.Defaults()})
+	victimPod.Name = attacker.Pod
+	_, err = client.CoreV1().Pods(testNS).Create(context.Background(), victimPod, metav1.CreateOptions{})
+	require.NoError(t, err)
+	require.NoError(t, mgr.Stop(context.Background(), key))
+	assert.Len(t, pods(t, client), 1, "the other user's pod survives the stop")
+}
+
+func TestSpawnRefusesWhileAnotherUsersPodHasTheName(t *testing.T) {
+	attacker := podspec.NewNames("Mallory", "")
+	victim := podspec.NewNames("Alice", "")
+	pod := podspec.Pod(podspec.PodInput{Namespace: testNS, Names: victim, Settings: podspec.Defaults()})
+	pod.Name = attacker.Pod
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.0.0.7",
+		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	mgr, client, m := startManager(t, pod)
+
+	_, err := mgr.Spawn(Key{User: attacker.User}, testSpec())
+	requireConflict(t, err, attacker.Pod)
+	assert.Len(t, pods(t, client), 1)
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.NameConflicts.WithLabelValues("session")), "the victim's running session holds the name")
+	s, ok := mgr.Get(Key{User: victim.User})
+	require.True(t, ok, "the victim's session was rebuilt from its pod")
+	assert.Equal(t, StatusRunning, s.Status)
+}
+
+// Claims without annotations are KubeSpawner's oldest: one whose name is the
+// user name verbatim is that user's; a hashed one could be anyone's.
+func TestUnannotatedHome(t *testing.T) {
+	plain := podspec.NewNames("alice", "")
+	require.False(t, plain.Hashed())
+	mgr, client, _ := startManager(t, claimAs(plain, nil, false))
+	key := Key{User: plain.User}
+	_, err := mgr.Spawn(key, testSpec())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(pods(t, client)) == 1 }, 5*time.Second, 10*time.Millisecond,
+		"the verbatim-named claim is mounted")
+
+	hashed := podspec.NewNames("Alice.Smith@example.org", "")
+	require.True(t, hashed.Hashed())
+	mgr, client, _ = startManager(t, claimAs(hashed, nil, true))
+	_, err = mgr.Spawn(Key{User: hashed.User}, testSpec())
+	requireConflict(t, err, "does not record its owner")
+	assert.Empty(t, pods(t, client))
+}
+
+func TestOwnHomeIsReused(t *testing.T) {
+	names := podspec.NewNames("Alice.Smith@example.org", "lab")
+	mgr, client, m := startManager(t, claimAs(names, &names, false))
+	_, err := mgr.Spawn(Key{User: names.User, Server: names.Server}, testSpec())
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return len(pods(t, client)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 0.0, testutil.ToFloat64(m.NameConflicts.WithLabelValues("pvc")))
+}

@@ -1,0 +1,93 @@
+package spawner_test
+
+// Integration tests of issue 13's findings (security hardening), against
+// the dev cluster like the others. They skip under -short.
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kubedesk.dev/kubedesk/spawner/spawnertest"
+)
+
+// Finding 1: two user names that map to the same Kubernetes names. The
+// second user never gets the first one's home volume, pod or Secret: the
+// spawn is refused with a sentence for the operator, whether the victim runs
+// or has stopped, and the victim's claim is untouched.
+func TestCollidingUserNeverGetsAnotherUsersHome(t *testing.T) {
+	t.Parallel()
+	c, ns, svc, _ := setup(t)
+	ctx := context.Background()
+	victim, attacker := spawnertest.CollidingUsers("dana")
+	t.Logf("colliding pair: %q and %q", victim, attacker)
+	victimPath := "/api/v1/users/" + url.PathEscape(victim) + "/server"
+	attackerPath := "/api/v1/users/" + url.PathEscape(attacker) + "/server"
+
+	status, body := svc.Do(t, "POST", victimPath, spawnBody(victim, ""))
+	require.Equal(t, http.StatusAccepted, status, string(body))
+	require.Equal(t, "ready", lastKind(svc.Progress(t, victimPath, waitReady)))
+	victimSession := svc.Session(t, victimPath)
+	claims, err := c.Client.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	require.Len(t, claims.Items, 1)
+	claim := claims.Items[0]
+	require.Equal(t, victim, claim.Annotations["hub.jupyter.org/username"])
+
+	refused := func(when string) {
+		t.Helper()
+		status, body := svc.Do(t, "POST", attackerPath, spawnBody(attacker, ""))
+		require.Equal(t, http.StatusConflict, status, "%s: %s", when, body)
+		var e struct{ Code, Message string }
+		require.NoError(t, json.Unmarshal(body, &e))
+		assert.Equal(t, "name_conflict", e.Code, when)
+		assert.Contains(t, e.Message, "another user's", when)
+		assert.Contains(t, e.Message, "operator", when)
+		assert.NotContains(t, e.Message, victim, "%s: the other user is not named to the user", when)
+		assert.NotContains(t, e.Message, "shutting down", when)
+		known := false
+		for _, s := range svc.Sessions(t) {
+			known = known || s.User == attacker
+		}
+		assert.False(t, known, "%s: the refused spawn left no session", when)
+	}
+
+	// While the victim runs: not the misleading "still shutting down".
+	refused("victim running")
+	pod, err := c.Client.CoreV1().Pods(ns).Get(ctx, victimSession.Pod, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, victim, pod.Annotations["hub.jupyter.org/username"], "the victim's pod still runs")
+
+	// After the victim stopped: the claim is there, the pod is not.
+	status, _ = svc.Do(t, "DELETE", victimPath, nil)
+	require.Equal(t, http.StatusNoContent, status)
+	refused("victim stopped")
+	// The hub stops a server whose start failed; nothing of the victim's
+	// goes with it.
+	status, _ = svc.Do(t, "DELETE", attackerPath, nil)
+	require.Equal(t, http.StatusNoContent, status)
+
+	after, err := c.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, claim.UID, after.UID)
+	assert.Equal(t, claim.ResourceVersion, after.ResourceVersion, "the victim's claim is untouched")
+	pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	require.NoError(t, err)
+	for _, p := range pods.Items {
+		assert.NotEqual(t, attacker, p.Annotations["hub.jupyter.org/username"], "no pod of the second user")
+	}
+	metrics := svc.Metrics(t)
+	assert.Contains(t, metrics, `kubedesk_spawner_name_conflicts_total{kind="session"} 1`)
+	assert.Contains(t, metrics, `kubedesk_spawner_name_conflicts_total{kind="pvc"} 1`)
+
+	// The victim is not locked out of their own home.
+	status, body = svc.Do(t, "POST", victimPath, spawnBody(victim, ""))
+	require.Equal(t, http.StatusAccepted, status, string(body))
+	require.Equal(t, "ready", lastKind(svc.Progress(t, victimPath, waitReady)))
+}
