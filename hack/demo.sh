@@ -2,9 +2,15 @@
 # `make demo`: installs what is missing, then runs kubedesk on this machine:
 # the dev cluster (a real kube-apiserver with kwok nodes and one real node,
 # devnode-0, that runs pods as processes here), the spawner service and a
-# real JupyterHub on http://127.0.0.1:8000 with the profiles of
-# examples/demo/profiles.yaml. A session is a real desktop: the desktop
-# image's entrypoint (images/desktop) with XFCE on TigerVNC and JupyterLab.
+# real JupyterHub on http://127.0.0.1:8000. A session is a real desktop: the
+# desktop image's entrypoint (images/desktop) with XFCE on TigerVNC and
+# JupyterLab; its Applications menu and JupyterLab's launcher have the
+# demo's apps, each of which runs in a pod of its own.
+#
+# The service runs as the Helm chart configures it (helm/chartenv renders
+# helm/kubedesk with examples/demo/values.yaml, which holds a sample of
+# Neurodesk's apps.json too): profiles, app catalog, Xpra image and every setting
+# come from the chart; only the addresses are this machine's.
 #
 # Ctrl-C stops the hub, which stops every server through the service (pods
 # deleted, their processes gone), then the service. Home volumes stay (the
@@ -12,16 +18,25 @@
 # finds each user's files again; `make cluster-down` removes them.
 #
 # Settings: KUBEDESK_DEMO_PORT (8000), KUBEDESK_DEMO_PASSWORD (kubedesk).
+# For a second demo beside the first (test/e2e's demo test runs one):
+# KUBEDESK_DEMO_NAMESPACE (kubedesk-demo), KUBEDESK_DEMO_STATE
+# (.cache/demo), and the loopback ports KUBEDESK_DEMO_HUB_PORT (8081, the
+# hub's API), KUBEDESK_DEMO_PROXY_API_PORT (8001), KUBEDESK_DEMO_SERVICE_PORT
+# (8090, the spawner service's API) and KUBEDESK_DEMO_OPS_PORT (9091, its
+# /readyz and /metrics).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-state="$root/.cache/demo"
-ns=kubedesk-demo
+state=${KUBEDESK_DEMO_STATE:-$root/.cache/demo}
+ns=${KUBEDESK_DEMO_NAMESPACE:-kubedesk-demo}
 port=${KUBEDESK_DEMO_PORT:-8000}
 password=${KUBEDESK_DEMO_PASSWORD:-kubedesk}
-# Loopback ports: the hub's API (servers call it), the proxy's API, the
-# spawner service's API and its /readyz + /metrics.
-hub_port=8081 proxy_api_port=8001 service_port=8090 ops_port=9091
+hub_port=${KUBEDESK_DEMO_HUB_PORT:-8081}
+proxy_api_port=${KUBEDESK_DEMO_PROXY_API_PORT:-8001}
+service_port=${KUBEDESK_DEMO_SERVICE_PORT:-8090}
+ops_port=${KUBEDESK_DEMO_OPS_PORT:-9091}
+# The chart's values of the demo; the test of the demo reads the same.
+values=(--values examples/demo/values.yaml)
 mkdir -p "$state" bin
 
 say() { printf '\033[1mdemo:\033[0m %s\n' "$*" >&2; }
@@ -35,14 +50,15 @@ done
 
 say "Installing what is missing (the first run builds Kubernetes from source: about 12 minutes)"
 hack/cluster-tools.sh
+hack/helm.sh
 hack/python-env.sh venv node
-hack/desktop-env.sh # Debian packages of the desktop, .cache/venv-desktop, chromium
+hack/desktop-env.sh # Debian packages of the desktop and its apps, .cache/venv-desktop, chromium, examples
 hack/dev-cluster.sh up # also starts devnode-0 and the volume provisioner
 eval "$(hack/dev-cluster.sh env)"
 kubectl() { "$root/.cache/bin/kubectl" "$@"; }
 kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns" >/dev/null
 
-go build -o bin/ ./cmd/kubedesk-spawner
+go build -o bin/ ./cmd/kubedesk-spawner ./hack/chartenv
 
 # Children run in their own sessions (setsid): Ctrl-C reaches only this
 # script, which stops them in order; the service must outlive the hub, which
@@ -73,10 +89,17 @@ token_file="$state/hub-token"
 key_file="$state/session-key" # signs session tokens; kept so they survive a restart
 [[ -s "$key_file" ]] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key_file")
 
-KUBEDESK_KUBECONFIG="$KUBECONFIG" KUBEDESK_NAMESPACE=$ns KUBEDESK_HUB_TOKEN_FILE="$token_file" \
-  KUBEDESK_SESSION_KEY_FILE="$key_file" \
-  KUBEDESK_LISTEN=127.0.0.1:$service_port KUBEDESK_OPS_LISTEN=127.0.0.1:$ops_port KUBEDESK_LOG_FORMAT=text \
-  KUBEDESK_PROFILES_FILE="$root/examples/demo/profiles.yaml" \
+# The service's environment as the chart's Deployment gives it, with this
+# machine's addresses. Session pods on devnode-0 share this machine's
+# network, so they reach the service on loopback.
+service_env=$(bin/chartenv --helm .cache/bin/helm --chart helm/kubedesk --namespace "$ns" --kubeconfig "$KUBECONFIG" \
+  --listen "127.0.0.1:$service_port" --ops-listen "127.0.0.1:$ops_port" \
+  --session-service-url "http://127.0.0.1:$service_port" \
+  --hub-token-file "$token_file" --session-key-file "$key_file" --config-dir "$state/service-config" \
+  -- "${values[@]}") || die "the chart does not render with the demo's values"
+mapfile -t service_env <<<"$service_env"
+# Text logs: a person reads them here.
+env "${service_env[@]}" KUBEDESK_LOG_FORMAT=text \
   setsid bin/kubedesk-spawner >"$state/spawner.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 150); do
@@ -106,9 +129,14 @@ cat >&2 <<MSG
 
   Open      http://127.0.0.1:$port/
             Log in as any user name with password "$password" ("admin" also gets the
-            admin page), pick a profile, Start. You land in JupyterLab (about 10-30 s);
-            click the "Desktop" tile in its launcher, or open
-            http://127.0.0.1:$port/user/<name>/desktop/
+            admin page), pick a profile, Start. You land in JupyterLab (about 10-30 s):
+            its launcher has a tile per app (MRIcron, mtPaint, Veusz, XTerm, and
+            Neurodesk's ITK-SNAP and FSLeyes), and ~/examples a notebook and a brain
+            image. The "Desktop" tile (or http://127.0.0.1:$port/user/<name>/desktop/)
+            opens the desktop: Applications > Kubedesk Apps has the same apps, each
+            started in a pod of its own; its window appears on the desktop.
+            (Neurodesk's tools run from Neurodesk's images on Docker Hub, which this
+            machine cannot reach: there, a launch says the image could not be pulled.)
   Stop      Ctrl-C here (stops every server, then the service; home directories stay),
             or stop one server from http://127.0.0.1:$port/hub/home
   Watch     kubectl --kubeconfig $KUBECONFIG -n $ns get pods,pvc -w

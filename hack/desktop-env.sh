@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs on this host what the desktop session image has, so that
 # images/desktop/entrypoint.sh runs here exactly as in the image:
-#   apt      the Debian packages of images/desktop/apt-packages.txt (the
-#            Dockerfile installs the same list; needs root)
+#   apt      the Debian packages of images/desktop/apt-packages.txt and of
+#            the demo's apps, images/apps/*/apt-packages.txt (the
+#            Dockerfiles install the same lists; the dev node runs the
+#            programs on the host), and hack/test-packages.txt; needs root
 #   venv     .cache/venv-desktop from images/desktop/requirements-test.txt
 #            (the image's pinned requirements.txt plus pytest), made with
 #            Debian's /usr/bin/python3 like the image's venv, and readable by
@@ -11,10 +13,13 @@
 #            (hack/jupyterlab-ext.sh builds it; needs Node 20)
 #   browser  Debian's chromium and test/browser's node_modules (npm ci),
 #            for the Playwright checks
+#   examples .cache/desktop-examples: what the image has in
+#            /usr/share/kubedesk/examples (examples/notebooks, the sample
+#            data of images/desktop/make-sample-data.py), for the dev node
 # Each step leaves a stamp of its inputs and is skipped while they match, so
 # a second run takes about a second.
 #
-# Usage: hack/desktop-env.sh [apt|venv|browser]...   (default: all three)
+# Usage: hack/desktop-env.sh [apt|venv|browser|examples]...   (default: all)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,18 +37,21 @@ apt_install() {
     exit 1
   fi
   if [[ $apt_updated == 0 ]]; then
-    apt-get update -qq
+    apt-get update -qq -o DPkg::Lock::Timeout=600
     apt_updated=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  # Other builds on this machine may hold dpkg's lock for a while.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "$@" >/dev/null
 }
 packages() { grep -v -e '^#' -e '^[[:space:]]*$' "$1"; }
 
 make_apt() {
   local stamp missing=()
-  stamp=$(stamp_of "$img/apt-packages.txt" "$root/hack/test-packages.txt")
+  local lists=("$img/apt-packages.txt" "$root"/images/apps/*/apt-packages.txt "$root/hack/test-packages.txt")
+  stamp=$(stamp_of "${lists[@]}")
   fresh apt "$stamp" && return 0
-  mapfile -t pkgs < <(packages "$img/apt-packages.txt"; packages "$root/hack/test-packages.txt")
+  mapfile -t pkgs < <(for l in "${lists[@]}"; do packages "$l"; done)
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
@@ -103,13 +111,26 @@ make_browser() {
   fi
 }
 
+make_examples() {
+  local dir="$cache/desktop-examples" stamp
+  stamp=$(stamp_of "$img/make-sample-data.py" "$root"/examples/notebooks/*.ipynb)
+  fresh desktop-examples "$stamp" && [[ -d $dir ]] && return 0
+  rm -rf "$dir"
+  mkdir -p "$dir/notebooks"
+  cp "$root"/examples/notebooks/*.ipynb "$dir/notebooks/"
+  /usr/bin/python3 "$img/make-sample-data.py" "$dir/data"
+  chmod -R a+rX "$dir"
+  echo "$stamp" >"$stamps/desktop-examples"
+}
+
 targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(apt venv browser)
+[[ ${#targets[@]} -gt 0 ]] || targets=(apt venv browser examples)
 for t in "${targets[@]}"; do
   case "$t" in
     apt) make_apt ;;
     venv) make_venv; make_jupyterlab_ext ;;
     browser) make_browser ;;
-    *) echo "usage: hack/desktop-env.sh [apt|venv|browser]..." >&2; exit 2 ;;
+    examples) make_examples ;;
+    *) echo "usage: hack/desktop-env.sh [apt|venv|browser|examples]..." >&2; exit 2 ;;
   esac
 done

@@ -1,5 +1,5 @@
 // Package notebooks holds example notebooks; its test keeps them valid and
-// in step with the example catalog.
+// in step with the demo's catalog (a new user's home gets them).
 package notebooks
 
 import (
@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"sigs.k8s.io/yaml"
 
 	"kubedesk.dev/kubedesk/launcher/catalog"
 )
@@ -45,9 +47,28 @@ var launchCall = regexp.MustCompile(`(?m)(?:\blaunch\(\s*"|^!launch\s+)([a-z0-9]
 // must stay out of the catalog.
 const refusedApp = "no-such-"
 
-func TestNotebooksLaunchCatalogApps(t *testing.T) {
-	cat, problems := catalog.Load(filepath.Join("..", "catalog", "neurodesk-subset.yaml"))
+// demoCatalog is the catalog of the demo, whose sessions get these
+// notebooks: sessions.catalog of examples/demo/values.yaml.
+func demoCatalog(t *testing.T) *catalog.Catalog {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "demo", "values.yaml"))
+	require.NoError(t, err)
+	var values struct {
+		Sessions struct {
+			Catalog []any `json:"catalog"`
+		} `json:"sessions"`
+	}
+	require.NoError(t, yaml.Unmarshal(data, &values))
+	list, err := yaml.Marshal(values.Sessions.Catalog)
+	require.NoError(t, err)
+	cat, problems := catalog.Parse(list, "examples/demo/values.yaml")
 	require.Empty(t, problems)
+	require.Positive(t, cat.Len())
+	return cat
+}
+
+func TestNotebooksLaunchCatalogApps(t *testing.T) {
+	cat := demoCatalog(t)
 	files, err := filepath.Glob("*.ipynb")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
@@ -65,11 +86,11 @@ func TestNotebooksLaunchCatalogApps(t *testing.T) {
 			for _, m := range launchCall.FindAllStringSubmatch(source(c.Source), -1) {
 				_, err := cat.Lookup(m[1], "")
 				if strings.HasPrefix(m[1], refusedApp) {
-					assert.Error(t, err, "%s shows a refusal with %q, which the example catalog has", f, m[1])
+					assert.Error(t, err, "%s shows a refusal with %q, which the demo's catalog has", f, m[1])
 					continue
 				}
 				launched++
-				assert.NoError(t, err, "%s launches %q, which the example catalog lacks", f, m[1])
+				assert.NoError(t, err, "%s launches %q, which the demo's catalog lacks", f, m[1])
 			}
 		}
 		assert.Positive(t, launched, "%s launches no app", f)

@@ -33,6 +33,9 @@
 # JupyterLab (and so its terminals) and kubedesk-launcher get DISPLAY and
 # XAUTHORITY in their environment.
 #
+# A home without examples gets KUBEDESK_EXAMPLES_DIR
+# (/usr/share/kubedesk/examples: notebooks, sample data) as ~/examples, once.
+#
 # Settings (environment): KUBEDESK_POD_IP, KUBEDESK_PORT (8888),
 # KUBEDESK_RUNTIME_DIR (/tmp/kubedesk), KUBEDESK_DESKTOP (1; 0 = no desktop),
 # KUBEDESK_DESKTOP_GEOMETRY (1680x1050, as jupyter-remote-desktop-proxy),
@@ -99,6 +102,20 @@ if ! { [[ -d $HOME ]] || mkdir -p "$HOME" 2>/dev/null; } || [[ ! -w $HOME ]]; th
 fi
 cd "$HOME"
 export SHELL=${SHELL:-/bin/bash}
+
+# A new home gets the examples (notebooks and sample data) once: a marker
+# remembers it, so a user who deletes them does not get them back, and
+# nothing of a user's is ever overwritten. The image has them in
+# /usr/share/kubedesk/examples; the dev node names the host's copy.
+examples=${KUBEDESK_EXAMPLES_DIR:-/usr/share/kubedesk/examples}
+if [[ -d $examples && ! -e $HOME/.kubedesk/examples-copied && ! -e $HOME/examples ]]; then
+  if mkdir -p "$HOME/.kubedesk" && cp -R --no-preserve=mode,ownership "$examples" "$HOME/examples"; then
+    date -u +%FT%TZ >"$HOME/.kubedesk/examples-copied"
+    log "copied the examples into $HOME/examples"
+  else
+    log "warning: could not copy the examples into $HOME/examples"
+  fi
+fi
 export LANG=${LANG:-C.UTF-8}
 
 # The JupyterLab environment: the image's /opt/kubedesk/venv; on the host,

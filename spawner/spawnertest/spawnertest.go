@@ -14,12 +14,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"kubedesk.dev/kubedesk/helm/chartenv"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
 )
 
@@ -39,6 +41,24 @@ type Options struct {
 	// KUBEDESK_SERVICE_URL): pods on the dev node share this machine's
 	// network, so they reach it at 127.0.0.1:port.
 	SessionServiceURL bool
+	// Chart, when set, configures the service as the Helm chart does with
+	// these `helm template` arguments (values files, --set…), through
+	// helm/chartenv: every setting the chart gives the service, with this
+	// machine's addresses (SessionServiceURL is then implied). Profiles and
+	// Env still win over it. DemoChart is the demo's.
+	Chart []string
+}
+
+// DemoChart are the chart arguments of `make demo` (hack/demo.sh): the
+// demo's values file, with its profiles, catalog and Neurodesk sample.
+func DemoChart() []string {
+	return []string{"--values", filepath.Join(repoRoot(), "examples", "demo", "values.yaml")}
+}
+
+// repoRoot is the repository's root, found from this file's place in it.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // Service is a running spawner service.
@@ -120,6 +140,10 @@ func Start(tb testing.TB, opts Options) *Service {
 		"KUBEDESK_LOG_FORMAT=text",
 		"KUBEDESK_LOG_LEVEL=debug",
 	)
+	if len(opts.Chart) > 0 {
+		s.env = append(os.Environ(), chartEnv(tb, opts, s, dir, tokenFile, keyFile)...)
+		s.env = append(s.env, "KUBEDESK_LOG_FORMAT=text", "KUBEDESK_LOG_LEVEL=debug")
+	}
 	if opts.Profiles != "" {
 		path := filepath.Join(dir, "profiles.yaml")
 		must(tb, os.WriteFile(path, []byte(opts.Profiles), 0o600))
@@ -138,6 +162,26 @@ func Start(tb testing.TB, opts Options) *Service {
 		}
 	})
 	return s
+}
+
+// chartEnv renders the chart with opts.Chart and returns the service's
+// environment as its Deployment has it, on this machine's addresses.
+func chartEnv(tb testing.TB, opts Options, s *Service, dir, tokenFile, keyFile string) []string {
+	tb.Helper()
+	helm := filepath.Join(repoRoot(), ".cache", "bin", "helm")
+	if _, err := os.Stat(helm); err != nil {
+		tb.Fatalf("helm is not built: run hack/helm.sh (make deps does): %v", err)
+	}
+	rendered, err := chartenv.Render(context.Background(), helm, filepath.Join(repoRoot(), "helm", "kubedesk"), opts.Chart, chartenv.Host{
+		Namespace: opts.Namespace, Kubeconfig: opts.Kubeconfig,
+		Listen: strings.TrimPrefix(s.URL, "http://"), OpsListen: strings.TrimPrefix(s.OpsURL, "http://"),
+		SessionServiceURL: s.URL, HubTokenFile: tokenFile, SessionKeyFile: keyFile,
+		ConfigDir: filepath.Join(dir, "chart-config"),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return rendered.Env
 }
 
 func (s *Service) launch(tb testing.TB) {

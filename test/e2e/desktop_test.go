@@ -37,16 +37,6 @@ const (
 	xQueryTimeout = time.Minute
 )
 
-// demoProfiles is examples/demo/profiles.yaml: the tests run the profiles
-// the demo offers (Desktop and Large desktop, both on devnode-0).
-func demoProfiles(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(repoRoot(t), "examples", "demo", "profiles.yaml"))
-	require.NoError(t, err)
-	require.Contains(t, string(data), devcluster.DevnodeLabel, "the demo's profiles put sessions on the dev node")
-	return string(data)
-}
-
 // desktopEnv is what the desktop tests need on this machine, beyond the
 // dev cluster: the desktop's packages and venv (hack/desktop-env.sh), the
 // hub's venv and proxy (hack/python-env.sh), node, Chromium and X clients.
@@ -78,7 +68,7 @@ func TestDesktopThroughJupyterHub(t *testing.T) {
 	c := devcluster.Start(t)
 	requireDesktopEnv(t)
 	ns := c.Namespace(t)
-	svc := spawnertest.Start(t, spawnertest.Options{Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: demoProfiles(t)})
+	svc := spawnertest.Start(t, spawnertest.Options{Kubeconfig: c.Kubeconfig, Namespace: ns, Chart: spawnertest.DemoChart()})
 	h := startDemoHub(t, svc)
 	timeline := watchPods(t, c.Client, ns)
 	ctx := t.Context()
@@ -212,7 +202,7 @@ func TestDesktopStartupTimes(t *testing.T) {
 	c := devcluster.Start(t)
 	requireDesktopEnv(t)
 	ns := c.Namespace(t)
-	svc := spawnertest.Start(t, spawnertest.Options{Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: demoProfiles(t)})
+	svc := spawnertest.Start(t, spawnertest.Options{Kubeconfig: c.Kubeconfig, Namespace: ns, Chart: spawnertest.DemoChart()})
 	h := startDemoHub(t, svc)
 	timeline := watchPods(t, c.Client, ns)
 

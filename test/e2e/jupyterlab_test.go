@@ -90,9 +90,10 @@ func TestJupyterLab(t *testing.T) {
 	catalogFile := filepath.Join(t.TempDir(), "catalog.yaml")
 	require.NoError(t, os.WriteFile(catalogFile, []byte(strings.Replace(jupyterlabCatalog, "TITLE", title, 1)), 0o600))
 	svc := spawnertest.Start(t, spawnertest.Options{
-		Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: demoProfiles(t),
-		SessionServiceURL: true,
-		Env: []string{"KUBEDESK_CATALOG_FILE=" + catalogFile, "KUBEDESK_XPRA_IMAGE=kubedesk/xpra-sidecar:3.1",
+		// The demo's settings (profiles, Xpra image, session URL), with
+		// this test's catalog alone.
+		Kubeconfig: c.Kubeconfig, Namespace: ns, Chart: spawnertest.DemoChart(),
+		Env: []string{"KUBEDESK_CATALOG_FILE=" + catalogFile, "KUBEDESK_NEURODESK_APPS_FILE=",
 			"KUBEDESK_MAX_APPS_PER_SESSION=1"},
 	})
 	h := startDemoHub(t, svc)

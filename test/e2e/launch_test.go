@@ -136,9 +136,9 @@ func TestLaunchFromDesktop(t *testing.T) {
 	catalogFile := filepath.Join(t.TempDir(), "catalog.yaml")
 	require.NoError(t, os.WriteFile(catalogFile, []byte(strings.Replace(launchCatalog, "TITLE", title, 1)), 0o600))
 	svc := spawnertest.Start(t, spawnertest.Options{
-		Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: launchProfiles,
-		SessionServiceURL: true,
-		Env: []string{"KUBEDESK_CATALOG_FILE=" + catalogFile, "KUBEDESK_XPRA_IMAGE=kubedesk/xpra-sidecar:3.1",
+		// The demo's settings, with this test's profile and catalog alone.
+		Kubeconfig: c.Kubeconfig, Namespace: ns, Chart: spawnertest.DemoChart(), Profiles: launchProfiles,
+		Env: []string{"KUBEDESK_CATALOG_FILE=" + catalogFile, "KUBEDESK_NEURODESK_APPS_FILE=",
 			"KUBEDESK_SESSION_TOKEN_TTL=" + sessionTokenTTL.String()},
 	})
 	h := startDemoHub(t, svc)
@@ -597,7 +597,8 @@ func checkAppPod(t *testing.T, c *devcluster.Cluster, pod, session *corev1.Pod, 
 	require.NotNil(t, xpra, "the xpra sidecar")
 	assert.Equal(t, "kubedesk/example-xterm:1", app.Image)
 	assert.Equal(t, []string{"xterm", "-xrm", "XTerm*allowTitleOps: false", "-T", title}, app.Command)
-	assert.Equal(t, "kubedesk/xpra-sidecar:3.1", xpra.Image)
+	// The chart's Xpra image (helm/kubedesk's spawner.apps.xpraImage).
+	assert.Equal(t, "kubedesk/xpra-sidecar:0.1.0", xpra.Image)
 	require.NotNil(t, xpra.RestartPolicy, "the sidecar is a native sidecar")
 	assert.Equal(t, corev1.ContainerRestartPolicyAlways, *xpra.RestartPolicy)
 	for _, ctr := range []*corev1.Container{app, xpra} {
