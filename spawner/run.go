@@ -111,6 +111,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Namespace:         cfg.Namespace,
 		XpraImage:         cfg.XpraImage,
 		MaxAppsPerSession: cfg.MaxAppsPerSession,
+		MaxLaunchFiles:    cfg.MaxLaunchFiles,
+		MaxLaunchArgBytes: cfg.MaxLaunchArgBytes,
 	}, cat, sessionsForApps{mgr}, m, log)
 
 	renewer := tokenrenew.New(client, cfg.Namespace, mgr, signer, cfg.SessionTokenTTL, log)

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -90,4 +92,46 @@ func TestCollidingUserNeverGetsAnotherUsersHome(t *testing.T) {
 	status, body = svc.Do(t, "POST", victimPath, spawnBody(victim, ""))
 	require.Equal(t, http.StatusAccepted, status, string(body))
 	require.Equal(t, "ready", lastKind(svc.Progress(t, victimPath, waitReady)))
+}
+
+// Finding 4: launch admission is serialized per session and counts the
+// launches in flight, so 40 concurrent launches under a quota of 2 make
+// exactly 2 app pods; the file arguments are capped.
+func TestConcurrentLaunchesKeepTheQuota(t *testing.T) {
+	t.Parallel()
+	c, ns, svc, token, _ := appSetup(t, "KUBEDESK_MAX_APPS_PER_SESSION=2")
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	for range 40 {
+		wg.Go(func() {
+			status, body := svc.DoAs(t, token, "POST", "/api/v1/session/apps", map[string]any{"app": "xterm"})
+			if status != http.StatusAccepted {
+				assert.Contains(t, string(body), `"code":"quota"`)
+			}
+			mu.Lock()
+			statuses[status]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, map[int]int{http.StatusAccepted: 2, http.StatusTooManyRequests: 38}, statuses)
+	pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "component=app"})
+	require.NoError(t, err)
+	assert.Equal(t, 2, len(pods.Items), "exactly the quota's app pods")
+
+	// The caps on arguments, with a code like the other refusals.
+	many := make([]string, 65)
+	for i := range many {
+		many[i] = "/home/jovyan/f"
+	}
+	status, body := svc.DoAs(t, token, "POST", "/api/v1/session/apps", map[string]any{"app": "xterm", "files": many})
+	assert.Equal(t, http.StatusBadRequest, status, string(body))
+	assert.Contains(t, string(body), `"code":"too_many_files"`)
+	long := "/home/jovyan/" + strings.Repeat("x", 40<<10)
+	status, body = svc.DoAs(t, token, "POST", "/api/v1/session/apps", map[string]any{"app": "xterm", "files": []string{long}})
+	assert.Equal(t, http.StatusRequestEntityTooLarge, status, string(body))
+	assert.Contains(t, string(body), `"code":"args_too_long"`)
 }

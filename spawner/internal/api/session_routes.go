@@ -69,6 +69,9 @@ func appError(err error) error {
 		apps.CodeBadFile:    http.StatusBadRequest,
 		apps.CodeQuota:      http.StatusTooManyRequests,
 		apps.CodeNotFound:   http.StatusNotFound,
+		// Over the caps on file arguments.
+		apps.CodeTooManyFiles: http.StatusBadRequest,
+		apps.CodeArgsTooLong:  http.StatusRequestEntityTooLarge,
 	}[e.Code]
 	if status == 0 {
 		status = http.StatusBadRequest

@@ -41,7 +41,19 @@ type Config struct {
 	Display string
 	// MaxAppsPerSession bounds the apps a session runs at once.
 	MaxAppsPerSession int
+	// MaxLaunchFiles bounds the file arguments of one launch, and
+	// MaxLaunchArgBytes their total length: the arguments go into the app
+	// pod's spec, which is no place for a megabyte of them.
+	MaxLaunchFiles    int
+	MaxLaunchArgBytes int
 }
+
+// Defaults of the launch caps: far above what a click in a menu or a
+// launch() from a notebook passes, far below what strains a pod spec.
+const (
+	DefaultMaxLaunchFiles    = 64
+	DefaultMaxLaunchArgBytes = 32 << 10
+)
 
 // Sessions finds the running session a launch belongs to.
 type Sessions interface {
@@ -103,6 +115,10 @@ const (
 	CodeBadFile    = "bad_file"
 	CodeQuota      = "quota"
 	CodeNotFound   = "not_found"
+	// CodeTooManyFiles and CodeArgsTooLong refuse launches over the caps
+	// of Config.MaxLaunchFiles and Config.MaxLaunchArgBytes.
+	CodeTooManyFiles = "too_many_files"
+	CodeArgsTooLong  = "args_too_long"
 )
 
 // Error is a refusal with a message for a person.
@@ -124,6 +140,9 @@ type Manager struct {
 	informer cache.SharedIndexInformer
 	pods     corelisters.PodLister
 
+	// admission counts each session's launches in flight for the quota.
+	admission admission
+
 	mu        sync.Mutex
 	passwords map[string]string // app pod name → Xpra password
 	started   map[string]bool   // app pods whose start time is recorded
@@ -136,6 +155,12 @@ func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions
 	}
 	if cfg.MaxAppsPerSession == 0 {
 		cfg.MaxAppsPerSession = 8
+	}
+	if cfg.MaxLaunchFiles == 0 {
+		cfg.MaxLaunchFiles = DefaultMaxLaunchFiles
+	}
+	if cfg.MaxLaunchArgBytes == 0 {
+		cfg.MaxLaunchArgBytes = DefaultMaxLaunchArgBytes
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 5*time.Minute,
 		informers.WithNamespace(cfg.Namespace),
@@ -221,6 +246,9 @@ func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 	if err != nil {
 		return App{}, err
 	}
+	if err := m.checkArgs(req); err != nil {
+		return App{}, err
+	}
 	app, err := m.catalog.Lookup(req.App, req.Version)
 	if err != nil {
 		return App{}, &Error{Code: CodeUnknownApp, Message: err.Error()}
@@ -236,9 +264,13 @@ func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 	if err != nil {
 		return App{}, &Error{Code: CodeBadFile, Message: err.Error()}
 	}
-	if n := len(m.running(session.Name)); n >= m.cfg.MaxAppsPerSession {
-		return App{}, &Error{Code: CodeQuota, Message: fmt.Sprintf("This session already runs %d apps, the most it may; close one first.", n)}
+	// The quota counts the running apps and the launches in flight, under
+	// one lock per session, so concurrent launches cannot all pass it.
+	if n, ok := m.admission.admit(session.Name, m.cfg.MaxAppsPerSession, m.ofSession(session.Name), time.Now()); !ok {
+		return App{}, &Error{Code: CodeQuota, Message: fmt.Sprintf("This session already runs or starts %d apps, the most it may; close one first.", n)}
 	}
+	created := ""
+	defer func() { m.admission.done(session.Name, created, time.Now()) }()
 
 	display := m.cfg.Display
 	if display == "" {
@@ -256,6 +288,7 @@ func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 	if err != nil {
 		return App{}, fmt.Errorf("create app pod: %w", err)
 	}
+	created = pod.Name
 	password := randomString(24)
 	if _, err := core.Secrets(m.cfg.Namespace).Create(ctx, podspec.AppSecret(pod, password), metav1.CreateOptions{}); err != nil {
 		m.deleteQuietly(pod.Name)
@@ -271,6 +304,22 @@ func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 	m.mu.Unlock()
 	m.log.Info("App launched", "user", c.User, "server", c.Server, "app", app.ID, "version", app.Version, "pod", pod.Name)
 	return m.view(ctx, pod), nil
+}
+
+// checkArgs refuses launches over the caps on file arguments, before
+// anything looks at the files.
+func (m *Manager) checkArgs(req LaunchRequest) error {
+	if len(req.Files) > m.cfg.MaxLaunchFiles {
+		return &Error{Code: CodeTooManyFiles, Message: fmt.Sprintf("A launch may pass at most %d files; this one passes %d.", m.cfg.MaxLaunchFiles, len(req.Files))}
+	}
+	total := 0
+	for _, f := range req.Files {
+		total += len(f)
+	}
+	if total > m.cfg.MaxLaunchArgBytes {
+		return &Error{Code: CodeArgsTooLong, Message: fmt.Sprintf("The file arguments of a launch may be %d bytes in all; these are %d.", m.cfg.MaxLaunchArgBytes, total)}
+	}
+	return nil
 }
 
 // List returns the caller's apps, newest first.
@@ -333,17 +382,6 @@ func (m *Manager) find(c Caller, id string) (*corev1.Pod, error) {
 func (m *Manager) ofSession(session string) []*corev1.Pod {
 	pods, _ := m.pods.Pods(m.cfg.Namespace).List(labels.SelectorFromSet(labels.Set{podspec.LabelSession: session}))
 	return pods
-}
-
-// running counts the session's apps that have not ended.
-func (m *Manager) running(session string) []*corev1.Pod {
-	var out []*corev1.Pod
-	for _, p := range m.ofSession(session) {
-		if st, _, _ := status(p); st == StatusStarting || st == StatusRunning {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // view is an app as the API shows it. The password comes from memory, or
@@ -424,7 +462,11 @@ func sidecarReady(pod *corev1.Pod) bool {
 // them, and the agent drops the attachment when the app disappears.
 func (m *Manager) onPod(obj any) {
 	pod, ok := obj.(*corev1.Pod)
-	if !ok || pod.DeletionTimestamp != nil {
+	if !ok {
+		return
+	}
+	m.admission.observed(pod.Labels[podspec.LabelSession], pod.Name)
+	if pod.DeletionTimestamp != nil {
 		return
 	}
 	st, _, _ := status(pod)
@@ -450,6 +492,7 @@ func (m *Manager) onDelete(obj any) {
 		obj = d.Obj
 	}
 	if pod, ok := obj.(*corev1.Pod); ok {
+		m.admission.observed(pod.Labels[podspec.LabelSession], pod.Name)
 		m.mu.Lock()
 		delete(m.started, pod.Name)
 		delete(m.passwords, pod.Name)

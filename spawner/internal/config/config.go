@@ -28,6 +28,8 @@ type Config struct {
 	NeurodeskAppsFile  string        `mapstructure:"neurodesk_apps_file"`
 	XpraImage          string        `mapstructure:"xpra_image"`
 	MaxAppsPerSession  int           `mapstructure:"max_apps_per_session"`
+	MaxLaunchFiles     int           `mapstructure:"max_launch_files"`
+	MaxLaunchArgBytes  int           `mapstructure:"max_launch_arg_bytes"`
 	SessionTokenTTL    time.Duration `mapstructure:"session_token_ttl"`
 	SpawnTimeout       time.Duration `mapstructure:"spawn_timeout"`
 	StopTimeout        time.Duration `mapstructure:"stop_timeout"`
@@ -60,6 +62,8 @@ func defaults() map[string]any {
 		"neurodesk_apps_file":  "",
 		"xpra_image":           "kubedesk/xpra-sidecar:3.1",
 		"max_apps_per_session": 8,
+		"max_launch_files":     64,
+		"max_launch_arg_bytes": 32 << 10,
 		"session_token_ttl":    "168h",
 		"spawn_timeout":        "4m",
 		"stop_timeout":         "1m",
@@ -149,6 +153,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxAppsPerSession < 1 {
 		add("max_apps_per_session: must be at least 1, got %d", c.MaxAppsPerSession)
+	}
+	if c.MaxLaunchFiles < 1 {
+		add("max_launch_files: must be at least 1, got %d", c.MaxLaunchFiles)
+	}
+	if c.MaxLaunchArgBytes < 256 {
+		add("max_launch_arg_bytes: must be at least 256, got %d", c.MaxLaunchArgBytes)
 	}
 	if c.MaxBodyBytes < 1024 {
 		add("max_body_bytes: must be at least 1024, got %d", c.MaxBodyBytes)

@@ -23,7 +23,9 @@
 //	catalog_file         YAML app catalog (launcher/catalog format)
 //	neurodesk_apps_file  Neurodesk apps.json, imported into the catalog
 //	xpra_image           image of the Xpra sidecar in app pods ("kubedesk/xpra-sidecar:3.1")
-//	max_apps_per_session apps one session may run at once (8)
+//	max_apps_per_session apps one session may run at once (8); launches in flight count
+//	max_launch_files     file arguments one launch may pass (64)
+//	max_launch_arg_bytes total bytes of one launch's file arguments (32768)
 //	spawn_timeout        bound of a spawn ("4m"); keep it under the hub's start_timeout
 //	stop_timeout         bound of a stop ("1m")
 //	delete_grace_period  grace given to a session's processes on stop ("1s")

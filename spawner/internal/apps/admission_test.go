@@ -1,0 +1,182 @@
+package apps
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/internal/metrics"
+	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+)
+
+const testNS = "hub"
+
+type oneSession struct{ pod *corev1.Pod }
+
+func (s oneSession) SessionPod(user, server string) (*corev1.Pod, string, bool) {
+	return s.pod, "", user == "alice"
+}
+func (oneSession) ReadWriteOnce(*corev1.Pod) bool { return false }
+
+func startApps(t *testing.T, cfg Config) (*Manager, *fake.Clientset, Caller) {
+	t.Helper()
+	cat, problems := catalog.Parse([]byte(`
+- id: xterm
+  name: XTerm
+  version: "1"
+  image: kubedesk/example-xterm:1
+  command: [xterm]
+  args: ["{files}"]
+`), "catalog.yaml")
+	require.Empty(t, problems)
+	session := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "jupyter-alice", Namespace: testNS, UID: "session-uid"},
+		Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: podspec.NotebookContainerName}}}}
+	client := fake.NewClientset()
+	// A real API server takes milliseconds to create a pod, and its watch
+	// longer to show it: that is the window concurrent launches raced in.
+	client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		time.Sleep(20 * time.Millisecond)
+		return false, nil, nil
+	})
+	cfg.Namespace = testNS
+	m := metrics.NewSpawner(prometheus.NewRegistry(), func() map[string]int { return nil }, func() map[string]int { return nil })
+	mgr := New(client, cfg, cat, oneSession{session}, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, mgr.Ready, 5*time.Second, 10*time.Millisecond)
+	return mgr, client, Caller{User: "alice", SessionUID: "session-uid"}
+}
+
+func appPods(t *testing.T, client *fake.Clientset) int {
+	t.Helper()
+	list, err := client.CoreV1().Pods(testNS).List(context.Background(), metav1.ListOptions{})
+	require.NoError(t, err)
+	return len(list.Items)
+}
+
+// Concurrent launches all used to pass a count taken from the cache before
+// any of their pods existed.
+func TestConcurrentLaunchesKeepTheQuota(t *testing.T) {
+	mgr, client, caller := startApps(t, Config{MaxAppsPerSession: 2})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	for range 40 {
+		wg.Go(func() {
+			_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm"})
+			code := "created"
+			var e *Error
+			if errors.As(err, &e) {
+				code = e.Code
+			} else if err != nil {
+				code = err.Error()
+			}
+			mu.Lock()
+			outcomes[code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, map[string]int{"created": 2, CodeQuota: 38}, outcomes)
+	assert.Equal(t, 2, appPods(t, client))
+
+	// The quota counts the apps the cache shows once they are there.
+	_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm"})
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, CodeQuota, e.Code)
+}
+
+func TestLaunchArgumentCaps(t *testing.T) {
+	mgr, client, caller := startApps(t, Config{MaxLaunchFiles: 3, MaxLaunchArgBytes: 64})
+	files := func(n, size int) []string {
+		out := make([]string, n)
+		for i := range out {
+			name := fmt.Sprintf("/home/jovyan/%d", i)
+			out[i] = name + strings.Repeat("x", max(size-len(name), 0))
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name  string
+		files []string
+		code  string
+	}{
+		{"too many files", files(4, 1), CodeTooManyFiles},
+		{"too many bytes", files(2, 40), CodeArgsTooLong},
+		{"a megabyte in one argument", files(1, 1<<20), CodeArgsTooLong},
+	} {
+		_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm", Files: tc.files})
+		var e *Error
+		require.ErrorAs(t, err, &e, tc.name)
+		assert.Equal(t, tc.code, e.Code, tc.name)
+		assert.NotEmpty(t, e.Message, tc.name)
+	}
+	assert.Zero(t, appPods(t, client), "no refused launch created a pod")
+
+	_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm", Files: files(3, 20)})
+	require.NoError(t, err, "at the caps a launch goes through")
+}
+
+func TestAdmissionCountsLaunchesInFlight(t *testing.T) {
+	var a admission
+	now := time.Now()
+	pod := func(name string, phase corev1.PodPhase) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Phase: phase}}
+	}
+
+	n, ok := a.admit("s", 2, nil, now)
+	require.True(t, ok)
+	assert.Equal(t, 0, n)
+	_, ok = a.admit("s", 2, nil, now)
+	require.True(t, ok, "two reserved")
+	n, ok = a.admit("s", 2, nil, now)
+	assert.False(t, ok, "a third waits for neither create")
+	assert.Equal(t, 2, n)
+
+	a.done("s", "", now) // that launch failed before creating anything
+	a.done("s", "app-1", now)
+	_, ok = a.admit("s", 2, nil, now)
+	require.True(t, ok, "one slot came back; app-1 is still in flight")
+	_, ok = a.admit("s", 2, nil, now)
+	assert.False(t, ok)
+	a.done("s", "", now)
+
+	// Once the cache shows app-1, its own status counts: ended frees it.
+	_, ok = a.admit("s", 2, []*corev1.Pod{pod("app-1", corev1.PodSucceeded)}, now)
+	require.True(t, ok)
+	a.done("s", "", now)
+	n, _ = a.admit("s", 2, []*corev1.Pod{pod("app-1", corev1.PodRunning)}, now)
+	assert.Equal(t, 1, n, "counted once, by the cache, not again as in flight")
+	a.done("s", "", now)
+
+	// A created pod the cache never shows is forgotten after pendingTTL.
+	_, _ = a.admit("t", 1, nil, now)
+	a.done("t", "lost", now)
+	_, ok = a.admit("t", 1, nil, now)
+	assert.False(t, ok)
+	_, ok = a.admit("t", 1, nil, now.Add(pendingTTL+time.Second))
+	assert.True(t, ok)
+	a.done("t", "", now)
+
+	a.observed("s", "app-1")
+	assert.Empty(t, a.sessions, "sessions with nothing in flight are forgotten")
+}
