@@ -133,7 +133,9 @@ plan() {
     # 1. the Dockerfile's own header: `# image: TAG[,TAG] [FLAG...]`
     while read -r line; do
       found=1
-      rows+=("$df"$'\t'"${line%% *}"$'\t'"$( [[ $line == *' '* ]] && echo "${line#* }")")
+      flags=""
+      [[ $line != *' '* ]] || flags=${line#* }
+      rows+=("$df"$'\t'"${line%% *}"$'\t'"$flags")
     done < <(awk '!/^#/ { exit } sub(/^# image: */, "") { print }' "$root/$df")
     # 2. images/images.txt
     if ((found == 0)) && [[ $df == "$dir/Dockerfile" ]]; then
@@ -240,6 +242,7 @@ build_one() {
     args+=(--ignorefile "$df.dockerignore")
   fi
   [[ "${KUBEDESK_IMAGES_REFRESH:-0}" == 1 ]] && args+=(--no-cache)
+  if ((${#host_ca[@]})) && grep -q 'pip install' "$root/$df"; then args+=("${host_ca[@]}"); fi
   start=$(now)
   log "building $name ($df)"
   local rc=0
@@ -257,9 +260,28 @@ build_one() {
     die "building $name from $df failed"
   fi
   local size
-  size=$(bah images --format '{{.Size}}' "${args[1]}" 2>/dev/null | head -n 1)
+  size=$(bah images --format '{{.Size}}' "${args[1]}" 2>/dev/null | awk 'NR == 1') || size=?
   log "built $name in $(since "$start")s ($size)"
   printf '%s\t%s\t%s\n' "$name" "$(since "$start")" "$size" >>"$store/last-build.tsv"
+}
+
+# This machine's own certificate authorities (a TLS-inspecting egress proxy
+# signs PyPI's certificates with one), for the builds' pip only: for a
+# Dockerfile that runs `pip install`, the host's bundle and a pip.conf
+# naming it are bind-mounted into its RUN steps, so pip inside the build
+# trusts what the host trusts. Their content stays out of the image; buildah
+# leaves the mount points (an empty /etc/pip.conf and an empty directory
+# /run/kubedesk-host-ca). Only when the host has CAs of its own in
+# /usr/local/share/ca-certificates; KUBEDESK_IMAGES_HOST_CA=0 turns it off.
+host_ca=()
+setup_host_ca() {
+  host_ca=()
+  [[ "${KUBEDESK_IMAGES_HOST_CA:-1}" != 0 && -s /etc/ssl/certs/ca-certificates.crt ]] || return 0
+  compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null || compgen -G '/usr/local/share/ca-certificates/*/*.crt' >/dev/null || return 0
+  local conf=$'[global]\ncert = /run/kubedesk-host-ca/ca-certificates.crt'
+  [[ -f "$store/pip.conf" && "$(cat "$store/pip.conf")" == "$conf" ]] || printf '%s\n' "$conf" >"$store/pip.conf"
+  host_ca=(-v /etc/ssl/certs/ca-certificates.crt:/run/kubedesk-host-ca/ca-certificates.crt:ro
+    -v "$store/pip.conf:/etc/pip.conf:ro")
 }
 
 # The inputs of the builds that are build outputs themselves.
@@ -320,6 +342,7 @@ build() {
   plan=$(plan)
   (($#)) && plan=$(select_plan "$plan" "$@")
   : >"$store/last-build.tsv"
+  setup_host_ca
   make_debian_base
   make_static_base
   prerequisites "$plan"
@@ -332,7 +355,7 @@ build() {
 cmd=${1:-build}
 case $cmd in
   build) shift $(($# > 0 ? 1 : 0)); build "$@" ;;
-  bases) setup_store; install_tools; make_debian_base; make_static_base ;;
+  bases) setup_store; install_tools; setup_host_ca; make_debian_base; make_static_base ;;
   plan) plan ;;
   buildah) shift; setup_store; bah "$@" ;;
   root) echo "$store" ;;
