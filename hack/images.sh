@@ -245,12 +245,20 @@ build_one() {
   if ((${#host_ca[@]})) && grep -q 'pip install' "$root/$df"; then args+=("${host_ca[@]}"); fi
   start=$(now)
   log "building $name ($df)"
-  local rc=0
+  local rc=0 before
+  before=$(bah ps -a -q --notruncate 2>/dev/null | sort)
   if [[ "${KUBEDESK_IMAGES_VERBOSE:-0}" == 1 ]]; then
     (cd "$root" && bah bud --isolation chroot --pull=never --layers -f "$df" "${args[@]}" "$ctx") 2>&1 | tee "$logf" || rc=$?
   else
     (cd "$root" && bah bud --isolation chroot --pull=never --layers -f "$df" "${args[@]}" "$ctx") >"$logf" 2>&1 || rc=$?
   fi
+  # buildah 1.28 leaves the container (and its overlay mount) of a stage
+  # that only serves COPY --from (the desktop's launcher stage), and those
+  # of a failed build: remove what this build left.
+  local leftover
+  leftover=$(comm -13 <(echo "$before") <(bah ps -a -q --notruncate 2>/dev/null | sort))
+  # shellcheck disable=SC2086
+  [[ -z $leftover ]] || bah rm $leftover >/dev/null 2>&1 || true
   if ((rc)); then
     {
       echo "---- $name: the failed step's output (whole log: $logf)"
