@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -28,6 +27,7 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/api"
 	"kubedesk.dev/kubedesk/spawner/internal/apps"
 	"kubedesk.dev/kubedesk/spawner/internal/config"
+	"kubedesk.dev/kubedesk/spawner/internal/httpguard"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/internal/profile"
@@ -127,6 +127,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Profiles:     profiles,
 		Metrics:      m,
 		Logger:       log,
+		// The per-server stream limit keeps its default (16).
+		MaxProgressStreams: cfg.MaxProgressStreams,
 	})
 	if err != nil {
 		return err
@@ -136,8 +138,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g.Go(func() error { return mgr.Start(ctx) })
 	g.Go(func() error { return appMgr.Start(ctx) })
 	g.Go(func() error { return renewer.Start(ctx) })
-	g.Go(func() error { return serve(ctx, log, "api", cfg.Listen, apiHandler) })
-	g.Go(func() error { return serve(ctx, log, "ops", cfg.OpsListen, opsHandler(cfg, mgr.Ready, warnings, reg)) })
+	g.Go(func() error { return serve(ctx, log, "api", cfg.Listen, apiLimits(cfg), apiHandler) })
+	g.Go(func() error {
+		return serve(ctx, log, "ops", cfg.OpsListen, opsLimits, opsHandler(cfg, mgr.Ready, warnings, reg))
+	})
 	log.Info("Spawner service starting", "namespace", cfg.Namespace, "listen", cfg.Listen, "ops_listen", cfg.OpsListen,
 		"profiles", len(profiles.list))
 	err = g.Wait()
@@ -217,14 +221,38 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // KubeSpawner benchmark, docs/bench/kubespawner.md).
 const readHeaderTimeout = 2 * time.Minute
 
+// apiLimits bound what clients can make the API listener hold before they
+// are authenticated (issue 13): a 16 KiB header (net/http's 1 MiB default
+// let 300 unterminated headers cost 500 MB), idle keep-alives closed after
+// two minutes, and max_connections at once. There is no whole-request read
+// timeout, which would end progress streams (see httpguard); bodies have
+// their own deadline.
+func apiLimits(cfg config.Config) httpguard.Limits {
+	return httpguard.Limits{
+		MaxHeaderBytes:    httpguard.DefaultMaxHeaderBytes,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxConns:          cfg.MaxConnections,
+	}
+}
+
+// opsLimits: the kubelet's probes and Prometheus send a request at once and
+// hold few connections; 256 leaves room for an operator's curl and pprof.
+var opsLimits = httpguard.Limits{
+	MaxHeaderBytes:    httpguard.DefaultMaxHeaderBytes,
+	ReadHeaderTimeout: 10 * time.Second,
+	IdleTimeout:       time.Minute,
+	MaxConns:          256,
+}
+
 // serve runs an HTTP server until ctx ends, then shuts it down gracefully.
-func serve(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler) error {
-	ln, err := net.Listen("tcp", addr)
+func serve(ctx context.Context, log *slog.Logger, name, addr string, lim httpguard.Limits, h http.Handler) error {
+	ln, err := httpguard.Listen(addr, lim)
 	if err != nil {
 		return fmt.Errorf("listen %s on %s: %w", name, addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, BaseContext: func(net.Listener) context.Context { return ctx }}
-	log.Info("Listening", "server", name, "addr", ln.Addr().String())
+	srv := httpguard.Server(ctx, h, lim)
+	log.Info("Listening", "server", name, "addr", ln.Addr().String(), "max_connections", lim.MaxConns)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

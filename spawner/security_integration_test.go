@@ -4,13 +4,21 @@ package spawner_test
 // the dev cluster like the others. They skip under -short.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,8 +85,15 @@ func TestCollidingUserNeverGetsAnotherUsersHome(t *testing.T) {
 
 	after, err := c.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, claim.Name, metav1.GetOptions{})
 	require.NoError(t, err)
+	// Untouched by the service: the same claim, owner and spec, and no
+	// write of the service's since its create (the volume controller binds
+	// the claim meanwhile, so its resourceVersion moves on).
 	assert.Equal(t, claim.UID, after.UID)
-	assert.Equal(t, claim.ResourceVersion, after.ResourceVersion, "the victim's claim is untouched")
+	assert.Equal(t, claim.Annotations["hub.jupyter.org/username"], after.Annotations["hub.jupyter.org/username"])
+	assert.Equal(t, claim.Labels, after.Labels)
+	assert.Equal(t, claim.Spec.Resources, after.Spec.Resources)
+	assert.Equal(t, writesBy(claim.ManagedFields, "kubedesk-spawner"), writesBy(after.ManagedFields, "kubedesk-spawner"),
+		"the service wrote nothing to the claim since it created it")
 	pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
 	require.NoError(t, err)
 	for _, p := range pods.Items {
@@ -134,4 +149,147 @@ func TestConcurrentLaunchesKeepTheQuota(t *testing.T) {
 	status, body = svc.DoAs(t, token, "POST", "/api/v1/session/apps", map[string]any{"app": "xterm", "files": []string{long}})
 	assert.Equal(t, http.StatusRequestEntityTooLarge, status, string(body))
 	assert.Contains(t, string(body), `"code":"args_too_long"`)
+}
+
+// Finding 3: 300 connections that each send an unterminated 1 MB header
+// must not take the service's memory up (it was 460-537 MB, above the
+// chart's limit), and the service keeps answering the hub throughout. The
+// measure is the peak RSS (VmHWM) of the real service process.
+func TestHeaderFloodKeepsMemoryBounded(t *testing.T) {
+	_, _, svc, _ := setup(t)
+	addr := strings.TrimPrefix(svc.URL, "http://")
+	const (
+		attackers  = 300
+		headerSize = 1 << 20
+		peakBound  = 100 << 20
+	)
+	before := procStatus(t, svc.Pid(), "VmRSS")
+
+	// The hub's requests go on during the flood, each on a connection of
+	// its own, as a client that finds its pool broken would open.
+	var probes, probeFailures atomic.Int64
+	var slowest atomic.Int64
+	stopProbing := make(chan struct{})
+	probing := make(chan struct{})
+	go func() {
+		defer close(probing)
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+		for {
+			select {
+			case <-stopProbing:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			req, _ := http.NewRequest("GET", svc.URL+"/api/v1/profiles", nil)
+			req.Header.Set("Authorization", "Bearer "+svc.Token)
+			start := time.Now()
+			resp, err := client.Do(req)
+			probes.Add(1)
+			if err != nil {
+				probeFailures.Add(1)
+				t.Logf("probe: %v", err)
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				probeFailures.Add(1)
+				t.Logf("probe: status %d", resp.StatusCode)
+			}
+			if d := time.Since(start); int64(d) > slowest.Load() {
+				slowest.Store(int64(d))
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	hold := make(chan struct{})
+	chunk := []byte(strings.Repeat("a", 16<<10))
+	for range attackers {
+		wg.Go(func() {
+			conn, err := net.DialTimeout("tcp", addr, 30*time.Second)
+			if err != nil {
+				t.Logf("attacker dial: %v", err)
+				return
+			}
+			defer conn.Close()
+			_ = conn.SetWriteDeadline(time.Now().Add(60 * time.Second))
+			if _, err := io.WriteString(conn, "GET /api/v1/profiles HTTP/1.1\r\nHost: kubedesk\r\nX-Flood: "); err != nil {
+				return
+			}
+			for n := 0; n < headerSize; n += len(chunk) {
+				w, err := conn.Write(chunk)
+				sent.Add(int64(w))
+				if err != nil {
+					return // the service refused the header and closed
+				}
+			}
+			<-hold // never a line end: the header stays unterminated
+		})
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for sent.Load() < attackers*headerSize*9/10 && time.Now().Before(deadline) && !allDone(&wg) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // let the service do its worst with what it holds
+	peak := procStatus(t, svc.Pid(), "VmHWM")
+	close(hold)
+	wg.Wait()
+	close(stopProbing)
+	<-probing
+
+	t.Logf("header flood: %d connections x %d bytes (%d MB sent in all): RSS %d MB before, peak %d MB; %d probes, %d failed, slowest %s",
+		attackers, headerSize, sent.Load()>>20, before>>20, peak>>20, probes.Load(), probeFailures.Load(), time.Duration(slowest.Load()).Round(time.Millisecond))
+	assert.Less(t, peak, int64(peakBound), "peak RSS of the service")
+	assert.Positive(t, probes.Load())
+	assert.Zero(t, probeFailures.Load(), "the hub's requests are answered throughout")
+	status, _ := svc.Do(t, "GET", "/api/v1/profiles", nil)
+	assert.Equal(t, http.StatusOK, status, "and after")
+}
+
+// allDone reports whether wg's goroutines have all returned, without
+// waiting for them.
+func allDone(wg *sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(10 * time.Millisecond):
+		return false
+	}
+}
+
+// procStatus reads a size field (VmRSS, VmHWM) of /proc/<pid>/status, in
+// bytes.
+func procStatus(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), ":")
+		if !ok || name != field {
+			continue
+		}
+		kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		require.NoError(t, err)
+		return kb << 10
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// writesBy is what manager has written to an object, from its managed
+// fields.
+func writesBy(fields []metav1.ManagedFieldsEntry, manager string) []metav1.ManagedFieldsEntry {
+	var out []metav1.ManagedFieldsEntry
+	for _, f := range fields {
+		if f.Manager == manager {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"kubedesk.dev/kubedesk/spawner/internal/httpguard"
 	"kubedesk.dev/kubedesk/spawner/internal/progress"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
 )
@@ -73,7 +75,7 @@ func (s *server) create(c echo.Context) error {
 		return err
 	}
 	var req createRequest
-	if err := decodeStrict(c.Request().Body, &req); err != nil {
+	if err := decodeStrict(c, &req); err != nil {
 		return err
 	}
 	if err := validateEnv(req.Env); err != nil {
@@ -102,14 +104,21 @@ func (s *server) create(c echo.Context) error {
 	return c.JSON(http.StatusAccepted, sess)
 }
 
-// decodeStrict decodes one JSON object and refuses unknown fields and
-// trailing data, so a misspelt field is an error rather than ignored.
-func decodeStrict(body io.Reader, dst any) error {
-	data, err := io.ReadAll(body)
+// decodeStrict decodes the request's body, one JSON object, and refuses
+// unknown fields and trailing data, so a misspelt field is an error rather
+// than ignored. The body must arrive within bodyReadTimeout.
+func decodeStrict(c echo.Context, dst any) error {
+	lift := httpguard.BodyDeadline(c.Response(), bodyReadTimeout)
+	data, err := io.ReadAll(c.Request().Body)
+	lift()
 	if err != nil {
 		var he *echo.HTTPError
 		if errors.As(err, &he) {
 			return he // 413 from the body limit
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return fail(http.StatusRequestTimeout, "timeout", fmt.Sprintf("The request body did not arrive within %s.", bodyReadTimeout))
 		}
 		return fail(http.StatusBadRequest, "bad_request", "The request body could not be read.")
 	}
@@ -197,6 +206,14 @@ func (s *server) progress(c echo.Context) error {
 	if !ok {
 		return fail(http.StatusNotFound, "not_found", "No such server.")
 	}
+	release, ok := s.acquireStream(k)
+	if !ok {
+		c.Response().Header().Set("Retry-After", "5")
+		return fail(http.StatusTooManyRequests, "too_many_streams", fmt.Sprintf(
+			"Too many progress streams are open (at most %d in all, %d per server); close one or ask again later.",
+			s.opts.MaxProgressStreams, s.opts.MaxStreamsPerServer))
+	}
+	defer release()
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")
 	w.Header().Set(echo.HeaderCacheControl, "no-cache")

@@ -11,11 +11,13 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"kubedesk.dev/kubedesk/spawner/internal/httpguard"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/internal/progress"
@@ -76,11 +78,71 @@ type Options struct {
 	Tokens  TokenVerifier
 	Metrics *metrics.Spawner
 	Logger  *slog.Logger
+	// Failures limits failed authentication per source address; nil
+	// takes httpguard.NewFailures().
+	Failures *httpguard.Failures
+	// MaxProgressStreams bounds the progress streams open at once, and
+	// MaxStreamsPerServer those of one server (a person with many tabs):
+	// each holds a connection and two goroutines for as long as a spawn.
+	MaxProgressStreams  int
+	MaxStreamsPerServer int
 }
+
+// Defaults of the stream limits. The total stays well under the API's
+// connection cap (4096 by default), so streams can never take all the
+// connections that polls and stops need.
+const (
+	DefaultMaxProgressStreams  = 2048
+	DefaultMaxStreamsPerServer = 16
+)
+
+// What an unauthenticated client can cost is bounded (issue 13; the
+// listeners' own limits are in httpguard): a source address that keeps
+// failing authentication is refused with 429 before its credentials are
+// checked or logged (httpguard.Failures), every rejection is logged with the
+// connection's peer address, never a client-supplied X-Forwarded-For,
+// progress streams are capped in all and per server, and a request body must
+// arrive within bodyReadTimeout.
+
+// bodyReadTimeout bounds the reading of a request body (at most
+// MaxBodyBytes, 1 MiB by default): a client that trickles one holds its
+// connection no longer.
+const bodyReadTimeout = 30 * time.Second
 
 type server struct {
 	opts      Options
 	tokenHash [32]byte
+	streams   streams
+}
+
+// streams counts the open progress streams, in all and per server.
+type streams struct {
+	mu        sync.Mutex
+	total     int
+	perServer map[session.Key]int
+}
+
+// acquire takes a stream slot for k, or reports that a limit is reached.
+func (s *server) acquireStream(k session.Key) (release func(), ok bool) {
+	st := &s.streams
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.total >= s.opts.MaxProgressStreams || st.perServer[k] >= s.opts.MaxStreamsPerServer {
+		return nil, false
+	}
+	if st.perServer == nil {
+		st.perServer = map[session.Key]int{}
+	}
+	st.total++
+	st.perServer[k]++
+	return func() {
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		st.total--
+		if st.perServer[k]--; st.perServer[k] == 0 {
+			delete(st.perServer, k)
+		}
+	}, true
 }
 
 // New returns the API handler.
@@ -96,6 +158,15 @@ func New(opts Options) (http.Handler, error) {
 	}
 	if opts.KeepAlive == 0 {
 		opts.KeepAlive = 15 * time.Second
+	}
+	if opts.Failures == nil {
+		opts.Failures = httpguard.NewFailures()
+	}
+	if opts.MaxProgressStreams == 0 {
+		opts.MaxProgressStreams = DefaultMaxProgressStreams
+	}
+	if opts.MaxStreamsPerServer == 0 {
+		opts.MaxStreamsPerServer = DefaultMaxStreamsPerServer
 	}
 	s := &server{opts: opts, tokenHash: sha256.Sum256([]byte(opts.HubToken))}
 
@@ -185,17 +256,46 @@ func codeFor(status int) string {
 
 // authenticate accepts "Bearer <token>" and JupyterHub's "token <token>".
 // Digests are compared so that neither content nor length leaks through
-// timing.
+// timing. A source that keeps failing is refused before the comparison.
 func (s *server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		peer := httpguard.Peer(c.Request())
+		if err := s.limited(c, "hub", peer); err != nil {
+			return err
+		}
 		scheme, token, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 		scheme = strings.ToLower(scheme)
 		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
 		if (scheme != "bearer" && scheme != "token") || subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) != 1 {
-			s.opts.Logger.Warn("Rejected request without the hub's token", "remote", c.RealIP(), "path", c.Request().URL.Path)
+			s.rejected(c, "hub", peer, "Rejected request without the hub's token")
 			return fail(http.StatusUnauthorized, "unauthorized", "This API is for JupyterHub only: send the hub's token as 'Authorization: Bearer <token>'.")
 		}
 		return next(c)
+	}
+}
+
+// limited refuses a source that has failed authentication too often, with
+// 429 and Retry-After, without looking at its credentials or logging.
+func (s *server) limited(c echo.Context, credential, peer string) error {
+	blocked, retry := s.opts.Failures.Blocked(peer)
+	if !blocked {
+		return nil
+	}
+	s.opts.Metrics.AuthFailures.WithLabelValues(credential, "limited").Inc()
+	secs := max(int((retry+time.Second-1)/time.Second), 1)
+	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+	return fail(http.StatusTooManyRequests, "too_many_failures",
+		fmt.Sprintf("Too many failed authentications from this address; try again in %d seconds.", secs))
+}
+
+// rejected records a failed authentication: the log names the connection's
+// peer, not the X-Forwarded-For header a client can write itself.
+func (s *server) rejected(c echo.Context, credential, peer, msg string, attrs ...any) {
+	s.opts.Metrics.AuthFailures.WithLabelValues(credential, "rejected").Inc()
+	s.opts.Logger.Warn(msg, append([]any{"peer", peer, "path", c.Request().URL.Path}, attrs...)...)
+	if s.opts.Failures.Fail(peer) {
+		s.opts.Logger.Warn("Source refused for a while after repeated failed authentication", "peer", peer,
+			"burst", s.opts.Failures.Burst, "refill", s.opts.Failures.Refill)
 	}
 }
 

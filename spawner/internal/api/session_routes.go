@@ -10,6 +10,7 @@ import (
 
 	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/apps"
+	"kubedesk.dev/kubedesk/spawner/internal/httpguard"
 	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"
 )
 
@@ -35,16 +36,23 @@ const callerKey = "kubedesk.caller"
 // path names a user, so no request can reach another user's session.
 func (s *server) authenticateSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		peer := httpguard.Peer(c.Request())
+		if err := s.limited(c, "session", peer); err != nil {
+			return err
+		}
 		scheme, token, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 		if !strings.EqualFold(scheme, "bearer") || token == "" {
+			s.rejected(c, "session", peer, "Rejected request without a session token")
 			return fail(http.StatusUnauthorized, "unauthorized", "Send the session token as 'Authorization: Bearer <token>'.")
 		}
 		claims, err := s.opts.Tokens.Verify(strings.TrimSpace(token))
 		switch {
 		case errors.Is(err, sessiontoken.ErrExpired):
+			// Signed by the service: an agent that missed a renewal, not
+			// a guess; not counted against its source.
 			return fail(http.StatusUnauthorized, "token_expired", err.Error())
 		case err != nil:
-			s.opts.Logger.Warn("Rejected session token", "remote", c.RealIP(), "err", err)
+			s.rejected(c, "session", peer, "Rejected session token", "err", err)
 			return fail(http.StatusUnauthorized, "invalid_token", sessiontoken.ErrInvalid.Error())
 		}
 		if !s.opts.Apps.Ready() || !s.opts.Sessions.Ready() {
@@ -89,7 +97,7 @@ func (s *server) sessionCatalog(c echo.Context) error {
 
 func (s *server) launchApp(c echo.Context) error {
 	var req apps.LaunchRequest
-	if err := decodeStrict(c.Request().Body, &req); err != nil {
+	if err := decodeStrict(c, &req); err != nil {
 		return err
 	}
 	if req.App == "" {

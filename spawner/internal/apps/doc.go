@@ -5,7 +5,10 @@
 // Every launch is checked before anything is created: the session must be
 // running and its token must name the session's current pod; the app must be
 // in the catalog and allowed for the session's profile; files must lie in the
-// home directory; the session must be under its app quota. App pods are owned
+// home directory, and be at most max_launch_files of max_launch_arg_bytes in
+// all; the session must be under its app quota. The quota is checked under a
+// lock per session and counts the launches in flight (admission), not only
+// the pods the informer cache shows yet. App pods are owned
 // by their session pod, so stopping a session garbage-collects its apps; each
 // app's Xpra password Secret and NetworkPolicy are owned by the app pod.
 //

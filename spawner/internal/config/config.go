@@ -36,6 +36,8 @@ type Config struct {
 	DeleteGracePeriod  time.Duration `mapstructure:"delete_grace_period"`
 	UnschedulableGrace time.Duration `mapstructure:"unschedulable_grace"`
 	MaxBodyBytes       int64         `mapstructure:"max_body_bytes"`
+	MaxConnections     int           `mapstructure:"max_connections"`
+	MaxProgressStreams int           `mapstructure:"max_progress_streams"`
 	KubeQPS            float32       `mapstructure:"kube_qps"`
 	KubeBurst          int           `mapstructure:"kube_burst"`
 	LogFormat          string        `mapstructure:"log_format"`
@@ -70,6 +72,8 @@ func defaults() map[string]any {
 		"delete_grace_period":  "1s",
 		"unschedulable_grace":  "30s",
 		"max_body_bytes":       1 << 20,
+		"max_connections":      4096,
+		"max_progress_streams": 2048,
 		"kube_qps":             100,
 		"kube_burst":           200,
 		"log_format":           "json",
@@ -162,6 +166,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		add("max_body_bytes: must be at least 1024, got %d", c.MaxBodyBytes)
+	}
+	if c.MaxConnections < 16 {
+		add("max_connections: must be at least 16, got %d", c.MaxConnections)
+	}
+	if c.MaxProgressStreams < 1 || c.MaxProgressStreams >= c.MaxConnections {
+		add("max_progress_streams: must be at least 1 and below max_connections (%d), so that streams never take every connection; got %d", c.MaxConnections, c.MaxProgressStreams)
 	}
 	if c.KubeQPS <= 0 || c.KubeBurst <= 0 {
 		add("kube_qps and kube_burst: must be positive")

@@ -31,6 +31,10 @@
 //	delete_grace_period  grace given to a session's processes on stop ("1s")
 //	unschedulable_grace  how long a pod may stay unschedulable ("30s")
 //	max_body_bytes       largest accepted request body (1048576)
+//	max_connections      connections the API listener serves at once (4096); further
+//	                     ones wait in the kernel's backlog. Headers are capped at 16 KiB.
+//	max_progress_streams progress streams open at once (2048, below max_connections);
+//	                     16 per server
 //	kube_qps, kube_burst client rate limits towards the API server (100, 200)
 //	log_format           "json" or "text"
 //	log_level            "debug", "info", "warn" or "error"
