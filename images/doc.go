@@ -8,11 +8,13 @@
 //     root, an ENTRYPOINT or CMD, and COPY sources that exist in the build
 //     context (or, for _output/bin binaries, that `make image-binaries`
 //     builds);
-//   - the built images (build_test.go, KUBEDESK_IMAGES_TEST=1, root):
-//     hack/images.sh (`make images`) builds every Dockerfile with buildah
-//     from bases it makes itself, and each image is inspected against its
-//     Dockerfile (USER, Entrypoint, Cmd, the COPYed files) and runs a few
-//     of its programs.
+//   - the built images (build_test.go; as root, not under -short, off with
+//     KUBEDESK_IMAGES_TEST=0): hack/images.sh (`make images`) builds every
+//     Dockerfile with buildah from bases it makes itself, twice (the second
+//     must come from the layer cache), and each image is inspected against
+//     its Dockerfile (USER not root, Entrypoint, Cmd, the COPYed files and
+//     their modes) and runs a few of its programs (jupyter-lab and
+//     kubedesk-launcher in the desktop).
 //
 // See README.md for the build: storage, bases, names, times.
 package images
