@@ -112,3 +112,22 @@ func TestBadFiles(t *testing.T) {
 }
 
 func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
+
+// The limits of issue 13 have defaults and are checked against each other.
+func TestHardeningLimits(t *testing.T) {
+	t.Setenv("KUBEDESK_HUB_TOKEN", "abcdefabcdefabcdef")
+	cfg, err := Load("", env(nil))
+	require.NoError(t, err)
+	assert.Equal(t, 4096, cfg.MaxConnections)
+	assert.Equal(t, 2048, cfg.MaxProgressStreams)
+	assert.Equal(t, 64, cfg.MaxLaunchFiles)
+	assert.Equal(t, 32<<10, cfg.MaxLaunchArgBytes)
+
+	t.Setenv("KUBEDESK_MAX_CONNECTIONS", "100")
+	t.Setenv("KUBEDESK_MAX_PROGRESS_STREAMS", "100")
+	t.Setenv("KUBEDESK_MAX_LAUNCH_FILES", "0")
+	_, err = Load("", env(nil))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "max_progress_streams: must be at least 1 and below max_connections (100)")
+	assert.Contains(t, err.Error(), "max_launch_files: must be at least 1")
+}
