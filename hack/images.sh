@@ -40,6 +40,8 @@
 #                                            (e.g. images, inspect, run)
 #        hack/images.sh root                  prints the storage root
 set -euo pipefail
+# Whatever fails unexpectedly says where.
+trap 'rc=$?; echo "hack/images.sh: line $LINENO: \"$BASH_COMMAND\" failed (exit $rc)" >&2; exit $rc' ERR
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [[ $(id -u) == 0 ]]; then
@@ -338,7 +340,7 @@ select_plan() {
   done
   while IFS= read -r line; do
     IFS=$'\t' read -r df _ tags _ <<<"$line"
-    [[ $keep == *" $df|$tags "* ]] && printf '%s\n' "$line"
+    if [[ $keep == *" $df|$tags "* ]]; then printf '%s\n' "$line"; fi
   done <<<"$plan"
 }
 

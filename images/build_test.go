@@ -79,6 +79,7 @@ type imageConfig struct {
 			Entrypoint []string `json:"Entrypoint"`
 			Cmd        []string `json:"Cmd"`
 			WorkingDir string   `json:"WorkingDir"`
+			Env        []string `json:"Env"`
 		} `json:"config"`
 	} `json:"OCIv1"`
 }
@@ -323,6 +324,23 @@ func checkImage(t *testing.T, root string, b build, tag string) {
 		assert.Equal(t, st.cmd, cfg.Cmd, "Cmd")
 	case st.entrypointSet:
 		assert.Empty(t, cfg.Cmd, "Cmd (ENTRYPOINT without CMD)")
+	}
+
+	// A build arg the final stage bakes into ENV (example-apps' APP) has
+	// this build's value: buildah 1.28's layer cache keys `ENV K=${K}` by
+	// its text, so a Dockerfile that declares the ARG after its last RUN
+	// would hand one build's value to the other.
+	for _, f := range b.flags {
+		kv, ok := strings.CutPrefix(f, "--build-arg=")
+		if !ok {
+			continue
+		}
+		k, _, _ := strings.Cut(kv, "=")
+		for _, in := range parseDockerfile(data) {
+			if in.cmd == "ENV" && (strings.Contains(in.args, k+"=${"+k+"}") || strings.Contains(in.args, k+"=$"+k)) {
+				assert.Contains(t, cfg.Env, kv, "ENV from --build-arg %s", kv)
+			}
+		}
 	}
 
 	// The files the final stage copies are in the image.
