@@ -183,3 +183,28 @@ func TestOwnHomeIsReused(t *testing.T) {
 	require.Eventually(t, func() bool { return len(pods(t, client)) == 1 }, 5*time.Second, 10*time.Millisecond)
 	assert.Equal(t, 0.0, testutil.ToFloat64(m.NameConflicts.WithLabelValues("pvc")))
 }
+
+// A Secret under the session's name that is another user's (the hub env of
+// a colliding session, which the garbage collector has not removed yet) is
+// never updated: the spawn fails, and only its own new pod is removed.
+func TestSpawnNeverTakesOverAnotherUsersSecret(t *testing.T) {
+	attacker := podspec.NewNames("Mallory", "")
+	victim := podspec.NewNames("Alice", "")
+	secret := podspec.HubEnvSecret(testNS, victim, nil, map[string]string{"JUPYTERHUB_API_TOKEN": "victim's token"}, podspec.Labels(victim, ""))
+	secret.Name = attacker.Secret
+	mgr, client, m := startManager(t, secret)
+
+	key := Key{User: attacker.User}
+	_, err := mgr.Spawn(key, testSpec())
+	require.NoError(t, err)
+	last := lastEvent(t, mgr, key)
+	assert.Equal(t, ReasonNameConflict, last.Reason)
+	assert.Contains(t, last.Message, "Secret would be "+attacker.Secret)
+
+	got, err := client.CoreV1().Secrets(testNS).Get(context.Background(), secret.Name, metav1.GetOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, "victim's token", string(got.Data["JUPYTERHUB_API_TOKEN"]), "the victim's Secret is untouched")
+	assert.Equal(t, victim.User, got.Annotations[podspec.AnnotationUsername])
+	assert.Empty(t, pods(t, client), "the refused session's own pod was removed")
+	assert.Equal(t, 1.0, testutil.ToFloat64(m.NameConflicts.WithLabelValues("secret")))
+}
