@@ -36,6 +36,9 @@
 #        hack/images.sh bases                 the base images only
 #        hack/images.sh plan                  the builds, in order: Dockerfile,
 #                                            context, tags, flags (tab-separated)
+#        hack/images.sh dockerfile FILE DIR TAG  one Dockerfile (any path) with
+#                                            context DIR, on the same storage
+#                                            and bases
 #        hack/images.sh buildah ARGS...       buildah on the project's storage
 #                                            (e.g. images, inspect, run)
 #        hack/images.sh root                  prints the storage root
@@ -367,6 +370,10 @@ case $cmd in
   build) shift $(($# > 0 ? 1 : 0)); build "$@" ;;
   bases) setup_store; install_tools; setup_host_ca; make_debian_base; make_static_base ;;
   plan) plan ;;
+  dockerfile)
+    (($# == 4)) || die "usage: hack/images.sh dockerfile FILE CONTEXT TAG"
+    setup_store; install_tools; setup_host_ca; make_debian_base; make_static_base
+    build_one "$(realpath --relative-to="$root" "$2")" "$(realpath --relative-to="$root" "$3")" "$4" "" ;;
   buildah) shift; setup_store; bah "$@" ;;
   root) echo "$store" ;;
   -h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' ;;

@@ -459,3 +459,26 @@ func TestExpectedPaths(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"/usr/local/bin/kubedesk-launcher": "0555", "/usr/local/bin/launch": "0555"}, got)
 }
+
+// TestImagesBuildFails: a failing step fails hack/images.sh, and its
+// output is what the script prints (testdata/fails/Dockerfile).
+func TestImagesBuildFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds an image (-short)")
+	}
+	if os.Getenv("KUBEDESK_IMAGES_TEST") == "0" {
+		t.Skip("KUBEDESK_IMAGES_TEST=0")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("buildah's chroot isolation and overlay storage need root")
+	}
+	dir := filepath.Join("testdata", "fails")
+	out, err := runScript(t, 20*time.Minute, "dockerfile",
+		filepath.Join(repoRoot(t), "images", dir, "Dockerfile"), filepath.Join(repoRoot(t), "images", dir),
+		"localhost/kubedesk-test/fails:1")
+	require.Error(t, err, out)
+	assert.Contains(t, out, "STEP 3/5: RUN echo kubedesk-failing-step-output", "the failed step")
+	assert.Contains(t, out, "\nkubedesk-failing-step-output\n", "its output")
+	assert.NotContains(t, out, "kubedesk-step-one", "an earlier step's output")
+	assert.Contains(t, out, "failed")
+}
