@@ -227,6 +227,13 @@ make_static_base() {
   build_one hack/images-static.Dockerfile hack "$static_base" ""
 }
 
+# The IDs of the containers builds make (buildah bud names them
+# <image>-working-container[-N]; those `buildah from --name` made are not).
+build_containers() {
+  bah containers -a --notruncate --format '{{.ContainerID}} {{.ContainerName}}' 2>/dev/null |
+    awk '$2 ~ /-working-container(-[0-9]+)?$/ { print $1 }' | sort
+}
+
 # build_one DOCKERFILE CONTEXT TAGS FLAGS: one buildah bud, its output in
 # a log; on failure the failed step's output goes to stderr.
 build_one() {
@@ -251,7 +258,7 @@ build_one() {
   start=$(now)
   log "building $name ($df)"
   local rc=0 before
-  before=$(bah ps -a -q --notruncate 2>/dev/null | sort)
+  before=$(build_containers)
   if [[ "${KUBEDESK_IMAGES_VERBOSE:-0}" == 1 ]]; then
     (cd "$root" && bah bud --isolation chroot --pull=never --layers -f "$df" "${args[@]}" "$ctx") 2>&1 | tee "$logf" || rc=$?
   else
@@ -261,13 +268,13 @@ build_one() {
   # that only serves COPY --from (the desktop's launcher stage), and those
   # of a failed build: remove what this build left.
   local leftover
-  leftover=$(comm -13 <(echo "$before") <(bah ps -a -q --notruncate 2>/dev/null | sort))
+  leftover=$(comm -13 <(echo "$before") <(build_containers))
   # shellcheck disable=SC2086
   [[ -z $leftover ]] || bah rm $leftover >/dev/null 2>&1 || true
   if ((rc)); then
     {
       echo "---- $name: the failed step's output (whole log: $logf)"
-      awk '/^STEP [0-9]+\/[0-9]+: / { n = NR } { l[NR] = $0 } END { s = n ? n : 1; if (NR - s > 200) s = NR - 200; for (i = s; i <= NR; i++) print l[i] }' "$logf"
+      awk '/^(\[[0-9]+\/[0-9]+\] )?STEP [0-9]+\/[0-9]+: / { n = NR } { l[NR] = $0 } END { s = n ? n : 1; if (NR - s > 200) s = NR - 200; for (i = s; i <= NR; i++) print l[i] }' "$logf"
       echo "----"
     } >&2
     die "building $name from $df failed"
@@ -347,10 +354,18 @@ select_plan() {
   done <<<"$plan"
 }
 
+# One build at a time per storage root (a second `make images` waits), so a
+# build removes only what builds of its own left.
+lock_builds() {
+  exec 9>"$store/build.lock"
+  flock -n 9 || { log "waiting for another build on $store"; flock 9; }
+}
+
 build() {
   local plan start df ctx tags flags
   start=$(now)
   setup_store
+  lock_builds
   install_tools
   plan=$(plan)
   (($#)) && plan=$(select_plan "$plan" "$@")
@@ -368,11 +383,11 @@ build() {
 cmd=${1:-build}
 case $cmd in
   build) shift $(($# > 0 ? 1 : 0)); build "$@" ;;
-  bases) setup_store; install_tools; setup_host_ca; make_debian_base; make_static_base ;;
+  bases) setup_store; lock_builds; install_tools; setup_host_ca; make_debian_base; make_static_base ;;
   plan) plan ;;
   dockerfile)
     (($# == 4)) || die "usage: hack/images.sh dockerfile FILE CONTEXT TAG"
-    setup_store; install_tools; setup_host_ca; make_debian_base; make_static_base
+    setup_store; lock_builds; install_tools; setup_host_ca; make_debian_base; make_static_base
     build_one "$(realpath --relative-to="$root" "$2")" "$(realpath --relative-to="$root" "$3")" "$4" "" ;;
   buildah) shift; setup_store; bah "$@" ;;
   root) echo "$store" ;;

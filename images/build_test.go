@@ -344,7 +344,9 @@ func checkImage(t *testing.T, root string, b build, tag string) {
 	}
 
 	// The files the final stage copies are in the image.
-	cid, err := buildah(t, "from", "--pull=never", ref)
+	// Named, so hack/images.sh's clean-up of build containers leaves it.
+	name := fmt.Sprintf("kubedesk-images-test-%d-%d", os.Getpid(), time.Now().UnixNano())
+	cid, err := buildah(t, "from", "--pull=never", "--name", name, ref)
 	require.NoError(t, err, cid)
 	cid = strings.TrimSpace(lastLine(cid))
 	t.Cleanup(func() { _, _ = buildah(t, "rm", cid) })
