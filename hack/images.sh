@@ -42,7 +42,7 @@
 #        hack/images.sh buildah ARGS...       buildah on the project's storage
 #                                            (e.g. images, inspect, run)
 #        hack/images.sh root                  prints the storage root
-set -euo pipefail
+set -Eeuo pipefail
 # Whatever fails unexpectedly says where.
 trap 'rc=$?; echo "hack/images.sh: line $LINENO: \"$BASH_COMMAND\" failed (exit $rc)" >&2; exit $rc' ERR
 
