@@ -113,6 +113,10 @@ bench-hub-report: ## Rewrite docs/bench/kubespawner.md's tables and plots from .
 bench-desktop: ## Start clicked → JupyterLab loaded through a real JupyterHub, median of 5, with its breakdown
 	KUBEDESK_E2E_RUNS=5 $(GO) test ./test/e2e -run TestDesktopStartupTimes -v -count=1
 
+.PHONY: bench-demo
+bench-demo: ## The demo as a new user meets it (hack/demo.sh, Chromium): click → window for each demo app, median of 3
+	KUBEDESK_E2E_RUNS=3 $(GO) test ./test/e2e -run '^TestDemo$$' -v -count=1 -timeout 30m
+
 .PHONY: bench-launch
 bench-launch: ## Menu click → app window mapped on the desktop, 10 launches through a real JupyterHub session: median, p95, breakdown
 	KUBEDESK_E2E_RUNS=10 $(GO) test ./test/e2e -run '^TestLaunchFromDesktop$$' -v -count=1 -timeout 20m

@@ -102,6 +102,7 @@ mapfile -t service_env <<<"$service_env"
 env "${service_env[@]}" KUBEDESK_LOG_FORMAT=text \
   setsid bin/kubedesk-spawner >"$state/spawner.log" 2>&1 &
 pids+=($!)
+echo "$!" >"$state/children" # for whoever must clean up after a killed demo
 for _ in $(seq 150); do
   curl -fsS "http://127.0.0.1:$ops_port/readyz" >/dev/null 2>&1 && break
   kill -0 "${pids[-1]}" 2>/dev/null || break
@@ -115,6 +116,7 @@ PATH="$root/.cache/node/node_modules/.bin:$PATH" \
   KUBEDESK_DEMO_HUB_PORT=$hub_port KUBEDESK_DEMO_PROXY_API_PORT=$proxy_api_port \
   setsid .cache/venv/bin/jupyterhub -f examples/demo/jupyterhub_config.py >"$state/jupyterhub.log" 2>&1 &
 pids+=($!)
+echo "$!" >>"$state/children"
 for _ in $(seq 300); do
   curl -fsS "http://127.0.0.1:$port/hub/api" >/dev/null 2>&1 && break
   kill -0 "${pids[-1]}" 2>/dev/null || break

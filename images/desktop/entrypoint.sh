@@ -11,7 +11,8 @@
 #   1. an X desktop: Xtigervnc (VNC only on a Unix socket, display number
 #      picked with -displayfd, so pods sharing a host never collide) running
 #      an XFCE session (xstartup next to this script);
-#   2. kubedesk-launcher, if it is on PATH (the in-pod launcher agent);
+#   2. kubedesk-launcher, if it is on PATH (the in-pod launcher agent),
+#      started first: the desktop's session waits for its menu;
 #   3. the single-user server in the foreground of the script:
 #      jupyterhub-singleuser (JupyterLab, hub OAuth and activity) when
 #      JUPYTERHUB_API_URL is set, else `jupyter lab` with a token (a session
@@ -265,6 +266,7 @@ supervise_desktop() {
   printf 'DISPLAY=%s\nXAUTHORITY=%s\n' "$DISPLAY" "$XAUTHORITY" >"$run/desktop.env"
   printf '%s\n' "$DISPLAY" >"$run/display.tmp" && mv "$run/display.tmp" "$run/display"
   log "X desktop on DISPLAY=$DISPLAY (VNC on $run/vnc.sock)"
+  wait_for_menu
   while :; do
     if ! kill -0 "$x_pid" 2>/dev/null; then
       log "X server ended; restarting it on $display"
@@ -287,6 +289,33 @@ supervise_desktop() {
   done
 }
 
+# --- the launcher agent ---------------------------------------------------------
+# Before the desktop: XFCE's menu reads the agent's merged menu when the
+# panel starts, and does not see one that appears later (its folder did not
+# exist yet, so nothing watches it); the apps would land in "Other". So the
+# agent writes its menu first (from the catalog, or a notice saying why
+# there are no apps) and the desktop waits for it, a few seconds at most.
+# It finds the desktop's DISPLAY in desktop.env once X is up.
+menu_file=${XDG_CONFIG_HOME:-$HOME/.config}/menus/applications-merged/kubedesk-apps.menu
+if command -v kubedesk-launcher >/dev/null 2>&1; then
+  log "starting kubedesk-launcher"
+  rm -f "$menu_file" # the last session's; the agent writes it anew
+  KUBEDESK_DESKTOP_ENV=$run/desktop.env kubedesk-launcher &
+  launcher_pid=$!
+fi
+
+# wait_for_menu waits until the agent has written the desktop's menu, or
+# has exited, or 10 s have passed.
+wait_for_menu() {
+  [[ -n ${launcher_pid:-} ]] || return 0
+  for _ in $(seq 100); do
+    [[ -f $menu_file ]] && return 0
+    kill -0 "$launcher_pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  log "warning: kubedesk-launcher wrote no menu within 10 s; the desktop starts without its apps"
+}
+
 if [[ ${KUBEDESK_DESKTOP:-1} != 0 ]]; then
   export XDG_CONFIG_DIRS=$KUBEDESK_DESKTOP_SHARE/xdg:${XDG_CONFIG_DIRS:-/etc/xdg}
   export NO_AT_BRIDGE=1
@@ -296,13 +325,6 @@ if [[ ${KUBEDESK_DESKTOP:-1} != 0 ]]; then
   export JUPYTER_REMOTE_DESKTOP_PROXY_XSTARTUP=$KUBEDESK_DESKTOP_SHARE/xstartup
   export KUBEDESK_VNC_SOCKET=$run/vnc.sock
   start_desktop || die "no desktop"
-fi
-
-# --- the launcher agent ---------------------------------------------------------
-if command -v kubedesk-launcher >/dev/null 2>&1; then
-  log "starting kubedesk-launcher"
-  kubedesk-launcher &
-  launcher_pid=$!
 fi
 
 # --- the single-user server -----------------------------------------------------

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"kubedesk.dev/kubedesk/launcher/catalog"
@@ -41,10 +42,15 @@ func misconfigured(cfg Config, err error) string {
 }
 
 // unreachable is the sentence a user sees while the service does not
-// answer.
+// answer. Of the error it keeps the cause ("connection refused"), not the
+// chain of calls that led there, which names the URL again.
 func unreachable(serviceURL string, err error) string {
+	cause := oneLine(err.Error())
+	if i := strings.LastIndex(cause, ": "); i >= 0 {
+		cause = cause[i+2:]
+	}
 	return fmt.Sprintf("Apps are unavailable right now: this session cannot reach the kubedesk service at %s (%s). "+
-		"They come back when it answers; if this lasts, tell your operator.", serviceURL, oneLine(err.Error()))
+		"They come back when it answers; if this lasts, tell your operator.", serviceURL, cause)
 }
 
 func oneLine(s string) string {

@@ -108,7 +108,7 @@ func TestLocalAPIServiceDown(t *testing.T) {
 	lc := startLocalAPIAt(t, down, "http://127.0.0.1:1")
 	_, err := lc.Catalog(context.Background())
 	var e *launchapi.Error
-	if !errors.As(err, &e) || e.Code != CodeServiceUnreachable || !strings.Contains(e.Message, "cannot reach the kubedesk service at http://127.0.0.1:1") {
+	if !errors.As(err, &e) || e.Code != CodeServiceUnreachable || !strings.Contains(e.Message, "cannot reach the kubedesk service at http://127.0.0.1:1 (connection refused)") {
 		t.Fatalf("catalog with the service down: %v", err)
 	}
 }

@@ -22,16 +22,39 @@
 //   {"cmd": "show-on-desktop", "id": ID}
 //       → {url} of the page it opened: "Show on desktop", the app's tab closed
 //   {"cmd": "stop", "id": ID}  → {text}: "Stop", then the panel's line once the app is gone
-//   {"cmd": "open-with", "file": F, "label": "Open with Broken"}
-//       → {id} or {notice}: write F into the home, right-click it in the file
-//         browser, choose label
+//   {"cmd": "open-with", "file": F, "label": "Open with Broken", "write": true}
+//       → {id} or {notice}: write F into the home (unless write is false),
+//         right-click it in the file browser (in its folder), choose label
 //   {"cmd": "launch-by-name", "name": N}  → {notice}
 //   {"cmd": "notebook", "path": P, "cells": [source…], "done": MARKER}
 //       → {outputs: [text…]}: write the notebook, open it, Run All Cells, wait for MARKER
+//   {"cmd": "run-notebook", "path": P, "done": TEXT}
+//       → {outputs}: open the notebook P of the home as it is, Run All Cells,
+//         wait for TEXT in an output
+//   {"cmd": "spawn", "hub": URL, "user": U, "password": P, "profile": SLUG,
+//    "progressShot": PNG, "labShot": PNG, "expect": LABEL}
+//       → {tiles, messages: [text…]}: the way a new user starts: log in, the
+//         spawn form, the profile, Start, the progress page (its screenshot
+//         once a message shows), JupyterLab with the tile labelled expect
+//   {"cmd": "notice", "screenshot": PNG?}  → {notice}: the Running apps panel's
+//         notice, once one shows
+//   {"cmd": "desktop", "screenshot": PNG}  → {status, canvas}: the launcher's
+//         Desktop tile, noVNC connected and painted, in a page of its own
+//   {"cmd": "desktop-click", "x": X, "y": Y}  → {}: a click at X, Y of the desktop
+//   {"cmd": "desktop-shot", "screenshot": PNG}  → {}
 //
 // KUBEDESK_ARTIFACTS: folder of the failure screenshot (test/artifacts).
 import { createInterface } from 'node:readline';
-import { launch, hubLogin, screenshot, waitForXpraWindow, writeFileThroughServer } from './kubedesk.mjs';
+import {
+  launch,
+  hubLogin,
+  screenshot,
+  waitForXpraWindow,
+  writeFileThroughServer,
+  openDesktopFromLauncher,
+  waitForPaintedDesktop,
+  clickDesktop,
+} from './kubedesk.mjs';
 
 const artifacts = process.env.KUBEDESK_ARTIFACTS || 'test/artifacts';
 // How long one step may wait: an app's pod starts, a kernel starts, a
@@ -40,6 +63,7 @@ const timeout = Number(process.env.KUBEDESK_TIMEOUT_MS || 180_000);
 
 const { browser, page } = await launch({ viewport: { width: 1600, height: 1000 } });
 let labURL = '';
+let desktopPage = null;
 
 const panel = () => page.locator('#kubedesk-running-apps');
 const item = (id) => panel().locator(`[data-app-id="${id}"]`);
@@ -87,6 +111,64 @@ async function openLauncher() {
   await page.locator('.jp-Launcher:visible .jp-LauncherCard').first().waitFor({ state: 'visible', timeout });
 }
 
+// readTiles waits until the Launcher shows the tile labelled expect (the
+// extension adds its tiles once the catalog has come) and reads every tile
+// by section.
+async function readTiles(expect) {
+  await page.locator('.jp-Launcher:visible .jp-LauncherCard-label', { hasText: expect }).first().waitFor({ state: 'visible', timeout });
+  await panel().waitFor({ state: 'attached', timeout });
+  return page.locator('.jp-Launcher:visible .jp-Launcher-section').evaluateAll((sections) =>
+    sections.flatMap((s) => {
+      const section = s.querySelector('.jp-Launcher-sectionTitle')?.textContent.trim() ?? '';
+      return [...s.querySelectorAll('.jp-LauncherCard-label')].map((l) => ({ section, label: l.textContent.trim() }));
+    }),
+  );
+}
+
+// runNotebook opens the notebook at path (relative to the server's root),
+// runs all its cells and waits for done in an output; returns each cell's
+// output text.
+async function runNotebook(path, done) {
+  const base = labURL.replace(/\/lab.*$/, '/');
+  await page.goto(`${base}lab/tree/${path}`, { timeout, waitUntil: 'domcontentloaded' });
+  const notebook = page.locator('.jp-NotebookPanel:visible');
+  await notebook.waitFor({ state: 'visible', timeout });
+  // The kernel has started: the status bar says so.
+  await page.locator('.jp-StatusBar-Widget', { hasText: /\| Idle/ }).first().waitFor({ state: 'visible', timeout });
+  const runAll = async () => {
+    await page.locator('.lm-MenuBar-item', { hasText: /^Run$/ }).click();
+    await page.locator('.lm-Menu-item', { hasText: 'Run All Cells' }).first().click();
+  };
+  await runAll();
+  // JupyterLab may ask which kernel to use (the notebook names python3),
+  // dropping the run: a person takes the kernel it offers and runs again.
+  const finished = notebook.locator('.jp-OutputArea-output', { hasText: done });
+  const kernelDialog = page.locator('.jp-Dialog', { hasText: 'Select Kernel' });
+  // A run asked for while the kernel still connects can be dropped: run
+  // again while no cell has started ("[ ]:" everywhere).
+  const started = () =>
+    notebook.locator('.jp-InputPrompt').evaluateAll((ps) => ps.some((p) => !/^\[\s*\]:$/.test(p.textContent.trim())));
+  const deadline = Date.now() + timeout;
+  let ranAt = Date.now();
+  while (!(await finished.isVisible())) {
+    if (Date.now() > deadline) throw new Error(`no output "${done}" within ${timeout} ms`);
+    if (await kernelDialog.isVisible()) {
+      await kernelDialog.locator('.jp-mod-accept').click();
+      await kernelDialog.waitFor({ state: 'hidden', timeout });
+    }
+    if (!(await started()) && Date.now() - ranAt > 5000) {
+      await runAll();
+      ranAt = Date.now();
+    }
+    await page.waitForTimeout(500);
+  }
+  const outputs = await notebook.locator('.jp-Cell').evaluateAll((cells) =>
+    cells.map((c) => [...c.querySelectorAll('.jp-OutputArea-output')].map((o) => o.innerText).join('\n')),
+  );
+  await screenshot(page, `${artifacts}/jupyterlab-${path.replace(/\//g, '-').replace(/\.ipynb$/, '')}.png`);
+  return { outputs };
+}
+
 // waitForAppWindow waits for the app's tab (an iframe on its view URL) and
 // its window drawn there by the Xpra HTML5 client, and saves a screenshot.
 async function waitForAppWindow(id, title, shot) {
@@ -108,15 +190,66 @@ const commands = {
     await page.locator('#jp-main-dock-panel').waitFor({ state: 'visible', timeout });
     // JupyterLab opens with a Launcher; the extension adds its tiles once
     // the catalog has come.
-    await page.locator('.jp-Launcher:visible .jp-LauncherCard-label', { hasText: expect }).first().waitFor({ state: 'visible', timeout });
-    await panel().waitFor({ state: 'attached', timeout });
-    const tiles = await page.locator('.jp-Launcher:visible .jp-Launcher-section').evaluateAll((sections) =>
-      sections.flatMap((s) => {
-        const section = s.querySelector('.jp-Launcher-sectionTitle')?.textContent.trim() ?? '';
-        return [...s.querySelectorAll('.jp-LauncherCard-label')].map((l) => ({ section, label: l.textContent.trim() }));
-      }),
-    );
-    return { tiles };
+    return { tiles: await readTiles(expect) };
+  },
+
+  async spawn({ hub, user, password, profile, progressShot, labShot, expect }) {
+    await hubLogin(page, hub, { user, password });
+    await page.goto(new URL('hub/spawn', hub.endsWith('/') ? hub : `${hub}/`).href, { timeout, waitUntil: 'domcontentloaded' });
+    await page.locator(`input[name="profile"][value="${profile}"]`).check({ timeout });
+    await page.locator('form button[type="submit"], form input[type="submit"]').first().click();
+    // JupyterHub's progress page: a bar, a message and the log of events.
+    await page.waitForURL(/\/hub\/spawn-pending\//, { timeout, waitUntil: 'domcontentloaded' });
+    // The screenshot once the service's first message shows; the event log
+    // (folded away on the page) keeps every message.
+    await page.waitForFunction(() => document.getElementById('progress-message')?.textContent.trim(), null, { timeout, polling: 100 });
+    await screenshot(page, progressShot);
+    const messages = [];
+    let last = 0;
+    const until = Date.now() + timeout;
+    while (page.url().includes('/hub/spawn-pending/') && Date.now() < until) {
+      // textContent: the log is folded away, so its text is not rendered.
+      const events = await page.locator('#progress-log .progress-log-event').allTextContents().catch(() => []);
+      if (events.length > last) messages.push(...events.slice(last));
+      last = Math.max(last, events.length);
+      await page.waitForTimeout(200);
+    }
+    await page.waitForURL(/\/user\/[^/]+\/lab/, { timeout, waitUntil: 'domcontentloaded' });
+    labURL = page.url().replace(/\/lab.*$/, '/lab');
+    await page.locator('#jp-main-dock-panel').waitFor({ state: 'visible', timeout });
+    const tiles = await readTiles(expect);
+    await screenshot(page, labShot);
+    return { tiles, messages };
+  },
+
+  async notice({ screenshot: shot }) {
+    await showPanel();
+    await notice().waitFor({ state: 'visible', timeout });
+    if (shot) await screenshot(page, shot);
+    return { notice: (await notice().innerText()).trim() };
+  },
+
+  async desktop({ screenshot: shot }) {
+    await openLauncher();
+    const d = await openDesktopFromLauncher(page, { timeout });
+    desktopPage = d.page;
+    await waitForPaintedDesktop(desktopPage, { timeout });
+    await desktopPage.waitForTimeout(500); // the last framebuffer update
+    await screenshot(desktopPage, shot);
+    return { status: d.status, canvas: d.canvas };
+  },
+
+  async 'desktop-click'({ x, y }) {
+    if (!desktopPage) throw new Error('no desktop open');
+    await clickDesktop(desktopPage, x, y);
+    return {};
+  },
+
+  async 'desktop-shot'({ screenshot: shot }) {
+    if (!desktopPage) throw new Error('no desktop open');
+    await desktopPage.waitForTimeout(300); // the last framebuffer update
+    await screenshot(desktopPage, shot);
+    return {};
   },
 
   async 'click-tile'({ label }) {
@@ -169,14 +302,23 @@ const commands = {
     return { text: await item(id).locator('.kd-RunningApps-status').textContent() };
   },
 
-  async 'open-with'({ file, label }) {
+  async 'open-with'({ file, label, write = true }) {
     const base = labURL.replace(/\/lab.*$/, '/');
-    const put = await writeFileThroughServer(page, base, file, 'kubedesk e2e\n');
-    if (put.status >= 300) throw new Error(`PUT contents/${file}: ${put.status} ${put.body}`);
+    if (write) {
+      const put = await writeFileThroughServer(page, base, file, 'kubedesk e2e\n');
+      if (put.status >= 300) throw new Error(`PUT contents/${file}: ${put.status} ${put.body}`);
+    }
+    const slash = file.lastIndexOf('/');
+    if (slash >= 0) {
+      // The file browser opens at the file's folder.
+      await page.goto(`${base}lab/tree/${file.slice(0, slash)}`, { timeout, waitUntil: 'domcontentloaded' });
+      await page.locator('#jp-main-dock-panel').waitFor({ state: 'visible', timeout });
+    }
+    const name = file.slice(slash + 1);
     await showPanel();
     const before = await shownIds();
     await page.locator('.jp-SideBar .lm-TabBar-tab[data-id="filebrowser"]').click();
-    const entry = page.locator('.jp-DirListing-item', { has: page.locator('.jp-DirListing-itemText', { hasText: file }) });
+    const entry = page.locator('.jp-DirListing-item', { has: page.locator('.jp-DirListing-itemText', { hasText: name }) });
     // The listing refreshes on its own; the button makes it now.
     await page.locator('.jp-FileBrowser .jp-ToolbarButtonComponent[title*="Refresh"]').first().click().catch(() => {});
     await entry.waitFor({ state: 'visible', timeout });
@@ -225,43 +367,11 @@ const commands = {
       { url: `${base}api/contents/${path}`, nb },
     );
     if (put.status >= 300) throw new Error(`PUT contents/${path}: ${put.status} ${put.body}`);
-    await page.goto(`${base}lab/tree/${path}`, { timeout, waitUntil: 'domcontentloaded' });
-    const notebook = page.locator('.jp-NotebookPanel:visible');
-    await notebook.waitFor({ state: 'visible', timeout });
-    // The kernel has started: the status bar says so.
-    await page.locator('.jp-StatusBar-Widget', { hasText: /\| Idle/ }).first().waitFor({ state: 'visible', timeout });
-    const runAll = async () => {
-      await page.locator('.lm-MenuBar-item', { hasText: /^Run$/ }).click();
-      await page.locator('.lm-Menu-item', { hasText: 'Run All Cells' }).first().click();
-    };
-    await runAll();
-    // JupyterLab may ask which kernel to use (the notebook names python3),
-    // dropping the run: a person takes the kernel it offers and runs again.
-    const finished = notebook.locator('.jp-OutputArea-output', { hasText: done });
-    const kernelDialog = page.locator('.jp-Dialog', { hasText: 'Select Kernel' });
-    // A run asked for while the kernel still connects can be dropped: run
-    // again while no cell has started ("[ ]:" everywhere).
-    const started = () =>
-      notebook.locator('.jp-InputPrompt').evaluateAll((ps) => ps.some((p) => !/^\[\s*\]:$/.test(p.textContent.trim())));
-    const deadline = Date.now() + timeout;
-    let ranAt = Date.now();
-    while (!(await finished.isVisible())) {
-      if (Date.now() > deadline) throw new Error(`no output "${done}" within ${timeout} ms`);
-      if (await kernelDialog.isVisible()) {
-        await kernelDialog.locator('.jp-mod-accept').click();
-        await kernelDialog.waitFor({ state: 'hidden', timeout });
-      }
-      if (!(await started()) && Date.now() - ranAt > 5000) {
-        await runAll();
-        ranAt = Date.now();
-      }
-      await page.waitForTimeout(500);
-    }
-    const outputs = await notebook.locator('.jp-Cell').evaluateAll((cells) =>
-      cells.map((c) => [...c.querySelectorAll('.jp-OutputArea-output')].map((o) => o.innerText).join('\n')),
-    );
-    await screenshot(page, `${artifacts}/jupyterlab-${path.replace(/\.ipynb$/, '')}.png`);
-    return { outputs };
+    return runNotebook(path, done);
+  },
+
+  async 'run-notebook'({ path, done }) {
+    return runNotebook(path, done);
   },
 };
 

@@ -286,6 +286,8 @@ type labAnswer struct {
 		Colors int    `json:"colors"`
 	} `json:"window"`
 	Outputs []string `json:"outputs"`
+	// spawn: the progress page's messages.
+	Messages []string `json:"messages"`
 }
 
 func startLab(t *testing.T) *labDriver {

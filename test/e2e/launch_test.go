@@ -526,6 +526,19 @@ type drawnWindow struct {
 // waitForDrawn waits until the window named name shows more than one
 // colour (a blank window has one), counted by ImageMagick in a capture of
 // the window alone.
+// waitForNewWindow waits until more windows are visible than before (the
+// count of x.windows("")), and returns when.
+func (x *xDisplay) waitForNewWindow(before int, deadline time.Time) time.Time {
+	x.t.Helper()
+	for {
+		if len(x.windows("")) > before {
+			return time.Now()
+		}
+		require.True(x.t, time.Now().Before(deadline), "no new window on the session's display")
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (x *xDisplay) waitForDrawn(name string, deadline time.Time) drawnWindow {
 	x.t.Helper()
 	var last string

@@ -29,6 +29,8 @@ type podTimes struct {
 	Ready     time.Time // Ready=True (the readiness probe on <prefix>api passed)
 	// StartedAt is the dev node's own container start time (seconds).
 	StartedAt time.Time
+	// Spec is the pod's spec as last seen (bound to a node once scheduled).
+	Spec corev1.PodSpec
 }
 
 // podTimeline watches the pods of a namespace for the test's duration.
@@ -69,6 +71,7 @@ func (tl *podTimeline) observe(pod *corev1.Pod, now time.Time) {
 		p = &podTimes{Name: pod.Name, UID: pod.UID, Created: now}
 		tl.pods[pod.UID] = p
 	}
+	p.Spec = *pod.Spec.DeepCopy()
 	for _, c := range pod.Status.Conditions {
 		if c.Status != corev1.ConditionTrue {
 			continue
