@@ -217,8 +217,13 @@ func (l *localAPI) serviceError(w http.ResponseWriter, what string, err error) {
 		return
 	}
 	l.log.Error("Service call failed", "call", what, "err", err)
-	writeError(w, &launchapi.Error{Status: http.StatusBadGateway, Code: CodeServiceUnreachable,
-		Message: unreachable(l.serviceURL, err)})
+	if isUnreachable(err) {
+		writeError(w, &launchapi.Error{Status: http.StatusBadGateway, Code: CodeServiceUnreachable,
+			Message: unreachable(l.serviceURL, err)})
+		return
+	}
+	writeError(w, &launchapi.Error{Status: http.StatusServiceUnavailable, Code: CodeLauncherUnavailable,
+		Message: "Apps are unavailable in this session: " + oneLine(err.Error()) + ". Tell your operator."})
 }
 
 // public drops what the local API never hands out: the Xpra password.

@@ -113,8 +113,6 @@ func writeNotice(mopts menu.Options, sentence string) error {
 	return err
 }
 
-// isUnreachable tells a service that did not answer from one that refused.
-func isUnreachable(err error) bool {
-	var e *launchapi.Error
-	return err != nil && !errors.As(err, &e)
-}
+// isUnreachable tells a service that did not answer from one that
+// refused, and from the agent's own trouble (its token file, say).
+func isUnreachable(err error) bool { return errors.Is(err, errUnreachable) }

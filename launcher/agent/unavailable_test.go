@@ -72,7 +72,11 @@ func TestMenuNoticeUntilTheServiceAnswers(t *testing.T) {
 	home := t.TempDir()
 	opts := menu.Options{DataHome: filepath.Join(home, "data"), ConfigHome: filepath.Join(home, "config")}
 	// A port nothing listens on: the service is down.
-	down := newServiceClient("http://127.0.0.1:1", filepath.Join(home, "token"), nil)
+	token := filepath.Join(home, "token")
+	if err := os.WriteFile(token, []byte("tok-a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	down := newServiceClient("http://127.0.0.1:1", token, nil)
 	m := newMenuSync(down, opts, 0, testLogger(t))
 	m.serviceURL = "http://127.0.0.1:1"
 	if err := m.sync(context.Background()); err == nil {
@@ -104,12 +108,30 @@ func TestMenuNoticeUntilTheServiceAnswers(t *testing.T) {
 // The local API's answer while the service is down names it.
 func TestLocalAPIServiceDown(t *testing.T) {
 	t.Parallel()
-	down := newServiceClient("http://127.0.0.1:1", filepath.Join(t.TempDir(), "token"), nil)
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("tok-a\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	down := newServiceClient("http://127.0.0.1:1", token, nil)
 	lc := startLocalAPIAt(t, down, "http://127.0.0.1:1")
 	_, err := lc.Catalog(context.Background())
 	var e *launchapi.Error
 	if !errors.As(err, &e) || e.Code != CodeServiceUnreachable || !strings.Contains(e.Message, "cannot reach the kubedesk service at http://127.0.0.1:1 (connection refused)") {
 		t.Fatalf("catalog with the service down: %v", err)
+	}
+}
+
+// A session token that cannot be read is the agent's own trouble, not the
+// service's: the answer says so rather than blame the network.
+func TestLocalAPITokenMissing(t *testing.T) {
+	t.Parallel()
+	svc := newFakeService(t, "tok-a")
+	missing := newServiceClient(svc.srv.URL, filepath.Join(t.TempDir(), "token"), nil)
+	lc := startLocalAPIAt(t, missing, svc.srv.URL)
+	_, err := lc.Catalog(context.Background())
+	var e *launchapi.Error
+	if !errors.As(err, &e) || e.Status != 503 || e.Code != CodeLauncherUnavailable || !strings.Contains(e.Message, "read the session token") {
+		t.Fatalf("catalog without a token file: %v", err)
 	}
 }
 
