@@ -146,7 +146,7 @@ func TestJupyterLab(t *testing.T) {
 	// Over the quota: the service's words in the panel, and no second pod.
 	refused := lab.do(map[string]any{"cmd": "click-tile", "label": "XTerm 1"})
 	assert.Empty(t, refused.ID)
-	assert.Equal(t, "XTerm 1 could not be started: This session already runs 1 apps, the most it may; close one first.", refused.Notice)
+	assert.Equal(t, "XTerm 1 could not be started: This session already runs or starts 1 app, the most it may; close one first.", refused.Notice)
 	requireAppPods(t, c, ns, started.ID)
 
 	stopped := lab.do(map[string]any{"cmd": "stop", "id": started.ID})
@@ -205,7 +205,7 @@ func TestJupyterLab(t *testing.T) {
 	_, err = c.Client.CoreV1().Pods(ns).Get(ctx, nbApp, metav1.GetOptions{})
 	require.NoError(t, err, "the notebook's app pod")
 	assert.Contains(t, nb.Outputs[1], "REFUSED no-such-app unknown_app - ")
-	assert.Contains(t, nb.Outputs[1], "REFUSED xterm quota - This session already runs 1 apps, the most it may; close one first.")
+	assert.Contains(t, nb.Outputs[1], "REFUSED xterm quota - This session already runs or starts 1 app, the most it may; close one first.")
 
 	shot = filepath.Join(artifactsDir(t), "jupyterlab-notebook-tab.png")
 	view = lab.do(map[string]any{"cmd": "open-from-output", "label": "Open in a JupyterLab tab", "id": nbApp, "title": title, "screenshot": shot})

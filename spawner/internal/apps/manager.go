@@ -267,7 +267,11 @@ func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 	// The quota counts the running apps and the launches in flight, under
 	// one lock per session, so concurrent launches cannot all pass it.
 	if n, ok := m.admission.admit(session.Name, m.cfg.MaxAppsPerSession, m.ofSession(session.Name), time.Now()); !ok {
-		return App{}, &Error{Code: CodeQuota, Message: fmt.Sprintf("This session already runs or starts %d apps, the most it may; close one first.", n)}
+		apps := "apps"
+		if n == 1 {
+			apps = "app"
+		}
+		return App{}, &Error{Code: CodeQuota, Message: fmt.Sprintf("This session already runs or starts %d %s, the most it may; close one first.", n, apps)}
 	}
 	created := ""
 	defer func() { m.admission.done(session.Name, created, time.Now()) }()
