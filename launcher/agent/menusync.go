@@ -3,6 +3,10 @@ package agent
 import (
 	"context"
 	"log/slog"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"kubedesk.dev/kubedesk/launcher/catalog"
@@ -83,7 +87,7 @@ func (m *menuSync) sync(ctx context.Context) error {
 	for _, p := range problems {
 		m.log.Warn("Catalog entry skipped", "problem", p.Error())
 	}
-	ch, err := menu.Write(c, m.opts)
+	ch, err := writeMenu(c, m.opts, m.log)
 	if err != nil {
 		return err
 	}
@@ -92,4 +96,45 @@ func (m *menuSync) sync(ctx context.Context) error {
 		m.log.Info("Menu updated", "apps", len(c.Apps()), "written", len(ch.Written), "removed", len(ch.Removed))
 	}
 	return nil
+}
+
+// desktopDBTimeout bounds update-mime-database and update-desktop-database,
+// which read only the user's own files (a second or less).
+const desktopDBTimeout = 30 * time.Second
+
+// writeMenu writes the menu and brings the user's desktop databases in line
+// with it, so that a file manager's "Open With" offers the catalog's apps:
+// update-mime-database (shared-mime-info) when the menu's MIME package
+// changed, for the file types the desktop did not know, and
+// update-desktop-database (desktop-file-utils) when entries changed, since
+// GIO finds the apps for a type only through the applications folder's
+// mimeinfo.cache. Without the tools the menu works and only that is
+// missing.
+func writeMenu(c *catalog.Catalog, opts menu.Options, log *slog.Logger) (menu.Changes, error) {
+	ch, err := menu.Write(c, opts)
+	if err != nil {
+		return ch, err
+	}
+	changed := append(slices.Clone(ch.Written), ch.Removed...)
+	pkg := filepath.Join(opts.DataHome, filepath.FromSlash(menu.MIMEPackagesDir), menu.MIMEPackage)
+	if slices.Contains(changed, pkg) {
+		updateDB(log, "update-mime-database", filepath.Join(opts.DataHome, "mime"))
+	}
+	if slices.ContainsFunc(changed, func(p string) bool { return strings.HasSuffix(p, ".desktop") }) {
+		updateDB(log, "update-desktop-database", filepath.Join(opts.DataHome, menu.ApplicationsDir))
+	}
+	return ch, nil
+}
+
+func updateDB(log *slog.Logger, tool, dir string) {
+	path, err := exec.LookPath(tool)
+	if err != nil {
+		log.Warn("A desktop database tool is missing: file managers will not offer the catalog's apps for its files", "tool", tool)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), desktopDBTimeout)
+	defer cancel()
+	if out, err := exec.CommandContext(ctx, path, dir).CombinedOutput(); err != nil {
+		log.Warn("Updating a desktop database failed", "tool", tool, "err", err, "output", string(out))
+	}
 }

@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"compress/gzip"
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/launcher/menu"
 )
 
@@ -38,5 +41,57 @@ func TestMenuWrittenFromTheCatalog(t *testing.T) {
 	cancel()
 	if err := recv(t, done, "menu Start to return"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The menu's MIME package reaches the user's MIME database, which file
+// managers read: a .nii.gz file is then application/x-nifti, whose app is
+// the catalog's viewer.
+func TestMenuUpdatesTheMIMEDatabase(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("update-mime-database"); err != nil {
+		t.Skip("update-mime-database (shared-mime-info) is not installed")
+	}
+	c, problems := catalog.Parse([]byte(`- {id: mricron, version: "1", image: m, command: [mricron], file_types: [.nii.gz, application/x-nifti]}`), "apps.yaml")
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	home := t.TempDir()
+	opts := menu.Options{DataHome: filepath.Join(home, "data"), ConfigHome: filepath.Join(home, "config"),
+		KnownFileType: func(string) bool { return false }}
+	if _, err := writeMenu(c, opts, testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	globs, err := os.ReadFile(filepath.Join(opts.DataHome, "mime", "globs2"))
+	if err != nil {
+		t.Fatalf("no user MIME database: %v", err)
+	}
+	if !strings.Contains(string(globs), "application/x-nifti:*.nii.gz") {
+		t.Errorf("the user's MIME database does not type .nii.gz:\n%s", globs)
+	}
+	if _, err := exec.LookPath("update-desktop-database"); err == nil {
+		cache, err := os.ReadFile(filepath.Join(opts.DataHome, menu.ApplicationsDir, "mimeinfo.cache"))
+		if err != nil || !strings.Contains(string(cache), "application/x-nifti=kubedesk-mricron_1.desktop;") {
+			t.Errorf("the applications' mimeinfo.cache does not name the viewer for NIfTI (%v):\n%s", err, cache)
+		}
+	}
+	// GIO, as a file manager asks it, on a gzip-compressed NIfTI: its
+	// content says gzip, its name NIfTI, and the name must win.
+	if _, err := exec.LookPath("gio"); err == nil {
+		file := filepath.Join(home, "brain.nii.gz")
+		f, err := os.Create(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zw := gzip.NewWriter(f)
+		_, _ = zw.Write(make([]byte, 352))
+		zw.Close()
+		f.Close()
+		cmd := exec.Command("gio", "info", "-a", "standard::content-type", file)
+		cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+opts.DataHome)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "standard::content-type: application/x-nifti") {
+			t.Errorf("GIO's type of brain.nii.gz (%v):\n%s", err, out)
+		}
 	}
 }

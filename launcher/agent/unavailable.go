@@ -109,7 +109,7 @@ func writeNotice(mopts menu.Options, sentence string) error {
 	}
 	mopts.Notice = sentence
 	empty, _ := catalog.New()
-	_, err := menu.Write(empty, mopts)
+	_, err := writeMenu(empty, mopts, slog.New(slog.DiscardHandler))
 	return err
 }
 

@@ -72,6 +72,10 @@ type Options struct {
 	// NoticeCommand shows the notice: the sentence is its last argument.
 	// Empty means xmessage (the desktop image has it, x11-utils).
 	NoticeCommand []string
+	// KnownFileType reports whether the desktop already has a MIME type for
+	// a file extension (".png"); the menu's MIME package (mime.go) types the
+	// others. Nil means SystemGlobs().
+	KnownFileType func(ext string) bool
 }
 
 // DefaultOptions finds DataHome and ConfigHome as the XDG Base Directory
@@ -126,9 +130,10 @@ func AppDirectory(id string) string {
 }
 
 // Render returns the files of the menu for the catalog's apps, keyed by
-// their path relative to the homes: "applications/…" and
-// "desktop-directories/…" (DataHome), "menus/applications-merged/…"
-// (ConfigHome). It touches no file; Write does.
+// their path relative to the homes: "applications/…",
+// "desktop-directories/…" and "mime/packages/…" (DataHome),
+// "menus/applications-merged/…" (ConfigHome). It touches no file; Write
+// does.
 func Render(c *catalog.Catalog, opts Options) map[string][]byte {
 	if len(opts.Launch) == 0 {
 		opts.Launch = []string{"launch"}
@@ -136,10 +141,17 @@ func Render(c *catalog.Catalog, opts Options) map[string][]byte {
 	if opts.Icon == nil {
 		opts.Icon = DefaultIconFor
 	}
+	if opts.KnownFileType == nil {
+		opts.KnownFileType = SystemGlobs()
+	}
 	files := map[string][]byte{}
 	apps := c.Apps()
+	types := mimeTable(apps, opts.KnownFileType)
 	for _, a := range apps {
-		files[ApplicationsDir+"/"+EntryFile(a)] = desktopEntry(a, opts)
+		files[ApplicationsDir+"/"+EntryFile(a)] = desktopEntry(a, mimeTypesOf(a, types), opts)
+	}
+	if pkg := mimePackage(types); pkg != nil {
+		files[MIMEPackagesDir+"/"+MIMEPackage] = pkg
 	}
 	files[DesktopDirectoriesDir+"/"+TopDirectory] = directoryEntry("Kubedesk Apps", "Applications that open in their own pod", TopIcon)
 	if opts.Notice != "" {
@@ -176,7 +188,8 @@ func noticeEntry(opts Options) []byte {
 	return b.Bytes()
 }
 
-func desktopEntry(a catalog.App, opts Options) []byte {
+// desktopEntry is an app version's entry; mimes are the types it opens.
+func desktopEntry(a catalog.App, mimes []string, opts Options) []byte {
 	var b bytes.Buffer
 	kv := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
 	b.WriteString("[Desktop Entry]\n")
@@ -194,12 +207,6 @@ func desktopEntry(a catalog.App, opts Options) []byte {
 		cats = append(cats, MainCategory+"-"+cat.slug)
 	}
 	kv("Categories", escapeList(slices.Compact(cats)))
-	var mimes []string
-	for _, ft := range a.FileTypes {
-		if strings.ContainsRune(ft, '/') {
-			mimes = append(mimes, ft)
-		}
-	}
 	if len(mimes) > 0 {
 		kv("MimeType", escapeList(mimes))
 	}
@@ -421,6 +428,7 @@ func Write(c *catalog.Catalog, opts Options) (Changes, error) {
 	for _, dir := range []string{
 		filepath.Join(opts.DataHome, ApplicationsDir),
 		filepath.Join(opts.DataHome, DesktopDirectoriesDir),
+		filepath.Join(opts.DataHome, filepath.FromSlash(MIMEPackagesDir)),
 		filepath.Join(opts.ConfigHome, filepath.FromSlash(MergedMenusDir)),
 	} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -443,6 +451,7 @@ func Write(c *catalog.Catalog, opts Options) (Changes, error) {
 	for _, stale := range []struct{ dir, suffix string }{
 		{filepath.Join(opts.DataHome, ApplicationsDir), ".desktop"},
 		{filepath.Join(opts.DataHome, DesktopDirectoriesDir), ".directory"},
+		{filepath.Join(opts.DataHome, filepath.FromSlash(MIMEPackagesDir)), ".xml"},
 		// Only MenuFile is ours there, and it is always kept: this only
 		// sweeps temporary files.
 		{filepath.Join(opts.ConfigHome, filepath.FromSlash(MergedMenusDir)), "/"},

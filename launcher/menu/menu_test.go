@@ -35,7 +35,9 @@ func loadCatalog(t *testing.T, path string) *catalog.Catalog {
 
 func testOptions() Options {
 	// A launch command with a space and a percent sign, to show the quoting.
-	return Options{Launch: []string{"/opt/kube desk/bin/launch", "--socket=/run/kd%1.sock"}}
+	// A desktop that knows .txt and nothing of NIfTI, whatever this host has.
+	return Options{Launch: []string{"/opt/kube desk/bin/launch", "--socket=/run/kd%1.sock"},
+		KnownFileType: func(ext string) bool { return ext == ".txt" }}
 }
 
 // TestRenderGolden compares Render's files with testdata/golden. To
@@ -239,6 +241,8 @@ func TestWriteReplacesOnlyItsOwnFiles(t *testing.T) {
 		"share/desktop-directories/kubedesk-app-xterm.directory",
 		"share/desktop-directories/kubedesk-category-image-segmentation.directory",
 		"share/desktop-directories/kubedesk-category-other.directory",
+		// No app of the smaller catalog opens files.
+		"share/mime/packages/kubedesk.xml",
 	}, rel(ch.Removed))
 	assert.Equal(t, []string{
 		"config/menus/applications-merged/kubedesk-apps.menu",

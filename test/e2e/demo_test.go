@@ -160,6 +160,8 @@ func (d *demo) catalog(t *testing.T) (own, neurodesk *catalog.Catalog) {
 //     the catalog's categories; a click through a category and an app
 //     starts it, and its window appears on the session's X display, by
 //     name; its pod runs the app's own image beside the Xpra sidecar.
+//   - The file manager's view (GIO): the sample brain is NIfTI, and MRIcron
+//     is offered for it.
 //   - Each demo app, started by its menu entry's command, puts a window on
 //     the desktop (click → window timed; KUBEDESK_E2E_RUNS repeats).
 //   - The example notebook, run as it is, opens MRIcron on the sample file:
@@ -270,11 +272,18 @@ func TestDemo(t *testing.T) {
 	s.run("launch", "--stop", app.Name)
 	x.waitForNoWindow(menuAppWindow, time.Now().Add(appGoneTimeout))
 
+	// The desktop's file manager sees the sample brain as NIfTI and offers
+	// MRIcron for it (asked through GIO, as Thunar asks): the agent typed
+	// the catalog's extensions in the user's MIME database.
+	brain := filepath.Join(home, "examples", "data", "brain.nii.gz")
+	assert.Contains(t, s.run("gio", "info", "-a", "standard::content-type", brain), "application/x-nifti")
+	assert.Contains(t, s.run("gio", "mime", "application/x-nifti"), "kubedesk-mricron_1.2.20211006.desktop",
+		"Open With offers MRIcron for NIfTI files")
+
 	// Every demo app from its menu entry's command, as a click runs it, with
 	// the sample brain for the apps that open NIfTI, as the file manager's
 	// "Open With" runs it (the entry's Exec with %F): its window on the
 	// desktop.
-	brain := filepath.Join(home, "examples", "data", "brain.nii.gz")
 	for _, a := range own.Apps() {
 		cmd := s.menuEntry("kubedesk-" + a.ID + "_" + a.Version + ".desktop")
 		if slices.Contains(a.FileTypes, ".nii.gz") {
