@@ -288,6 +288,10 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"duration", "spawner.config.spawnTimeout=4 minutes", "/spawner/config/spawnTimeout"},
 		{"log level", "spawner.config.logLevel=verbose", "/spawner/config/logLevel"},
 		{"short hub token", "spawner.auth.hubToken=short", "/spawner/auth/hubToken"},
+		{"connection cap", "spawner.config.maxConnections=8", "/spawner/config/maxConnections"},
+		{"no progress streams", "spawner.config.maxProgressStreams=0", "/spawner/config/maxProgressStreams"},
+		{"no launch files", "spawner.apps.maxLaunchFiles=0", "/spawner/apps/maxLaunchFiles"},
+		{"launch argument bytes", "spawner.apps.maxLaunchArgBytes=100", "/spawner/apps/maxLaunchArgBytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -296,6 +300,16 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestRenderRefusesStreamsAtConnectionCap: progress streams at or above the
+// connection cap would let streams take every connection; the service
+// refuses to start so, and the render says it first.
+func TestRenderRefusesStreamsAtConnectionCap(t *testing.T) {
+	t.Parallel()
+	_, err := render(t, goldenNamespace, nil, "spawner.config.maxConnections=64", "spawner.config.maxProgressStreams=64")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "spawner.config.maxProgressStreams (64) must be below spawner.config.maxConnections (64)")
 }
 
 func TestUserNamespacesNotSupportedYet(t *testing.T) {
