@@ -66,3 +66,8 @@
 {{- define "kubedesk.sessions-netpol.fullname" -}}
 {{- printf "%s-sessions" (include "kubedesk.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{- /* kubedesk.apps-netpol.fullname: the app pods' NetworkPolicy. */}}
+{{- define "kubedesk.apps-netpol.fullname" -}}
+{{- printf "%s-apps" (include "kubedesk.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}

@@ -43,6 +43,66 @@ component: singleuser-server
 {{- end }}
 
 {{- /*
+  kubedesk.apps.matchLabels: the labels the service puts on every app pod
+  (podspec.AppSelector).
+*/}}
+{{- define "kubedesk.apps.matchLabels" -}}
+app.kubernetes.io/managed-by: kubedesk
+component: app
+{{- end }}
+
+{{- /*
+  kubedesk.apps.xpraPort: the TCP port of the Xpra sidecar in every app pod
+  (podspec.DefaultXpraPort), which session pods attach to.
+*/}}
+{{- define "kubedesk.apps.xpraPort" -}}
+14500
+{{- end }}
+
+{{- /*
+  kubedesk.egressAllowRules: NetworkPolicyEgressRules for Zero to
+  JupyterHub's egressAllowRules, but DNS (each policy has its own DNS rule):
+  the internet (nonPrivateIPs), the private ranges (privateIPs) and the
+  cloud metadata server (cloudMetadataServer), each excluded from the
+  others unless allowed. Call with the egressAllowRules mapping.
+*/}}
+{{- define "kubedesk.egressAllowRules" -}}
+{{- $private := list "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16" }}
+{{- $metadata := "169.254.169.254/32" }}
+{{- if .nonPrivateIPs }}
+{{- $except := list }}
+{{- if not .privateIPs }}
+{{- $except = concat $except $private }}
+{{- end }}
+{{- if not .cloudMetadataServer }}
+{{- $except = append $except $metadata }}
+{{- end }}
+# The internet{{ if $except }}: every address but {{ join ", " $except }}{{ end }}.
+- to:
+    - ipBlock:
+        cidr: 0.0.0.0/0
+        {{- with $except }}
+        except:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+{{- end }}
+{{- if .privateIPs }}
+# Other pods and services at private addresses.
+- to:
+    {{- range $private }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+{{- end }}
+{{- if .cloudMetadataServer }}
+# The cloud metadata server, allowed on purpose.
+- to:
+    - ipBlock:
+        cidr: {{ $metadata }}
+{{- end }}
+{{- end }}
+
+{{- /*
   kubedesk.hub.peer: a NetworkPolicyPeer that matches the JupyterHub hub
   pods (hub.podLabels, plus release=hub.release when set), in
   hub.namespaceSelector's namespaces when set.
