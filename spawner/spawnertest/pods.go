@@ -1,6 +1,8 @@
 package spawnertest
 
 import (
+	"slices"
+
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -46,3 +48,7 @@ func Session(namespace, user string) SessionObjects {
 		XpraPort:  podspec.DefaultXpraPort,
 	}
 }
+
+// PrivilegedFields are the names the pod settings' allow_privileged_fields
+// accepts, each a rule of the chart's admission policy.
+func PrivilegedFields() []string { return slices.Clone(podspec.PrivilegedFields) }

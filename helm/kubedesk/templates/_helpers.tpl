@@ -123,6 +123,33 @@ component: app
 {{- end }}
 
 {{- /*
+  kubedesk.sessions.allowedPrivilegedFields: every name listed in an
+  allow_privileged_fields of the pod settings -- sessions.defaults and each
+  profile's, choice's and unlisted choice's kubespawner_override -- as a JSON
+  list, sorted. The admission policy lets these through, for any pod of the
+  service: it cannot tell one profile's pods from another's.
+*/}}
+{{- define "kubedesk.sessions.allowedPrivilegedFields" -}}
+{{- $overrides := list (.Values.sessions.defaults | default dict) }}
+{{- range .Values.sessions.profiles }}
+{{- $overrides = append $overrides (.kubespawner_override | default dict) }}
+{{- range $_, $option := (.profile_options | default dict) }}
+{{- range $_, $choice := ($option.choices | default dict) }}
+{{- $overrides = append $overrides ($choice.kubespawner_override | default dict) }}
+{{- end }}
+{{- with $option.unlisted_choice }}
+{{- $overrides = append $overrides (.kubespawner_override | default dict) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $fields := list }}
+{{- range $overrides }}
+{{- $fields = concat $fields (.allow_privileged_fields | default list) }}
+{{- end }}
+{{- $fields | uniq | sortAlpha | toJson }}
+{{- end }}
+
+{{- /*
   kubedesk.image: repository:tag, or repository@digest; an empty tag is the
   chart's appVersion. Call with (dict "image" <values> "root" $).
 */}}
