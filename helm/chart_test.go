@@ -362,18 +362,21 @@ func TestDeploymentHardening(t *testing.T) {
 	}
 }
 
-func TestSessionEgressBlocksCloudMetadata(t *testing.T) {
+// TestEgressBlocksCloudMetadata: neither session nor app pods reach the
+// cloud metadata server, in any of the values cases.
+func TestEgressBlocksCloudMetadata(t *testing.T) {
 	t.Parallel()
 	for _, tc := range valuesCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			m := parse(t, mustRender(t, goldenNamespace, tc.values))
-			var found bool
+			var found []string
 			for _, o := range m {
-				if o.GetKind() != "NetworkPolicy" || !strings.HasSuffix(o.GetName(), "-sessions") {
+				suffix := o.GetName()[strings.LastIndex(o.GetName(), "-")+1:]
+				if o.GetKind() != "NetworkPolicy" || (suffix != "sessions" && suffix != "apps") {
 					continue
 				}
-				found = true
+				found = append(found, suffix)
 				for _, rule := range decode[networkingv1.NetworkPolicy](t, o).Spec.Egress {
 					for _, peer := range rule.To {
 						if peer.IPBlock == nil {
@@ -386,7 +389,7 @@ func TestSessionEgressBlocksCloudMetadata(t *testing.T) {
 					}
 				}
 			}
-			assert.True(t, found, "a NetworkPolicy for session pods")
+			assert.ElementsMatch(t, []string{"apps", "sessions"}, found, "NetworkPolicies for session and app pods")
 		})
 	}
 }
