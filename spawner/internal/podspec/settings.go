@@ -191,6 +191,18 @@ func (s Settings) StorageEnsured() bool {
 // settings key, so an operator can fix a profile in one pass. Apply it to the
 // settings after all overrides: a profile may be fine alone and wrong merged.
 func (s Settings) Validate() error {
+	return errors.Join(s.validate().errs...)
+}
+
+// CheckPrivilegedFields reports, as Validate would, only the privileged
+// fields s uses that allow_privileged_fields does not name. Profile loading
+// runs it on every override, so such a profile stops the service at start;
+// the rest of Validate waits for the settings of a whole spawn.
+func (s Settings) CheckPrivilegedFields() error {
+	return errors.Join(s.validate().privilegedErrs...)
+}
+
+func (s Settings) validate() *validator {
 	v := &validator{allowed: map[string]bool{}}
 	for _, f := range s.AllowPrivilegedFields {
 		if !slices.Contains(PrivilegedFields, f) {
@@ -272,12 +284,14 @@ func (s Settings) Validate() error {
 	}
 
 	v.storage(s)
-	return errors.Join(v.errs...)
+	return v
 }
 
 // validator collects problems; each method checks one kind of field.
 type validator struct {
 	errs []error
+	// privilegedErrs are the errors of privileged fields, also in errs.
+	privilegedErrs []error
 	// allowed holds the privileged fields the operator allowed by name.
 	allowed map[string]bool
 }
@@ -293,6 +307,7 @@ func (v *validator) privileged(key, field, format string, args ...any) {
 		return
 	}
 	v.add(key, "%s; to allow it, list %q in allow_privileged_fields", fmt.Sprintf(format, args...), field)
+	v.privilegedErrs = append(v.privilegedErrs, v.errs[len(v.errs)-1])
 }
 
 func (v *validator) dnsSubdomain(key, name string) {

@@ -93,7 +93,9 @@ func TestValidatePrivilegedFields(t *testing.T) {
 			t.Parallel()
 			s := Defaults()
 			tc.modify(&s)
-			require.EqualError(t, s.Validate(), tc.want+`; to allow it, list "`+tc.field+`" in allow_privileged_fields`)
+			want := tc.want + `; to allow it, list "` + tc.field + `" in allow_privileged_fields`
+			require.EqualError(t, s.Validate(), want)
+			require.EqualError(t, s.CheckPrivilegedFields(), want)
 
 			for _, other := range PrivilegedFields {
 				if other != tc.field {
@@ -103,8 +105,15 @@ func TestValidatePrivilegedFields(t *testing.T) {
 			require.Error(t, s.Validate(), "every other field allowed")
 			s.AllowPrivilegedFields = []string{tc.field}
 			require.NoError(t, s.Validate())
+			require.NoError(t, s.CheckPrivilegedFields())
 		})
 	}
+
+	// The rest of Validate is not CheckPrivilegedFields' business.
+	s := Defaults()
+	s.Image, s.UID = "", ptrTo[int64](0)
+	require.Error(t, s.Validate())
+	require.NoError(t, s.CheckPrivilegedFields())
 }
 
 // TestNoSettingReachesHostNamespaces: the host's network, PID and IPC
