@@ -195,7 +195,8 @@ func (s Settings) Validate() error {
 }
 
 // CheckPrivilegedFields reports, as Validate would, only the privileged
-// fields s uses that allow_privileged_fields does not name. Profile loading
+// fields s uses that allow_privileged_fields does not name, and names in it
+// that are not privileged fields. Profile loading
 // runs it on every override, so such a profile stops the service at start;
 // the rest of Validate waits for the settings of a whole spawn.
 func (s Settings) CheckPrivilegedFields() error {
@@ -207,6 +208,7 @@ func (s Settings) validate() *validator {
 	for _, f := range s.AllowPrivilegedFields {
 		if !slices.Contains(PrivilegedFields, f) {
 			v.add("allow_privileged_fields", "%q is not one of %s", f, strings.Join(PrivilegedFields, ", "))
+			v.privilegedErrs = append(v.privilegedErrs, v.errs[len(v.errs)-1])
 		}
 		v.allowed[f] = true
 	}

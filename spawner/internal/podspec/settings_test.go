@@ -109,6 +109,10 @@ func TestValidatePrivilegedFields(t *testing.T) {
 		})
 	}
 
+	unknown := Defaults()
+	unknown.AllowPrivilegedFields = []string{"hostpath"}
+	require.ErrorContains(t, unknown.CheckPrivilegedFields(), `allow_privileged_fields: "hostpath" is not one of`)
+
 	// The rest of Validate is not CheckPrivilegedFields' business.
 	s := Defaults()
 	s.Image, s.UID = "", ptrTo[int64](0)
