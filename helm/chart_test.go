@@ -288,6 +288,10 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 		{"duration", "spawner.config.spawnTimeout=4 minutes", "/spawner/config/spawnTimeout"},
 		{"log level", "spawner.config.logLevel=verbose", "/spawner/config/logLevel"},
 		{"short hub token", "spawner.auth.hubToken=short", "/spawner/auth/hubToken"},
+		{"connection cap", "spawner.config.maxConnections=8", "/spawner/config/maxConnections"},
+		{"no progress streams", "spawner.config.maxProgressStreams=0", "/spawner/config/maxProgressStreams"},
+		{"no launch files", "spawner.apps.maxLaunchFiles=0", "/spawner/apps/maxLaunchFiles"},
+		{"launch argument bytes", "spawner.apps.maxLaunchArgBytes=100", "/spawner/apps/maxLaunchArgBytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -296,6 +300,16 @@ func TestSchemaRejectsBadValues(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestRenderRefusesStreamsAtConnectionCap: progress streams at or above the
+// connection cap would let streams take every connection; the service
+// refuses to start so, and the render says it first.
+func TestRenderRefusesStreamsAtConnectionCap(t *testing.T) {
+	t.Parallel()
+	_, err := render(t, goldenNamespace, nil, "spawner.config.maxConnections=64", "spawner.config.maxProgressStreams=64")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "spawner.config.maxProgressStreams (64) must be below spawner.config.maxConnections (64)")
 }
 
 func TestUserNamespacesNotSupportedYet(t *testing.T) {
@@ -348,18 +362,21 @@ func TestDeploymentHardening(t *testing.T) {
 	}
 }
 
-func TestSessionEgressBlocksCloudMetadata(t *testing.T) {
+// TestEgressBlocksCloudMetadata: neither session nor app pods reach the
+// cloud metadata server, in any of the values cases.
+func TestEgressBlocksCloudMetadata(t *testing.T) {
 	t.Parallel()
 	for _, tc := range valuesCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			m := parse(t, mustRender(t, goldenNamespace, tc.values))
-			var found bool
+			var found []string
 			for _, o := range m {
-				if o.GetKind() != "NetworkPolicy" || !strings.HasSuffix(o.GetName(), "-sessions") {
+				suffix := o.GetName()[strings.LastIndex(o.GetName(), "-")+1:]
+				if o.GetKind() != "NetworkPolicy" || (suffix != "sessions" && suffix != "apps") {
 					continue
 				}
-				found = true
+				found = append(found, suffix)
 				for _, rule := range decode[networkingv1.NetworkPolicy](t, o).Spec.Egress {
 					for _, peer := range rule.To {
 						if peer.IPBlock == nil {
@@ -372,7 +389,7 @@ func TestSessionEgressBlocksCloudMetadata(t *testing.T) {
 					}
 				}
 			}
-			assert.True(t, found, "a NetworkPolicy for session pods")
+			assert.ElementsMatch(t, []string{"apps", "sessions"}, found, "NetworkPolicies for session and app pods")
 		})
 	}
 }

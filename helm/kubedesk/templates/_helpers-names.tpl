@@ -66,3 +66,17 @@
 {{- define "kubedesk.sessions-netpol.fullname" -}}
 {{- printf "%s-sessions" (include "kubedesk.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+
+{{- /* kubedesk.apps-netpol.fullname: the app pods' NetworkPolicy. */}}
+{{- define "kubedesk.apps-netpol.fullname" -}}
+{{- printf "%s-apps" (include "kubedesk.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- /*
+  kubedesk.spawner-admissionpolicy.fullname: the ValidatingAdmissionPolicy
+  and its binding. They are cluster-wide, so the name carries the namespace:
+  releases of the same name in two namespaces get one each.
+*/}}
+{{- define "kubedesk.spawner-admissionpolicy.fullname" -}}
+{{- printf "%s-%s" (include "kubedesk.spawner.fullname" .) .Release.Namespace }}
+{{- end }}

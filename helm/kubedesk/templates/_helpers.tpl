@@ -43,6 +43,66 @@ component: singleuser-server
 {{- end }}
 
 {{- /*
+  kubedesk.apps.matchLabels: the labels the service puts on every app pod
+  (podspec.AppSelector).
+*/}}
+{{- define "kubedesk.apps.matchLabels" -}}
+app.kubernetes.io/managed-by: kubedesk
+component: app
+{{- end }}
+
+{{- /*
+  kubedesk.apps.xpraPort: the TCP port of the Xpra sidecar in every app pod
+  (podspec.DefaultXpraPort), which session pods attach to.
+*/}}
+{{- define "kubedesk.apps.xpraPort" -}}
+14500
+{{- end }}
+
+{{- /*
+  kubedesk.egressAllowRules: NetworkPolicyEgressRules for Zero to
+  JupyterHub's egressAllowRules, but DNS (each policy has its own DNS rule):
+  the internet (nonPrivateIPs), the private ranges (privateIPs) and the
+  cloud metadata server (cloudMetadataServer), each excluded from the
+  others unless allowed. Call with the egressAllowRules mapping.
+*/}}
+{{- define "kubedesk.egressAllowRules" -}}
+{{- $private := list "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16" }}
+{{- $metadata := "169.254.169.254/32" }}
+{{- if .nonPrivateIPs }}
+{{- $except := list }}
+{{- if not .privateIPs }}
+{{- $except = concat $except $private }}
+{{- end }}
+{{- if not .cloudMetadataServer }}
+{{- $except = append $except $metadata }}
+{{- end }}
+# The internet{{ if $except }}: every address but {{ join ", " $except }}{{ end }}.
+- to:
+    - ipBlock:
+        cidr: 0.0.0.0/0
+        {{- with $except }}
+        except:
+          {{- toYaml . | nindent 10 }}
+        {{- end }}
+{{- end }}
+{{- if .privateIPs }}
+# Other pods and services at private addresses.
+- to:
+    {{- range $private }}
+    - ipBlock:
+        cidr: {{ . }}
+    {{- end }}
+{{- end }}
+{{- if .cloudMetadataServer }}
+# The cloud metadata server, allowed on purpose.
+- to:
+    - ipBlock:
+        cidr: {{ $metadata }}
+{{- end }}
+{{- end }}
+
+{{- /*
   kubedesk.hub.peer: a NetworkPolicyPeer that matches the JupyterHub hub
   pods (hub.podLabels, plus release=hub.release when set), in
   hub.namespaceSelector's namespaces when set.
@@ -60,6 +120,33 @@ component: singleuser-server
   namespaceSelector:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end }}
+
+{{- /*
+  kubedesk.sessions.allowedPrivilegedFields: every name listed in an
+  allow_privileged_fields of the pod settings -- sessions.defaults and each
+  profile's, choice's and unlisted choice's kubespawner_override -- as a JSON
+  list, sorted. The admission policy lets these through, for any pod of the
+  service: it cannot tell one profile's pods from another's.
+*/}}
+{{- define "kubedesk.sessions.allowedPrivilegedFields" -}}
+{{- $overrides := list (.Values.sessions.defaults | default dict) }}
+{{- range .Values.sessions.profiles }}
+{{- $overrides = append $overrides (.kubespawner_override | default dict) }}
+{{- range $_, $option := (.profile_options | default dict) }}
+{{- range $_, $choice := ($option.choices | default dict) }}
+{{- $overrides = append $overrides ($choice.kubespawner_override | default dict) }}
+{{- end }}
+{{- with $option.unlisted_choice }}
+{{- $overrides = append $overrides (.kubespawner_override | default dict) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $fields := list }}
+{{- range $overrides }}
+{{- $fields = concat $fields (.allow_privileged_fields | default list) }}
+{{- end }}
+{{- $fields | uniq | sortAlpha | toJson }}
 {{- end }}
 
 {{- /*

@@ -151,7 +151,7 @@ type Manager struct {
 // New builds a Manager; Start runs its informer.
 func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions Sessions, m *metrics.Spawner, log *slog.Logger) *Manager {
 	if cfg.XpraPort == 0 {
-		cfg.XpraPort = 14500
+		cfg.XpraPort = podspec.DefaultXpraPort
 	}
 	if cfg.MaxAppsPerSession == 0 {
 		cfg.MaxAppsPerSession = 8

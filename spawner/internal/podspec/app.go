@@ -39,6 +39,11 @@ const (
 	X11SocketDir = "/tmp/.X11-unix"
 )
 
+// DefaultXpraPort is the TCP port of the sidecar's Xpra server, which
+// session pods attach to; the chart's NetworkPolicies open it
+// (kubedesk.apps.xpraPort).
+const DefaultXpraPort = 14500
+
 // AppSelector selects app pods, for the service's informer.
 func AppSelector() string {
 	return labels.SelectorFromSet(labels.Set{LabelManagedBy: ManagedBy, LabelComponent: ComponentApp}).String()

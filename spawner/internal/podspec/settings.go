@@ -99,7 +99,56 @@ type Settings struct {
 	// DefaultURL is the path JupyterHub opens after the spawn (for example
 	// /desktop), passed as JUPYTERHUB_DEFAULT_URL.
 	DefaultURL string `json:"default_url,omitempty"`
+
+	// AllowPrivilegedFields names the privileged fields (PrivilegedFields)
+	// that volumes, init_containers and extra_containers may use; Validate
+	// refuses each of them otherwise. Not a KubeSpawner trait: KubeSpawner
+	// passes such fields through, kubedesk makes the operator say so by
+	// name. Root and the host's namespaces (hostNetwork, hostPID, hostIPC)
+	// are never allowed: no setting reaches them.
+	AllowPrivilegedFields []string `json:"allow_privileged_fields,omitempty"`
 }
+
+// Privileged fields of volumes and containers, by their Kubernetes names:
+// each gives a session's pod more of the node than its own sandbox, so
+// Validate refuses it unless allow_privileged_fields names it. The chart's
+// ValidatingAdmissionPolicy refuses the same fields in every pod the
+// service creates, less those the operator allows.
+const (
+	// FieldHostPath: a hostPath volume (the node's files).
+	FieldHostPath = "hostPath"
+	// FieldHostPort: a container port bound on the node's address.
+	FieldHostPort = "hostPort"
+	// FieldPrivileged: securityContext.privileged (the node's devices and
+	// every capability).
+	FieldPrivileged = "privileged"
+	// FieldAllowPrivilegeEscalation: securityContext.allowPrivilegeEscalation
+	// true (setuid binaries gain privileges).
+	FieldAllowPrivilegeEscalation = "allowPrivilegeEscalation"
+	// FieldCapabilities: securityContext.capabilities.add.
+	FieldCapabilities = "capabilities"
+	// FieldSeccompProfile: a seccompProfile of type Unconfined.
+	FieldSeccompProfile = "seccompProfile"
+	// FieldAppArmorProfile: an appArmorProfile of type Unconfined, or the
+	// older container.apparmor.security.beta.kubernetes.io annotation set
+	// to unconfined.
+	FieldAppArmorProfile = "appArmorProfile"
+	// FieldProcMount: a procMount other than Default (an unmasked /proc).
+	FieldProcMount = "procMount"
+	// FieldSELinuxOptions: seLinuxOptions (a chosen SELinux label).
+	FieldSELinuxOptions = "seLinuxOptions"
+)
+
+// PrivilegedFields lists every name allow_privileged_fields accepts.
+var PrivilegedFields = []string{
+	FieldHostPath, FieldHostPort, FieldPrivileged, FieldAllowPrivilegeEscalation, FieldCapabilities,
+	FieldSeccompProfile, FieldAppArmorProfile, FieldProcMount, FieldSELinuxOptions,
+}
+
+// appArmorAnnotationPrefix starts the annotation that set a container's
+// AppArmor profile before the appArmorProfile field (Kubernetes 1.30); the
+// kubelet still honours it.
+const appArmorAnnotationPrefix = "container.apparmor.security.beta.kubernetes.io/"
 
 // Default values that Defaults fills in. UID 1000 and GID 100 are jovyan and
 // users in the Jupyter docker stacks, which desktop images build on.
@@ -142,7 +191,27 @@ func (s Settings) StorageEnsured() bool {
 // settings key, so an operator can fix a profile in one pass. Apply it to the
 // settings after all overrides: a profile may be fine alone and wrong merged.
 func (s Settings) Validate() error {
-	v := &validator{}
+	return errors.Join(s.validate().errs...)
+}
+
+// CheckPrivilegedFields reports, as Validate would, only the privileged
+// fields s uses that allow_privileged_fields does not name, and names in it
+// that are not privileged fields. Profile loading
+// runs it on every override, so such a profile stops the service at start;
+// the rest of Validate waits for the settings of a whole spawn.
+func (s Settings) CheckPrivilegedFields() error {
+	return errors.Join(s.validate().privilegedErrs...)
+}
+
+func (s Settings) validate() *validator {
+	v := &validator{allowed: map[string]bool{}}
+	for _, f := range s.AllowPrivilegedFields {
+		if !slices.Contains(PrivilegedFields, f) {
+			v.add("allow_privileged_fields", "%q is not one of %s", f, strings.Join(PrivilegedFields, ", "))
+			v.privilegedErrs = append(v.privilegedErrs, v.errs[len(v.errs)-1])
+		}
+		v.allowed[f] = true
+	}
 
 	if strings.TrimSpace(s.Image) == "" {
 		v.add("image", "is required")
@@ -211,17 +280,36 @@ func (s Settings) Validate() error {
 		if errs := validation.IsQualifiedName(k); len(errs) > 0 {
 			v.add("extra_annotations", "key %q is invalid: %s", k, strings.Join(errs, "; "))
 		}
+		if strings.HasPrefix(k, appArmorAnnotationPrefix) && s.ExtraAnnotations[k] == "unconfined" {
+			v.privileged("extra_annotations", FieldAppArmorProfile, "%q: unconfined runs the container without AppArmor", k)
+		}
 	}
 
 	v.storage(s)
-	return errors.Join(v.errs...)
+	return v
 }
 
 // validator collects problems; each method checks one kind of field.
-type validator struct{ errs []error }
+type validator struct {
+	errs []error
+	// privilegedErrs are the errors of privileged fields, also in errs.
+	privilegedErrs []error
+	// allowed holds the privileged fields the operator allowed by name.
+	allowed map[string]bool
+}
 
 func (v *validator) add(key, format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+// privileged reports the privileged field under key, unless the operator
+// allowed it; the message says how to.
+func (v *validator) privileged(key, field, format string, args ...any) {
+	if v.allowed[field] {
+		return
+	}
+	v.add(key, "%s; to allow it, list %q in allow_privileged_fields", fmt.Sprintf(format, args...), field)
+	v.privilegedErrs = append(v.privilegedErrs, v.errs[len(v.errs)-1])
 }
 
 func (v *validator) dnsSubdomain(key, name string) {
@@ -333,6 +421,9 @@ func (v *validator) volumes(s Settings) {
 		if errs := validation.IsDNS1123Label(vol.Name); len(errs) > 0 {
 			v.add("volumes", "%q is not a valid volume name: %s", vol.Name, strings.Join(errs, "; "))
 		}
+		if vol.HostPath != nil {
+			v.privileged(fmt.Sprintf("volumes[%s]", vol.Name), FieldHostPath, "hostPath mounts the node's %s", vol.HostPath.Path)
+		}
 		declared[vol.Name] = true
 	}
 	// Z2JH configurations mount sub-paths of "home"; it exists when the
@@ -382,6 +473,11 @@ func (v *validator) containers(s Settings) {
 			if strings.TrimSpace(c.Image) == "" {
 				v.add(key, "container %q has no image", c.Name)
 			}
+			for _, p := range c.Ports {
+				if p.HostPort != 0 {
+					v.privileged(fmt.Sprintf("%s[%s].ports", key, c.Name), FieldHostPort, "hostPort %d binds a port of the node", p.HostPort)
+				}
+			}
 			v.securityContext(fmt.Sprintf("%s[%s].securityContext", key, c.Name), c.SecurityContext)
 		}
 	}
@@ -390,17 +486,32 @@ func (v *validator) containers(s Settings) {
 }
 
 // securityContext refuses explicit settings that would run a container as
-// root or give it more than the session has; unset fields get the session's
-// defaults when the pod is built.
+// root (always) or give it more than the session has (unless allowed by
+// name); unset fields get the session's defaults when the pod is built.
 func (v *validator) securityContext(key string, sc *corev1.SecurityContext) {
 	if sc == nil {
 		return
 	}
 	if sc.Privileged != nil && *sc.Privileged {
-		v.add(key, "privileged containers are not allowed")
+		v.privileged(key, FieldPrivileged, "privileged: true gives the container the node's devices and every capability")
 	}
 	if sc.AllowPrivilegeEscalation != nil && *sc.AllowPrivilegeEscalation {
-		v.add(key, "allowPrivilegeEscalation must be false")
+		v.privileged(key, FieldAllowPrivilegeEscalation, "allowPrivilegeEscalation: true lets setuid programs gain privileges")
+	}
+	if sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
+		v.privileged(key, FieldCapabilities, "capabilities.add %v gives back capabilities that are dropped", sc.Capabilities.Add)
+	}
+	if sc.SeccompProfile != nil && sc.SeccompProfile.Type == corev1.SeccompProfileTypeUnconfined {
+		v.privileged(key, FieldSeccompProfile, "seccompProfile Unconfined runs the container without a seccomp filter")
+	}
+	if sc.AppArmorProfile != nil && sc.AppArmorProfile.Type == corev1.AppArmorProfileTypeUnconfined {
+		v.privileged(key, FieldAppArmorProfile, "appArmorProfile Unconfined runs the container without AppArmor")
+	}
+	if sc.ProcMount != nil && *sc.ProcMount != corev1.DefaultProcMount {
+		v.privileged(key, FieldProcMount, "procMount %s leaves /proc unmasked", *sc.ProcMount)
+	}
+	if sc.SELinuxOptions != nil {
+		v.privileged(key, FieldSELinuxOptions, "seLinuxOptions choose the container's SELinux label")
 	}
 	if sc.RunAsNonRoot != nil && !*sc.RunAsNonRoot {
 		v.add(key, "runAsNonRoot must be true")
@@ -410,9 +521,6 @@ func (v *validator) securityContext(key string, sc *corev1.SecurityContext) {
 	}
 	if sc.RunAsGroup != nil && *sc.RunAsGroup == 0 {
 		v.add(key, "runAsGroup 0 is root; containers run as a non-root group")
-	}
-	if sc.Capabilities != nil && len(sc.Capabilities.Add) > 0 {
-		v.add(key, "capabilities cannot be added (all are dropped)")
 	}
 }
 

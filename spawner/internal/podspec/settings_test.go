@@ -2,6 +2,8 @@ package podspec
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -43,6 +45,93 @@ func TestSettingsJSONNames(t *testing.T) {
 	assert.Equal(t, int64(1001), *s.UID)
 	assert.False(t, s.StorageEnsured())
 	assert.Equal(t, int64(5), *s.TerminationGracePeriodSeconds)
+}
+
+// TestValidatePrivilegedFields refuses each privileged field, naming it and
+// the opt-in, and accepts it once allow_privileged_fields names it (and only
+// that one).
+func TestValidatePrivilegedFields(t *testing.T) {
+	t.Parallel()
+	sidecar := func(s *Settings, sc *corev1.SecurityContext) {
+		s.ExtraContainers = []corev1.Container{{Name: "side", Image: "busybox", SecurityContext: sc}}
+	}
+	unmasked := corev1.UnmaskedProcMount
+	for _, tc := range []struct {
+		field  string
+		modify func(*Settings)
+		want   string
+	}{
+		{FieldHostPath, func(s *Settings) {
+			s.Volumes = []corev1.Volume{{Name: "docker", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/var/run/docker.sock"}}}}
+		}, `volumes[docker]: hostPath mounts the node's /var/run/docker.sock`},
+		{FieldHostPort, func(s *Settings) {
+			s.InitContainers = []corev1.Container{{Name: "side", Image: "busybox", Ports: []corev1.ContainerPort{{ContainerPort: 80, HostPort: 8080}}}}
+		}, `init_containers[side].ports: hostPort 8080 binds a port of the node`},
+		{FieldPrivileged, func(s *Settings) { sidecar(s, &corev1.SecurityContext{Privileged: ptrTo(true)}) },
+			`extra_containers[side].securityContext: privileged: true gives the container the node's devices and every capability`},
+		{FieldAllowPrivilegeEscalation, func(s *Settings) { sidecar(s, &corev1.SecurityContext{AllowPrivilegeEscalation: ptrTo(true)}) },
+			`extra_containers[side].securityContext: allowPrivilegeEscalation: true lets setuid programs gain privileges`},
+		{FieldCapabilities, func(s *Settings) {
+			sidecar(s, &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Add: []corev1.Capability{"SYS_ADMIN"}}})
+		}, `extra_containers[side].securityContext: capabilities.add [SYS_ADMIN] gives back capabilities that are dropped`},
+		{FieldSeccompProfile, func(s *Settings) {
+			sidecar(s, &corev1.SecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeUnconfined}})
+		}, `extra_containers[side].securityContext: seccompProfile Unconfined runs the container without a seccomp filter`},
+		{FieldAppArmorProfile, func(s *Settings) {
+			sidecar(s, &corev1.SecurityContext{AppArmorProfile: &corev1.AppArmorProfile{Type: corev1.AppArmorProfileTypeUnconfined}})
+		}, `extra_containers[side].securityContext: appArmorProfile Unconfined runs the container without AppArmor`},
+		{FieldAppArmorProfile, func(s *Settings) {
+			s.ExtraAnnotations = map[string]string{"container.apparmor.security.beta.kubernetes.io/notebook": "unconfined"}
+		}, `extra_annotations: "container.apparmor.security.beta.kubernetes.io/notebook": unconfined runs the container without AppArmor`},
+		{FieldProcMount, func(s *Settings) { sidecar(s, &corev1.SecurityContext{ProcMount: &unmasked}) },
+			`extra_containers[side].securityContext: procMount Unmasked leaves /proc unmasked`},
+		{FieldSELinuxOptions, func(s *Settings) {
+			sidecar(s, &corev1.SecurityContext{SELinuxOptions: &corev1.SELinuxOptions{Type: "spc_t"}})
+		}, `extra_containers[side].securityContext: seLinuxOptions choose the container's SELinux label`},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			t.Parallel()
+			s := Defaults()
+			tc.modify(&s)
+			want := tc.want + `; to allow it, list "` + tc.field + `" in allow_privileged_fields`
+			require.EqualError(t, s.Validate(), want)
+			require.EqualError(t, s.CheckPrivilegedFields(), want)
+
+			for _, other := range PrivilegedFields {
+				if other != tc.field {
+					s.AllowPrivilegedFields = append(s.AllowPrivilegedFields, other)
+				}
+			}
+			require.Error(t, s.Validate(), "every other field allowed")
+			s.AllowPrivilegedFields = []string{tc.field}
+			require.NoError(t, s.Validate())
+			require.NoError(t, s.CheckPrivilegedFields())
+		})
+	}
+
+	unknown := Defaults()
+	unknown.AllowPrivilegedFields = []string{"hostpath"}
+	require.ErrorContains(t, unknown.CheckPrivilegedFields(), `allow_privileged_fields: "hostpath" is not one of`)
+
+	// The rest of Validate is not CheckPrivilegedFields' business.
+	s := Defaults()
+	s.Image, s.UID = "", ptrTo[int64](0)
+	require.Error(t, s.Validate())
+	require.NoError(t, s.CheckPrivilegedFields())
+}
+
+// TestNoSettingReachesHostNamespaces: the host's network, PID and IPC
+// namespaces have no settings key, so no allow_privileged_fields name; the
+// strict decoding refuses them.
+func TestNoSettingReachesHostNamespaces(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"host_network", "host_pid", "host_ipc", "hostNetwork", "hostPID", "hostIPC"} {
+		path := filepath.Join(t.TempDir(), "defaults.yaml")
+		require.NoError(t, os.WriteFile(path, []byte(key+": true\n"), 0o600))
+		_, err := LoadSettings(path, Defaults())
+		require.Error(t, err, key)
+		assert.Contains(t, err.Error(), "unknown field")
+	}
 }
 
 func TestValidate(t *testing.T) {
@@ -275,12 +364,27 @@ func TestValidate(t *testing.T) {
 				}}}
 			},
 			wantErrs: []string{
-				"extra_containers[root].securityContext: privileged containers are not allowed",
-				"extra_containers[root].securityContext: allowPrivilegeEscalation must be false",
+				`extra_containers[root].securityContext: privileged: true gives the container the node's devices and every capability; to allow it, list "privileged" in allow_privileged_fields`,
+				`extra_containers[root].securityContext: allowPrivilegeEscalation: true lets setuid programs gain privileges; to allow it, list "allowPrivilegeEscalation" in allow_privileged_fields`,
+				`extra_containers[root].securityContext: capabilities.add [NET_ADMIN] gives back capabilities that are dropped; to allow it, list "capabilities" in allow_privileged_fields`,
 				"extra_containers[root].securityContext: runAsNonRoot must be true",
 				"extra_containers[root].securityContext: runAsUser 0 is root; containers run as a non-root user",
-				"extra_containers[root].securityContext: capabilities cannot be added (all are dropped)",
 			},
+		},
+		{
+			name: "root stays refused whatever is allowed",
+			modify: func(s *Settings) {
+				s.AllowPrivilegedFields = PrivilegedFields
+				s.ExtraContainers = []corev1.Container{{Name: "root", Image: "busybox", SecurityContext: &corev1.SecurityContext{
+					RunAsUser: ptrTo[int64](0), Privileged: ptrTo(true),
+				}}}
+			},
+			wantErrs: []string{"extra_containers[root].securityContext: runAsUser 0 is root; containers run as a non-root user"},
+		},
+		{
+			name:     "unknown privileged field",
+			modify:   func(s *Settings) { s.AllowPrivilegedFields = []string{"hostpath"} },
+			wantErrs: []string{`allow_privileged_fields: "hostpath" is not one of hostPath, hostPort, privileged, allowPrivilegeEscalation, capabilities, seccompProfile, appArmorProfile, procMount, seLinuxOptions`},
 		},
 		{
 			name:     "extra label overrides a managed one",

@@ -245,8 +245,16 @@ func checkOverride(base map[string]any, loc string, override map[string]any) err
 	}
 	merged := clone(base).(map[string]any)
 	apply(merged, override)
-	if _, err := decodeSettings(merged); err != nil {
+	settings, err := decodeSettings(merged)
+	if err != nil {
 		return fmt.Errorf("%s: kubespawner_override: %w", loc, err)
 	}
-	return nil
+	// A privileged field nobody allowed fails here, at start, rather than
+	// at a user's spawn.
+	if err := settings.CheckPrivilegedFields(); err != nil {
+		for line := range strings.Lines(err.Error()) {
+			errs = append(errs, fmt.Errorf("%s: kubespawner_override: %s", loc, strings.TrimSuffix(line, "\n")))
+		}
+	}
+	return errors.Join(errs...)
 }

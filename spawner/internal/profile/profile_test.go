@@ -99,6 +99,9 @@ func TestInvalidFiles(t *testing.T) {
 		{"not-a-list.yaml", `profiles must be a list, got "desktop" (line 1)`},
 		{"reserved-names.yaml", "profile \"desktop\": option \"profile\": the option name cannot be empty, \"profile\", or end in \"--unlisted-choice\"\n" +
 			`profile "desktop": option "profile": choice "unlisted-choice": a choice cannot be named "unlisted-choice": the form uses that value for the unlisted choice`},
+		// Privileged fields fail at load, each naming its opt-in.
+		{"privileged-fields.yaml", `profile "datasets": kubespawner_override: volumes[data]: hostPath mounts the node's /srv/data; to allow it, list "hostPath" in allow_privileged_fields` + "\n" +
+			`profile "datasets": option "debug": choice "strace": kubespawner_override: extra_containers[tracer].securityContext: seccompProfile Unconfined runs the container without a seccomp filter; to allow it, list "seccompProfile" in allow_privileged_fields`},
 		{"unlisted-override-typo.yaml", `profile "custom": option "image": unlisted_choice: unknown key "image_spec" in kubespawner_override`},
 		{"many-problems.yaml", "profile \"desktop\": unknown key \"mem_limits\" in kubespawner_override (did you mean \"mem_limit\"?)\n" +
 			`profile #2: needs a slug, or a display_name to derive one from` + "\n" +

@@ -12,7 +12,8 @@ import (
 // Validate checks profiles as KubeSpawner would use them, and more: every
 // override, of a profile, a choice or an unlisted choice, is merged over
 // base and decoded strictly, so a typo such as cpu_limt fails when the
-// service loads instead of when a user spawns. All problems are reported,
+// service loads instead of when a user spawns; so does a privileged field
+// (a hostPath volume, ...) that allow_privileged_fields does not name. All problems are reported,
 // joined, each naming the profile, option and choice it is in.
 func Validate(base podspec.Settings, profiles []Profile) error {
 	baseMap, err := toMap(base)
