@@ -185,6 +185,18 @@ async def test_conflict_twice_is_a_rejection(service, make_spawner):
     assert methods(service) == ["POST", "DELETE", "POST"]
 
 
+async def test_name_conflict_is_refused_without_a_stop(service, make_spawner):
+    # Another user's home volume holds this server's name: stopping "the old
+    # server" would stop nothing of this user's, and a retry meets the same.
+    message = "This server's name is taken by another user's objects; tell your operator."
+    conflict = (409, {"code": "name_conflict", "message": message})
+    service.create_answers += [conflict]
+    with pytest.raises(web.HTTPError, match="taken by another user") as info:
+        await make_spawner().start()
+    assert info.value.status_code == 409
+    assert methods(service) == ["POST"]
+
+
 async def test_broken_stream_reconnects_without_repeating_events(service, make_spawner):
     service.break_stream_after = 3
     spawner = make_spawner()

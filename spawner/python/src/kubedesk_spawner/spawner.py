@@ -140,6 +140,11 @@ class _Snapshot:
 _snapshots: dict[tuple[asyncio.AbstractEventLoop, str], _Snapshot] = {}
 
 
+#: The service's code for a name that another user's objects hold (a home
+#: volume, pod or Secret): a stop and a retry cannot help.
+NAME_CONFLICT = "name_conflict"
+
+
 def _error_body(response: httpx.Response) -> tuple[str, str]:
     """The service's ``{"code", "message"}`` error, or a stand-in for a foreign body."""
     try:
@@ -397,10 +402,13 @@ class KubedeskSpawner(Spawner):
 
         self._emit("Asking the spawner service for a server", PROGRESS_MIN)
         response = await self._request("POST", self._path(), json=body)
-        if response.status_code == 409:
+        code, message = _error_body(response) if response.status_code == 409 else ("", "")
+        if response.status_code == 409 and code != NAME_CONFLICT:
             # A session exists or is changing. The hub has already issued new
             # credentials for this spawn, so it can't be reused: replace it.
-            _, message = _error_body(response)
+            # (A name conflict is not this user's server: another user's
+            # objects hold the name, and only an operator can resolve it, so
+            # it is refused as it is.)
             self.log.info("Replacing existing server %s: %s", self._log_name, message)
             self._emit("Stopping the server left from an earlier start")
             await self.stop()
