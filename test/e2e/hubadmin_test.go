@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"kubedesk.dev/kubedesk/hubapi"
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
+	"kubedesk.dev/kubedesk/test/devcluster"
 )
 
 // hubAdmin drives the demo hub's REST API as its admin user ("admin", the
@@ -126,4 +129,25 @@ func (a *hubAdmin) waitForActivity(t *testing.T, user string) {
 			user, u.LastActivity, u.Servers[""].LastActivity, activityTimeout)
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// spawnDesktop has the hub spawn user's server with the demo's Desktop
+// profile (its REST API, as an admin), waits until it runs on the dev node
+// and its launcher agent listens, and returns the admin, the session pod
+// and a shell in the session.
+func spawnDesktop(t *testing.T, c *devcluster.Cluster, ns string, h *hub, svc *spawnertest.Service, user string) (*hubAdmin, *corev1.Pod, *sessionShell) {
+	t.Helper()
+	admin := h.admin(t, svc)
+	admin.createUser(t, user)
+	_, err := admin.StartServer(t.Context(), user, "", map[string]any{"profile": "desktop"})
+	require.NoError(t, err)
+	admin.waitForServer(t, user, true, sessionReadyTimeout)
+	session, err := c.Client.CoreV1().Pods(ns).Get(t.Context(), "jupyter-"+user, metav1.GetOptions{})
+	require.NoError(t, err)
+	require.Equal(t, devcluster.DevnodeName, session.Spec.NodeName)
+	pid, err := devcluster.ContainerPID(session, "notebook")
+	require.NoError(t, err)
+	s := &sessionShell{t: t, pid: pid}
+	s.waitForAgent()
+	return admin, session, s
 }

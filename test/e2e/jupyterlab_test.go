@@ -99,16 +99,8 @@ func TestJupyterLab(t *testing.T) {
 	h := startDemoHub(t, svc)
 
 	const user = "alice"
-	admin := h.admin(t, svc)
-	admin.createUser(t, user)
-	_, err := admin.StartServer(ctx, user, "", map[string]any{"profile": "desktop"})
-	require.NoError(t, err)
-	admin.waitForServer(t, user, true, sessionReadyTimeout)
-	session, err := c.Client.CoreV1().Pods(ns).Get(ctx, "jupyter-"+user, metav1.GetOptions{})
-	require.NoError(t, err)
-	pid, err := devcluster.ContainerPID(session, "notebook")
-	require.NoError(t, err)
-	(&sessionShell{t: t, pid: pid}).waitForAgent()
+	_, session, s := spawnDesktop(t, c, ns, h, svc, user)
+	pid := s.pid
 
 	lab := startLab(t)
 	opened := lab.do(map[string]any{"cmd": "open", "hub": h.URL, "user": user, "password": h.Password, "expect": "XTerm 1"})

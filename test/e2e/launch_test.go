@@ -146,22 +146,11 @@ func TestLaunchFromDesktop(t *testing.T) {
 
 	// The session, spawned by the hub.
 	const user = "alice"
-	admin := h.admin(t, svc)
-	admin.createUser(t, user)
-	_, err := admin.StartServer(ctx, user, "", map[string]any{"profile": "desktop"})
-	require.NoError(t, err)
-	admin.waitForServer(t, user, true, sessionReadyTimeout)
-	session, err := c.Client.CoreV1().Pods(ns).Get(ctx, "jupyter-"+user, metav1.GetOptions{})
-	require.NoError(t, err)
-	require.Equal(t, devcluster.DevnodeName, session.Spec.NodeName)
-	pid, err := devcluster.ContainerPID(session, "notebook")
-	require.NoError(t, err)
+	admin, session, s := spawnDesktop(t, c, ns, h, svc, user)
+	pid := s.pid
 	sessionProcs, err := devcluster.ContainerProcesses(pid)
 	require.NoError(t, err)
 	firstToken := sessionToken(t, c, session)
-
-	s := &sessionShell{t: t, pid: pid}
-	s.waitForAgent()
 	require.NotEmpty(t, s.getenv("JUPYTERHUB_API_URL"), "the agent has the hub's environment")
 	x := sessionDisplay(t, pid)
 

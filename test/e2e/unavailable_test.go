@@ -8,7 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"kubedesk.dev/kubedesk/launcher/menu"
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
@@ -30,7 +29,6 @@ func TestAppsUnavailableSaysWhy(t *testing.T) {
 	requireJupyterLabExt(t)
 	buildDesktopBin(t)
 	ns := c.Namespace(t)
-	ctx := t.Context()
 
 	nowhere := fmt.Sprintf("http://127.0.0.1:%d", freePort(t)) // nothing listens there
 	svc := spawnertest.Start(t, spawnertest.Options{
@@ -39,17 +37,7 @@ func TestAppsUnavailableSaysWhy(t *testing.T) {
 	})
 	h := startDemoHub(t, svc)
 	const user = "bob"
-	admin := h.admin(t, svc)
-	admin.createUser(t, user)
-	_, err := admin.StartServer(ctx, user, "", map[string]any{"profile": "desktop"})
-	require.NoError(t, err)
-	admin.waitForServer(t, user, true, sessionReadyTimeout)
-	session, err := c.Client.CoreV1().Pods(ns).Get(ctx, "jupyter-"+user, metav1.GetOptions{})
-	require.NoError(t, err)
-	pid, err := devcluster.ContainerPID(session, "notebook")
-	require.NoError(t, err)
-	s := &sessionShell{t: t, pid: pid}
-	s.waitForAgent()
+	_, _, s := spawnDesktop(t, c, ns, h, svc, user)
 
 	lab := startLab(t)
 	lab.do(map[string]any{"cmd": "open", "hub": h.URL, "user": user, "password": h.Password, "expect": "Desktop"})
@@ -58,7 +46,7 @@ func TestAppsUnavailableSaysWhy(t *testing.T) {
 	assert.Contains(t, got.Notice, "cannot reach the kubedesk service at "+nowhere)
 	assert.Contains(t, got.Notice, "tell your operator")
 
-	entry, err := os.ReadFile(devcluster.ContainerFile(pid, filepath.Join(s.getenv("HOME"), ".local", "share", "applications", menu.NoticeFile)))
+	entry, err := os.ReadFile(devcluster.ContainerFile(s.pid, filepath.Join(s.getenv("HOME"), ".local", "share", "applications", menu.NoticeFile)))
 	require.NoError(t, err, "the desktop's menu has the notice")
 	assert.Contains(t, string(entry), "Name="+menu.NoticeName)
 	assert.Contains(t, string(entry), "cannot reach the kubedesk service at "+nowhere)
