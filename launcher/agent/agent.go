@@ -80,6 +80,10 @@ func New(cfg Config, opts Options) (*Agent, error) {
 			mopts.ConfigHome = d.ConfigHome
 		}
 	}
+	if mopts.KnownFileType == nil {
+		// Once for the agent's life, not at every menu sync.
+		mopts.KnownFileType = menu.SystemGlobs()
+	}
 	att := opts.attacher
 	if att == nil {
 		att = &xpraAttacher{

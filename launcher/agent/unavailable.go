@@ -53,15 +53,8 @@ func unreachable(serviceURL string, err error) string {
 		"They come back when it answers; if this lasts, tell your operator.", serviceURL, cause)
 }
 
-func oneLine(s string) string {
-	b := []rune(s)
-	for i, r := range b {
-		if r == '\n' || r == '\r' || r == '\t' {
-			b[i] = ' '
-		}
-	}
-	return string(b)
-}
+// oneLine puts an error's text on one line, for a sentence.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // runUnavailable is what the agent does when it cannot work: instead of
 // exiting (and leaving JupyterLab a bare 502 and the desktop an empty

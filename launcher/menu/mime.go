@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"kubedesk.dev/kubedesk/launcher/catalog"
 )
@@ -121,9 +122,19 @@ func mimePackage(table map[string]string) []byte {
 // SystemGlobs reports whether the desktop's own shared-mime-info database
 // (globs2 in XDG_DATA_DIRS, /usr/share by default) knows an extension.
 // The user's database (XDG_DATA_HOME) is left out: the catalog's package
-// is in it.
+// is in it. The files are read at the first question, once: the image's
+// database does not change while a session runs.
 func SystemGlobs() func(ext string) bool {
-	dirs := filepath.SplitList(os.Getenv("XDG_DATA_DIRS"))
+	var once sync.Once
+	var known map[string]bool
+	return func(ext string) bool {
+		once.Do(func() { known = readGlobs(filepath.SplitList(os.Getenv("XDG_DATA_DIRS"))) })
+		return known[strings.ToLower(ext)]
+	}
+}
+
+// readGlobs reads the extension globs ("*.png") of the globs2 files in dirs.
+func readGlobs(dirs []string) map[string]bool {
 	if len(dirs) == 0 {
 		dirs = []string{"/usr/local/share", "/usr/share"}
 	}
@@ -143,7 +154,7 @@ func SystemGlobs() func(ext string) bool {
 		}
 		f.Close()
 	}
-	return func(ext string) bool { return known[strings.ToLower(ext)] }
+	return known
 }
 
 // compressions are the compressed formats a file manager sniffs by their

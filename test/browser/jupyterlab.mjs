@@ -54,6 +54,8 @@ import {
   openDesktopFromLauncher,
   waitForPaintedDesktop,
   clickDesktop,
+  spawnFormProfiles,
+  startFromSpawnForm,
 } from './kubedesk.mjs';
 
 const artifacts = process.env.KUBEDESK_ARTIFACTS || 'test/artifacts';
@@ -195,31 +197,12 @@ const commands = {
 
   async spawn({ hub, user, password, profile, progressShot, labShot, expect }) {
     await hubLogin(page, hub, { user, password });
-    await page.goto(new URL('hub/spawn', hub.endsWith('/') ? hub : `${hub}/`).href, { timeout, waitUntil: 'domcontentloaded' });
-    await page.locator(`input[name="profile"][value="${profile}"]`).check({ timeout });
-    await page.locator('form button[type="submit"], form input[type="submit"]').first().click();
-    // JupyterHub's progress page: a bar, a message and the log of events.
-    await page.waitForURL(/\/hub\/spawn-pending\//, { timeout, waitUntil: 'domcontentloaded' });
-    // The screenshot once the service's first message shows; the event log
-    // (folded away on the page) keeps every message.
-    await page.waitForFunction(() => document.getElementById('progress-message')?.textContent.trim(), null, { timeout, polling: 100 });
-    await screenshot(page, progressShot);
-    const messages = [];
-    let last = 0;
-    const until = Date.now() + timeout;
-    while (page.url().includes('/hub/spawn-pending/') && Date.now() < until) {
-      // textContent: the log is folded away, so its text is not rendered.
-      const events = await page.locator('#progress-log .progress-log-event').allTextContents().catch(() => []);
-      if (events.length > last) messages.push(...events.slice(last));
-      last = Math.max(last, events.length);
-      await page.waitForTimeout(200);
-    }
-    await page.waitForURL(/\/user\/[^/]+\/lab/, { timeout, waitUntil: 'domcontentloaded' });
-    labURL = page.url().replace(/\/lab.*$/, '/lab');
-    await page.locator('#jp-main-dock-panel').waitFor({ state: 'visible', timeout });
+    await spawnFormProfiles(page, hub, { timeout });
+    const started = await startFromSpawnForm(page, profile, { timeout, progressShot });
+    labURL = started.url.replace(/\/lab.*$/, '/lab');
     const tiles = await readTiles(expect);
     await screenshot(page, labShot);
-    return { tiles, messages };
+    return { tiles, messages: started.messages.map((m) => m.text) };
   },
 
   async notice({ screenshot: shot }) {

@@ -164,11 +164,14 @@ export async function spawnFormProfiles(page, hub, { timeout = 60_000 } = {}) {
  * launcher's tiles shown). The progress page's messages are collected as
  * they appear (a MutationObserver on #progress-message), with their time.
  *
+ * With progressShot, it saves a screenshot of the progress page once its
+ * first message shows.
+ *
  * Returns { clickedAt, progressPageAt, serverURLAt, labShellAt (JupyterLab's
  * shell shown), labLoadedAt (its launcher's tiles shown) (epoch ms),
  * messages: [{ at, text }], url }.
  */
-export async function startFromSpawnForm(page, profile, { timeout = 300_000 } = {}) {
+export async function startFromSpawnForm(page, profile, { timeout = 300_000, progressShot = '' } = {}) {
   const messages = [];
   await recordProgress(page.context(), (text) => {
     const last = messages[messages.length - 1];
@@ -186,6 +189,11 @@ export async function startFromSpawnForm(page, profile, { timeout = 300_000 } = 
   try {
     times.clickedAt = Date.now();
     await page.locator('form button[type="submit"], form input[type="submit"]').first().click();
+    if (progressShot) {
+      await page.waitForURL(/\/hub\/spawn-pending\//, { timeout, waitUntil: 'domcontentloaded' });
+      await page.waitForFunction(() => document.getElementById('progress-message')?.textContent.trim(), null, { timeout, polling: 100 });
+      await screenshot(page, progressShot);
+    }
     await page.waitForURL(/\/user\/[^/]+\/lab/, { timeout, waitUntil: 'domcontentloaded' });
     await page.locator('#jp-main-dock-panel').waitFor({ state: 'visible', timeout: 120_000 });
     times.labShellAt = Date.now();

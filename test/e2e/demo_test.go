@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -401,11 +400,9 @@ func waitPodGone(t *testing.T, c *devcluster.Cluster, ns, name string) {
 }
 
 func medianOf(d []time.Duration) string {
-	s := slices.Clone(d)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	var parts []string
 	for _, v := range d {
 		parts = append(parts, v.Round(time.Millisecond).String())
 	}
-	return fmt.Sprintf("median %s of %d (%s)", s[len(s)/2].Round(time.Millisecond), len(s), strings.Join(parts, ", "))
+	return fmt.Sprintf("median %s of %d (%s)", median(d).Round(time.Millisecond), len(d), strings.Join(parts, ", "))
 }

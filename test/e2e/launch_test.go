@@ -11,7 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -719,6 +719,17 @@ func (l launchTimes) String() string {
 		r(l.Total()), r(l.Service()), r(l.PodStart()), r(l.Pod.Scheduled.Sub(l.Pod.Created)), r(l.Pod.Running.Sub(l.Pod.Created)), r(l.Attach()))
 }
 
+// median is the middle of v (the mean of the two middle ones when v has an
+// even length); v is not changed.
+func median(v []time.Duration) time.Duration {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
 // logLaunchTimes logs the median and the 95th percentile (nearest rank: of
 // 10 launches, the slowest) of each step.
 func logLaunchTimes(t *testing.T, runs []launchTimes) {
@@ -728,14 +739,9 @@ func logLaunchTimes(t *testing.T, runs []launchTimes) {
 		for i, l := range runs {
 			v[i] = f(l)
 		}
-		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
-		if len(v)%2 == 1 {
-			med = v[len(v)/2]
-		} else {
-			med = (v[len(v)/2-1] + v[len(v)/2]) / 2
-		}
+		slices.Sort(v)
 		rank := (95*len(v) + 99) / 100 // ceil(0.95 n)
-		return med.Round(time.Millisecond), v[rank-1].Round(time.Millisecond)
+		return median(v).Round(time.Millisecond), v[rank-1].Round(time.Millisecond)
 	}
 	for _, row := range []struct {
 		name string

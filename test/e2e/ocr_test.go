@@ -153,30 +153,58 @@ type desktopMenu struct {
 // submenu opens in ~0.2 s; OCR takes a second or two on 2 cores).
 const menuTimeout = time.Minute
 
+// menuText is what OCR read of one open menu.
+type menuText struct {
+	region screenRegion
+	lines  []ocrLine
+}
+
+// read takes one screenshot of the session's display and reads each open
+// menu at or right of minX; it returns the screenshot's path too.
+func (m *desktopMenu) read(minX int) (string, []menuText) {
+	m.t.Helper()
+	m.n++
+	shot := filepath.Join(m.shots, fmt.Sprintf("demo-menu-%d.png", m.n))
+	m.x.screenshot(shot)
+	var menus []menuText
+	for _, r := range m.x.popups() {
+		if r.X >= minX {
+			menus = append(menus, menuText{region: r, lines: ocrScreen(m.t, shot, r.X, r.Y, r.W, r.H)})
+		}
+	}
+	return shot, menus
+}
+
+// lookup finds the line that reads label in menus.
+func lookup(menus []menuText, label string) (ocrLine, menuText, bool) {
+	for _, mt := range menus {
+		for _, l := range mt.lines {
+			if l.has(label) {
+				return l, mt, true
+			}
+		}
+	}
+	return nil, menuText{}, false
+}
+
 // find waits until an open menu at or right of minX shows a line that
-// reads label, and returns it, the menu it is in, and every line of
-// that menu.
+// reads label, and returns it, the menu it is in, and every line of that
+// menu.
 func (m *desktopMenu) find(label string, minX int) (ocrLine, screenRegion, []ocrLine) {
 	m.t.Helper()
 	deadline := time.Now().Add(menuTimeout)
 	for {
-		m.n++
-		shot := filepath.Join(m.shots, fmt.Sprintf("demo-menu-%d.png", m.n))
-		m.x.screenshot(shot)
-		var seen []string
-		for _, r := range m.x.popups() {
-			if r.X < minX {
-				continue
-			}
-			lines := ocrScreen(m.t, shot, r.X, r.Y, r.W, r.H)
-			for _, l := range lines {
-				seen = append(seen, l.text())
-				if l.has(label) {
-					return l, r, lines
-				}
-			}
+		shot, menus := m.read(minX)
+		if l, mt, ok := lookup(menus, label); ok {
+			return l, mt.region, mt.lines
 		}
 		if time.Now().After(deadline) {
+			var seen []string
+			for _, mt := range menus {
+				for _, l := range mt.lines {
+					seen = append(seen, l.text())
+				}
+			}
 			m.t.Fatalf("no %q in a menu right of x=%d within %s; OCR read %q (%s)", label, minX, menuTimeout, seen, shot)
 		}
 		time.Sleep(300 * time.Millisecond)
@@ -206,22 +234,18 @@ var applicationsButton = [2]int{40, 12}
 func (m *desktopMenu) openApplications(want string) {
 	m.t.Helper()
 	deadline := time.Now().Add(menuTimeout)
-	for {
+	clickButton := func() {
 		m.lab.do(map[string]any{"cmd": "desktop-click", "x": applicationsButton[0], "y": applicationsButton[1]})
 		time.Sleep(time.Second)
-		for _, r := range m.x.popups() {
-			m.n++
-			shot := filepath.Join(m.shots, fmt.Sprintf("demo-menu-%d.png", m.n))
-			m.x.screenshot(shot)
-			for _, l := range ocrScreen(m.t, shot, r.X, r.Y, r.W, r.H) {
-				if l.has(want) {
-					return
-				}
-			}
-			// Not there yet: close this menu (a click on its button) and
-			// open it again.
-			m.lab.do(map[string]any{"cmd": "desktop-click", "x": applicationsButton[0], "y": applicationsButton[1]})
-			time.Sleep(time.Second)
+	}
+	for {
+		clickButton()
+		_, menus := m.read(0)
+		if _, _, ok := lookup(menus, want); ok {
+			return
+		}
+		if len(menus) > 0 {
+			clickButton() // open without want: close it, to open it again
 		}
 		require.True(m.t, time.Now().Before(deadline), "the Applications menu does not list %q within %s", want, menuTimeout)
 	}
