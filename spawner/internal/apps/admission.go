@@ -12,99 +12,107 @@ import (
 // a count taken from the informer cache before any of their pods exist
 // (thirty concurrent launches under a quota of two made thirty pods).
 //
-// A launch holds a slot from its check until its pod is created (reserved),
-// then until the informer cache shows the pod (created): only from then on
-// does the cache's own count include it. Created pods that the cache never
-// shows (deleted at once) are forgotten after pendingTTL, so a lost event
-// can hold a slot for a while but never for ever.
+// A launch reserves its app pod's name before it creates the pod. A
+// reservation counts until the informer cache shows that pod; from then on
+// the cache's own count includes it, so nothing is counted twice (a launch
+// is still creating the pod's Secret and NetworkPolicy when the cache
+// already shows the pod). A created pod that the cache never shows (deleted
+// at once, a lost event) is forgotten pendingTTL after its create, so it can
+// hold a slot for a while but never for ever.
 type admission struct {
 	mu       sync.Mutex
-	sessions map[string]*slots // by session pod name
+	sessions map[string]map[string]*reservation // session pod → app pod → reservation
 }
 
-type slots struct {
-	reserved int
-	created  map[string]time.Time // app pod name → when created
+type reservation struct {
+	creating bool      // the create call has not returned yet
+	created  time.Time // when it returned; meaningful once !creating
 }
 
 // pendingTTL bounds how long a created pod that the informer cache does not
 // show yet keeps its slot; the cache normally shows it within milliseconds.
 const pendingTTL = time.Minute
 
-// admit reserves a slot for a launch in session if fewer than limit apps
-// run or are in flight; cached is every app pod of the session in the
-// informer cache, ended or not. It returns the number counted and whether the slot was given; a
-// given slot must be released with done, once, with the created pod's name
-// ("" when nothing was created).
-func (a *admission) admit(session string, limit int, cached []*corev1.Pod, now time.Time) (int, bool) {
+// admit reserves pod's slot in session if fewer than limit apps run or are
+// in flight; cached is every app pod of the session in the informer cache,
+// ended or not. It returns the number counted and whether the slot was
+// given. A given slot must be followed by created (the pod exists) or
+// released (it was never made).
+func (a *admission) admit(session, pod string, limit int, cached []*corev1.Pod, now time.Time) (int, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.sessions == nil {
-		a.sessions = map[string]*slots{}
+		a.sessions = map[string]map[string]*reservation{}
 	}
-	s := a.sessions[session]
-	if s == nil {
-		s = &slots{created: map[string]time.Time{}}
-		a.sessions[session] = s
+	held := a.sessions[session]
+	if held == nil {
+		held = map[string]*reservation{}
+		a.sessions[session] = held
 	}
-	running := 0
+	n := 0
 	seen := make(map[string]bool, len(cached))
 	for _, p := range cached {
 		seen[p.Name] = true
 		if st, _, _ := status(p); st == StatusStarting || st == StatusRunning {
-			running++
+			n++
 		}
 	}
-	inFlight := s.reserved
-	for name, at := range s.created {
+	for name, r := range held {
 		switch {
 		case seen[name]:
-			delete(s.created, name) // the cache counts it now
-		case now.Sub(at) > pendingTTL:
-			delete(s.created, name)
+			// The cache counts it. A launch still creating keeps its
+			// entry so that created finds it, but it is not counted twice.
+			if !r.creating {
+				delete(held, name)
+			}
+		case !r.creating && now.Sub(r.created) > pendingTTL:
+			delete(held, name)
 		default:
-			inFlight++
+			n++
 		}
 	}
-	n := running + inFlight
 	if n >= limit {
-		a.gc(session, s)
+		a.gc(session)
 		return n, false
 	}
-	s.reserved++
+	held[pod] = &reservation{creating: true}
 	return n, true
 }
 
-// done releases a slot that admit gave; pod is the created app pod's name,
-// which keeps the slot until the cache shows it, or "".
-func (a *admission) done(session, pod string, now time.Time) {
+// created marks a reserved pod as made: it keeps its slot until the cache
+// shows it, or for pendingTTL.
+func (a *admission) created(session, pod string, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	s := a.sessions[session]
-	if s == nil {
-		return
+	if r := a.sessions[session][pod]; r != nil {
+		r.creating = false
+		r.created = now
 	}
-	s.reserved--
-	if pod != "" {
-		s.created[pod] = now
-	}
-	a.gc(session, s)
+}
+
+// released gives back a reserved slot whose pod was never made.
+func (a *admission) released(session, pod string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.sessions[session], pod)
+	a.gc(session)
 }
 
 // observed drops a pod from the in-flight set once the cache has it (or it
-// was deleted): from then on the cache's count is the truth.
+// was deleted): from then on the cache's count is the truth. A launch still
+// creating the pod keeps its entry (admit skips it while the cache shows it).
 func (a *admission) observed(session, pod string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if s := a.sessions[session]; s != nil {
-		delete(s.created, pod)
-		a.gc(session, s)
+	if r := a.sessions[session][pod]; r != nil && !r.creating {
+		delete(a.sessions[session], pod)
+		a.gc(session)
 	}
 }
 
 // gc forgets a session with nothing in flight. Callers hold a.mu.
-func (a *admission) gc(session string, s *slots) {
-	if s.reserved == 0 && len(s.created) == 0 {
+func (a *admission) gc(session string) {
+	if len(a.sessions[session]) == 0 {
 		delete(a.sessions, session)
 	}
 }

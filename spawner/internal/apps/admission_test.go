@@ -17,7 +17,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/fake"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 
 	"kubedesk.dev/kubedesk/launcher/catalog"
@@ -35,6 +37,12 @@ func (s oneSession) SessionPod(user, server string) (*corev1.Pod, string, bool) 
 func (oneSession) ReadWriteOnce(*corev1.Pod) bool { return false }
 
 func startApps(t *testing.T, cfg Config) (*Manager, *fake.Clientset, Caller) {
+	t.Helper()
+	return startAppsWith(t, cfg, func(c kubernetes.Interface) kubernetes.Interface { return c })
+}
+
+// startAppsWith starts a manager whose client is wrap(the fake clientset).
+func startAppsWith(t *testing.T, cfg Config, wrap func(kubernetes.Interface) kubernetes.Interface) (*Manager, *fake.Clientset, Caller) {
 	t.Helper()
 	cat, problems := catalog.Parse([]byte(`
 - id: xterm
@@ -56,7 +64,7 @@ func startApps(t *testing.T, cfg Config) (*Manager, *fake.Clientset, Caller) {
 	})
 	cfg.Namespace = testNS
 	m := metrics.NewSpawner(prometheus.NewRegistry(), func() map[string]int { return nil }, func() map[string]int { return nil })
-	mgr := New(client, cfg, cat, oneSession{session}, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mgr := New(wrap(client), cfg, cat, oneSession{session}, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Start(ctx) }()
@@ -105,6 +113,73 @@ func TestConcurrentLaunchesKeepTheQuota(t *testing.T) {
 	assert.Equal(t, CodeQuota, e.Code)
 }
 
+// A launch is still creating its pod's Secret when the cache already shows
+// the pod; it used to count then both as in flight and as the cache's, so a
+// second launch under a quota of two was refused (CI saw 1 of 40 pass).
+func TestALaunchIsCountedOnceWhileItFinishes(t *testing.T) {
+	hold := make(chan struct{})
+	mgr, _, caller := startAppsWith(t, Config{MaxAppsPerSession: 2}, func(c kubernetes.Interface) kubernetes.Interface {
+		return heldSecrets{c, hold}
+	})
+	first := make(chan error, 1)
+	go func() {
+		_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm"})
+		first <- err
+	}()
+	require.Eventually(t, func() bool { return len(mgr.ofSession("jupyter-alice")) == 1 }, 5*time.Second, 5*time.Millisecond,
+		"the cache shows the first launch's pod while its Secret is held")
+
+	second := make(chan error, 1)
+	go func() {
+		_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm"})
+		second <- err
+	}()
+	require.Eventually(t, func() bool { return len(mgr.ofSession("jupyter-alice")) == 2 }, 5*time.Second, 5*time.Millisecond,
+		"the second launch, one under the quota, made its pod")
+	close(hold)
+	require.NoError(t, <-first)
+	require.NoError(t, <-second)
+	_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm"})
+	var e *Error
+	require.ErrorAs(t, err, &e, "a third is over the quota")
+	assert.Equal(t, CodeQuota, e.Code)
+}
+
+// heldSecrets is a client whose Secret creates wait for hold to close; the
+// fake clientset's own reactors run under one lock, which would hold every
+// other call too.
+type heldSecrets struct {
+	kubernetes.Interface
+	hold chan struct{}
+}
+
+// IsWatchListSemanticsUnSupported passes on what the fake clientset says of
+// itself, so informers over the wrapper list and watch as over the fake.
+func (heldSecrets) IsWatchListSemanticsUnSupported() bool { return true }
+
+func (h heldSecrets) CoreV1() typedcorev1.CoreV1Interface {
+	return heldCore{h.Interface.CoreV1(), h.hold}
+}
+
+type heldCore struct {
+	typedcorev1.CoreV1Interface
+	hold chan struct{}
+}
+
+func (c heldCore) Secrets(namespace string) typedcorev1.SecretInterface {
+	return heldSecretClient{c.CoreV1Interface.Secrets(namespace), c.hold}
+}
+
+type heldSecretClient struct {
+	typedcorev1.SecretInterface
+	hold chan struct{}
+}
+
+func (s heldSecretClient) Create(ctx context.Context, secret *corev1.Secret, opts metav1.CreateOptions) (*corev1.Secret, error) {
+	<-s.hold
+	return s.SecretInterface.Create(ctx, secret, opts)
+}
+
 func TestLaunchArgumentCaps(t *testing.T) {
 	mgr, client, caller := startApps(t, Config{MaxLaunchFiles: 3, MaxLaunchArgBytes: 64})
 	files := func(n, size int) []string {
@@ -143,40 +218,46 @@ func TestAdmissionCountsLaunchesInFlight(t *testing.T) {
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Phase: phase}}
 	}
 
-	n, ok := a.admit("s", 2, nil, now)
+	n, ok := a.admit("s", "app-1", 2, nil, now)
 	require.True(t, ok)
 	assert.Equal(t, 0, n)
-	_, ok = a.admit("s", 2, nil, now)
+	_, ok = a.admit("s", "app-2", 2, nil, now)
 	require.True(t, ok, "two reserved")
-	n, ok = a.admit("s", 2, nil, now)
+	n, ok = a.admit("s", "app-3", 2, nil, now)
 	assert.False(t, ok, "a third waits for neither create")
 	assert.Equal(t, 2, n)
 
-	a.done("s", "", now) // that launch failed before creating anything
-	a.done("s", "app-1", now)
-	_, ok = a.admit("s", 2, nil, now)
+	a.released("s", "app-2") // that launch failed before creating anything
+	a.created("s", "app-1", now)
+	_, ok = a.admit("s", "app-4", 2, nil, now)
 	require.True(t, ok, "one slot came back; app-1 is still in flight")
-	_, ok = a.admit("s", 2, nil, now)
+	_, ok = a.admit("s", "app-5", 2, nil, now)
 	assert.False(t, ok)
-	a.done("s", "", now)
+
+	// While app-4's launch still runs, the cache shows its pod: counted once.
+	n, ok = a.admit("s", "app-6", 3, []*corev1.Pod{pod("app-4", corev1.PodPending)}, now)
+	assert.Equal(t, 2, n, "app-1 in flight and app-4 by the cache, not again as reserved")
+	require.True(t, ok)
+	a.released("s", "app-6")
+	a.created("s", "app-4", now)
+	a.observed("s", "app-4")
 
 	// Once the cache shows app-1, its own status counts: ended frees it.
-	_, ok = a.admit("s", 2, []*corev1.Pod{pod("app-1", corev1.PodSucceeded)}, now)
+	_, ok = a.admit("s", "app-7", 2, []*corev1.Pod{pod("app-1", corev1.PodSucceeded)}, now)
 	require.True(t, ok)
-	a.done("s", "", now)
-	n, _ = a.admit("s", 2, []*corev1.Pod{pod("app-1", corev1.PodRunning)}, now)
+	a.released("s", "app-7")
+	n, _ = a.admit("s", "app-8", 2, []*corev1.Pod{pod("app-1", corev1.PodRunning)}, now)
 	assert.Equal(t, 1, n, "counted once, by the cache, not again as in flight")
-	a.done("s", "", now)
+	a.released("s", "app-8")
 
 	// A created pod the cache never shows is forgotten after pendingTTL.
-	_, _ = a.admit("t", 1, nil, now)
-	a.done("t", "lost", now)
-	_, ok = a.admit("t", 1, nil, now)
+	_, _ = a.admit("t", "lost", 1, nil, now)
+	a.created("t", "lost", now)
+	_, ok = a.admit("t", "next", 1, nil, now)
 	assert.False(t, ok)
-	_, ok = a.admit("t", 1, nil, now.Add(pendingTTL+time.Second))
+	_, ok = a.admit("t", "next", 1, nil, now.Add(pendingTTL+time.Second))
 	assert.True(t, ok)
-	a.done("t", "", now)
+	a.released("t", "next")
 
-	a.observed("s", "app-1")
 	assert.Empty(t, a.sessions, "sessions with nothing in flight are forgotten")
 }

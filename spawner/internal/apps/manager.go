@@ -264,18 +264,6 @@ func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 	if err != nil {
 		return App{}, &Error{Code: CodeBadFile, Message: err.Error()}
 	}
-	// The quota counts the running apps and the launches in flight, under
-	// one lock per session, so concurrent launches cannot all pass it.
-	if n, ok := m.admission.admit(session.Name, m.cfg.MaxAppsPerSession, m.ofSession(session.Name), time.Now()); !ok {
-		apps := "apps"
-		if n == 1 {
-			apps = "app"
-		}
-		return App{}, &Error{Code: CodeQuota, Message: fmt.Sprintf("This session already runs or starts %d %s, the most it may; close one first.", n, apps)}
-	}
-	created := ""
-	defer func() { m.admission.done(session.Name, created, time.Now()) }()
-
 	display := m.cfg.Display
 	if display == "" {
 		display = randomDisplay()
@@ -287,12 +275,23 @@ func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 	if m.sessions.ReadWriteOnce(session) {
 		in.PinToNode = session.Spec.NodeName
 	}
+	spec := podspec.AppPod(in)
+	// The quota counts the running apps and the launches in flight, under
+	// one lock per session, so concurrent launches cannot all pass it.
+	if n, ok := m.admission.admit(session.Name, spec.Name, m.cfg.MaxAppsPerSession, m.ofSession(session.Name), time.Now()); !ok {
+		apps := "apps"
+		if n == 1 {
+			apps = "app"
+		}
+		return App{}, &Error{Code: CodeQuota, Message: fmt.Sprintf("This session already runs or starts %d %s, the most it may; close one first.", n, apps)}
+	}
 	core := m.client.CoreV1()
-	pod, err := core.Pods(m.cfg.Namespace).Create(ctx, podspec.AppPod(in), metav1.CreateOptions{})
+	pod, err := core.Pods(m.cfg.Namespace).Create(ctx, spec, metav1.CreateOptions{})
 	if err != nil {
+		m.admission.released(session.Name, spec.Name)
 		return App{}, fmt.Errorf("create app pod: %w", err)
 	}
-	created = pod.Name
+	m.admission.created(session.Name, pod.Name, time.Now())
 	password := randomString(24)
 	if _, err := core.Secrets(m.cfg.Namespace).Create(ctx, podspec.AppSecret(pod, password), metav1.CreateOptions{}); err != nil {
 		m.deleteQuietly(pod.Name)
