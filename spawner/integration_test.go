@@ -133,8 +133,15 @@ func TestSpawnPollStop(t *testing.T) {
 	_, err = c.Client.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "claim-alice", metav1.GetOptions{})
 	require.NoError(t, err, "home PVC")
 
-	// A second create of a running server is a conflict, and changes nothing.
+	// The same request again (a retry after a lost answer) gets the same
+	// session; a new start of a running server is a conflict. Neither
+	// changes anything.
 	status, body = svc.Do(t, "POST", path, spawnBody("alice", ""))
+	assert.Equal(t, http.StatusAccepted, status, string(body))
+	assert.Contains(t, string(body), `"pod":"`+sess.Pod+`"`)
+	newStart := spawnBody("alice", "")
+	newStart["env"].(map[string]any)["JUPYTERHUB_API_TOKEN"] = "a token of another start"
+	status, body = svc.Do(t, "POST", path, newStart)
 	assert.Equal(t, http.StatusConflict, status)
 	assert.Contains(t, string(body), `"code":"exists"`)
 
@@ -183,7 +190,9 @@ func TestRestartDuringSpawnLosesNothing(t *testing.T) {
 	waitFor(t, waitReady, "carol's pod to be reported unschedulable", func(context.Context) (bool, error) {
 		return strings.Contains(svc.Session(t, carol).Message, "No node has room"), nil
 	})
-	status, body = svc.Do(t, "POST", carol, spawnBody("carol", "pinned"))
+	newStart := spawnBody("carol", "pinned")
+	newStart["env"].(map[string]any)["JUPYTERHUB_API_TOKEN"] = "a token of another start"
+	status, body = svc.Do(t, "POST", carol, newStart)
 	assert.Equal(t, http.StatusConflict, status, "one operation per server")
 	assert.Contains(t, string(body), `"code":"busy"`)
 

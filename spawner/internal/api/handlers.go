@@ -3,6 +3,8 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +69,16 @@ type createRequest struct {
 	StartTimeout float64 `json:"start_timeout"`
 }
 
+// digest identifies a spawn request. The hub's environment holds the API
+// token it minted for this start, so two requests with the same digest are
+// one start sent twice (a retry after an answer that was lost, or after the
+// service restarted), which the service answers as the first.
+func (r createRequest) digest() string {
+	data, _ := json.Marshal(r) // maps marshal with sorted keys: stable
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
 func (s *server) create(c echo.Context) error {
@@ -92,13 +104,13 @@ func (s *server) create(c echo.Context) error {
 	if req.StartTimeout < 0 {
 		return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "bad_request", Field: "start_timeout", Message: "start_timeout must be a positive number of seconds."})
 	}
-	spec := session.Spec{Profile: profile, Settings: settings, Env: req.Env}
+	spec := session.Spec{Profile: profile, Settings: settings, Env: req.Env, Request: req.digest()}
 	if req.StartTimeout > 0 {
 		spec.Deadline = time.Duration(req.StartTimeout * 0.9 * float64(time.Second))
 	}
-	sess, err := s.opts.Sessions.Spawn(k, spec)
+	sess, err := s.opts.Sessions.Spawn(c.Request().Context(), k, spec)
 	if err != nil {
-		return sessionError(err)
+		return sessionError(c, err)
 	}
 	c.Response().Header().Set(echo.HeaderLocation, c.Request().URL.Path)
 	return c.JSON(http.StatusAccepted, sess)
@@ -148,14 +160,15 @@ func validateEnv(env map[string]string) error {
 	return nil
 }
 
-func sessionError(err error) error {
+func sessionError(c echo.Context, err error) error {
 	var se *session.Error
 	if !errors.As(err, &se) {
 		return err
 	}
 	status := http.StatusConflict
-	if se.Code == session.CodeNotReady {
+	if se.Code == session.CodeNotReady || se.Code == session.CodeUnavailable {
 		status = http.StatusServiceUnavailable
+		c.Response().Header().Set("Retry-After", "2")
 	}
 	return fail(status, se.Code, se.Message)
 }
@@ -188,7 +201,7 @@ func (s *server) stop(c echo.Context) error {
 		}
 		var se *session.Error
 		if errors.As(err, &se) {
-			return sessionError(err)
+			return sessionError(c, err)
 		}
 		return fail(http.StatusInternalServerError, "stop_failed", err.Error())
 	}

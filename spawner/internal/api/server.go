@@ -37,7 +37,7 @@ type Sessions interface {
 	Ready() bool
 	Get(session.Key) (session.Session, bool)
 	List() []session.Session
-	Spawn(session.Key, session.Spec) (session.Session, error)
+	Spawn(context.Context, session.Key, session.Spec) (session.Session, error)
 	Stop(context.Context, session.Key) error
 	Progress(session.Key) (*progress.Log, bool)
 }

@@ -55,7 +55,7 @@ func (f *fakeSessions) Get(k session.Key) (session.Session, bool) {
 	return session.Session{}, false
 }
 func (f *fakeSessions) List() []session.Session { return []session.Session{} }
-func (f *fakeSessions) Spawn(k session.Key, spec session.Spec) (session.Session, error) {
+func (f *fakeSessions) Spawn(_ context.Context, k session.Key, spec session.Spec) (session.Session, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {

@@ -18,8 +18,10 @@ type Spawner struct {
 	KubeRequests    *prometheus.CounterVec
 	HTTPRequests    *prometheus.HistogramVec
 	ReconcileRounds prometheus.Counter
-	AppLaunches     *prometheus.CounterVec
-	AppStart        prometheus.Histogram
+	// SpawnsResumed counts spawns a restarted service picked up.
+	SpawnsResumed *prometheus.CounterVec
+	AppLaunches   *prometheus.CounterVec
+	AppStart      prometheus.Histogram
 	// NameConflicts counts objects found under a session's name that
 	// belong to another user (see podspec.OwnerOf).
 	NameConflicts *prometheus.CounterVec
@@ -90,6 +92,10 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 			Namespace: namespace, Subsystem: "spawner", Name: "catalog_entries_skipped",
 			Help: "Catalog entries left out at start for a mistake (each is logged with its file and line).",
 		}),
+		SpawnsResumed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "spawns_resumed_total",
+			Help: "Spawns in flight when the service last stopped that it resumed at start, by what it found: pod (the pod existed) or intent (only the recorded intent, so it created the pod).",
+		}, []string{"from"}),
 		ReconcileRounds: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "spawner", Name: "reconcile_rounds_total",
 			Help: "Times the service rebuilt its view of sessions from the cluster.",
@@ -99,7 +105,7 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 		"Sessions the service knows, by status (pending, running, stopping, failed).", []string{"status"}, nil)
 	appPods := prometheus.NewDesc(prometheus.BuildFQName(namespace, "spawner", "apps"),
 		"App pods, by status (starting, running, stopping, ended, failed).", []string{"status"}, nil)
-	reg.MustRegister(m.SpawnDuration, m.SpawnFailures, m.StopDuration, m.KubeRequests, m.HTTPRequests, m.ReconcileRounds,
+	reg.MustRegister(m.SpawnDuration, m.SpawnFailures, m.StopDuration, m.KubeRequests, m.HTTPRequests, m.ReconcileRounds, m.SpawnsResumed,
 		m.AppLaunches, m.AppStart,
 		m.NameConflicts, m.AuthFailures, m.CatalogApps, m.CatalogSkipped,
 		&funcCollector{desc: active, fn: sessions}, &funcCollector{desc: appPods, fn: apps})

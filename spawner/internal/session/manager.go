@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +80,11 @@ type Spec struct {
 	// Deadline, when set and shorter than Config.SpawnTimeout, bounds this
 	// spawn instead: the hub's own timeout minus a margin.
 	Deadline time.Duration
+	// Request is a digest of the spawn request as the hub sent it. The
+	// hub's environment holds a token minted for each start, so the same
+	// digest is the same start asked again (a retry after a lost answer),
+	// which is answered as the first time.
+	Request string
 }
 
 // Manager owns all sessions of one namespace.
@@ -197,7 +203,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Lock()
 	m.base = ctx
 	m.mu.Unlock()
-	m.reconcile(ctx)
+	if err := m.reconcile(ctx); err != nil {
+		return err
+	}
 
 	<-ctx.Done()
 	m.wg.Wait()
@@ -278,52 +286,62 @@ func (m *Manager) Progress(key Key) (*progress.Log, bool) {
 	return s.log, true
 }
 
-// Spawn starts a session and returns at once; the spawn goes on in the
-// background and reports through Progress.
-func (m *Manager) Spawn(key Key, spec Spec) (Session, error) {
+// Spawn starts a session and returns once its intent is recorded in the
+// cluster, so that a restarted service resumes it; the spawn goes on in the
+// background and reports through Progress. A repeated request (the same
+// Spec.Request) gets the answer of the first.
+func (m *Manager) Spawn(ctx context.Context, key Key, spec Spec) (Session, error) {
+	s, op, err := m.reserve(key, spec)
+	if err != nil {
+		return Session{}, err
+	}
+	if op != nil && op.saved != nil {
+		select {
+		case <-op.saved:
+		case <-ctx.Done():
+			return Session{}, &Error{Code: CodeUnavailable, Message: "The spawn is still being recorded in the cluster; ask again in a moment."}
+		}
+		if op.saveErr != nil {
+			return Session{}, op.saveErr
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return s.snapshot(), nil
+}
+
+// reserve claims the server for a new spawn and starts it, or finds the
+// spawn of the same request. op is the operation to wait on before
+// answering (nil: nothing to wait for).
+func (m *Manager) reserve(key Key, spec Spec) (*session, *operation, error) {
 	names := podspec.NewNames(key.User, key.Server)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !m.reconciled {
-		return Session{}, ErrNotReady
+		return nil, nil, ErrNotReady
 	}
 	if s, ok := m.sessions[key]; ok {
 		switch {
+		case spec.Request != "" && s.request == spec.Request:
+			return s, s.op, nil
 		case s.op != nil:
-			return Session{}, &Error{Code: CodeBusy, Message: fmt.Sprintf("The server is %s; try again when that is done.", opVerb(s.op.kind))}
+			return nil, nil, &Error{Code: CodeBusy, Message: fmt.Sprintf("The server is %s; try again when that is done.", opVerb(s.op.kind))}
 		case s.status == StatusPending || s.status == StatusRunning:
-			return Session{}, &Error{Code: CodeExists, Message: "The server is already running; stop it first."}
+			return nil, nil, &Error{Code: CodeExists, Message: "The server is already running; stop it first."}
 		}
 		// A failed or stopped session is only a record: a new spawn replaces it.
 		m.forget(s)
 	}
-	// Names are not proof of ownership (podspec.OwnerOf): every object
-	// found under this server's names must be its own before it is used.
-	if other := m.byPod[names.Pod]; other != nil && other.key != key {
-		if other.op != nil || other.status == StatusPending || other.status == StatusRunning || other.status == StatusStopping {
-			return Session{}, m.conflict(names, "session", names.Pod, nil, &other.key)
-		}
-		// Another server's failed record keeps answering its polls, but
-		// no longer holds the name.
-		delete(m.byPod, names.Pod)
-	}
-	if pod, err := m.pods.Pods(m.cfg.Namespace).Get(names.Pod); err == nil {
-		if podspec.OwnerOf(pod, names) != podspec.Owned {
-			return Session{}, m.conflict(names, "pod", pod.Name, pod.Annotations, nil)
-		}
-		// A pod of the same name that the Manager does not track is still
-		// being deleted (the records go when the pod is gone).
-		return Session{}, &Error{Code: CodeBusy, Message: fmt.Sprintf("The previous session's pod %s is still shutting down; try again in a few seconds.", pod.Name)}
-	}
-	if spec.Settings.StorageEnsured() {
-		// Claims the informer does not cache (KubeSpawner's have other
-		// labels) are checked when the create finds them (createObjects).
-		if pvc, err := m.pvcs.PersistentVolumeClaims(m.cfg.Namespace).Get(names.PVC); err == nil && !podspec.MayUseHome(pvc, names) {
-			return Session{}, m.conflict(names, "pvc", pvc.Name, pvc.Annotations, nil)
-		}
+	if err := m.namesFree(key, names, spec); err != nil {
+		return nil, nil, err
 	}
 
-	s := &session{key: key, names: names, profile: spec.Profile, status: StatusPending, started: time.Now()}
+	if spec.Request == "" {
+		// A caller that sends no digest gets one no retry matches; the
+		// intent needs a name of its own all the same.
+		spec.Request = rand.Text()
+	}
+	s := &session{key: key, names: names, profile: spec.Profile, request: spec.Request, status: StatusPending, started: time.Now()}
 	s.message = "Starting your desktop."
 	timeout := m.cfg.SpawnTimeout
 	if spec.Deadline > 0 && spec.Deadline < timeout {
@@ -331,6 +349,7 @@ func (m *Manager) Spawn(key Key, spec Spec) (Session, error) {
 	}
 	op := m.newOp(s, opSpawn, timeout)
 	op.timeout = timeout
+	op.saved = make(chan struct{})
 	m.sessions[key] = s
 	m.byPod[names.Pod] = s
 	m.wg.Add(1)
@@ -338,7 +357,38 @@ func (m *Manager) Spawn(key Key, spec Spec) (Session, error) {
 		defer m.wg.Done()
 		m.runSpawn(op, spec)
 	}()
-	return s.snapshot(), nil
+	return s, op, nil
+}
+
+// namesFree refuses a spawn whose names the informer caches show taken.
+// Names are not proof of ownership (podspec.OwnerOf): every object found
+// under this server's names must be its own before it is used. Callers
+// hold m.mu.
+func (m *Manager) namesFree(key Key, names podspec.Names, spec Spec) error {
+	if other := m.byPod[names.Pod]; other != nil && other.key != key {
+		if other.op != nil || other.status == StatusPending || other.status == StatusRunning || other.status == StatusStopping {
+			return m.conflict(names, "session", names.Pod, nil, &other.key)
+		}
+		// Another server's failed record keeps answering its polls, but
+		// no longer holds the name.
+		delete(m.byPod, names.Pod)
+	}
+	if pod, err := m.pods.Pods(m.cfg.Namespace).Get(names.Pod); err == nil {
+		if podspec.OwnerOf(pod, names) != podspec.Owned {
+			return m.conflict(names, "pod", pod.Name, pod.Annotations, nil)
+		}
+		// A pod of the same name that the Manager does not track is still
+		// being deleted (the records go when the pod is gone).
+		return &Error{Code: CodeBusy, Message: fmt.Sprintf("The previous session's pod %s is still shutting down; try again in a few seconds.", pod.Name)}
+	}
+	if spec.Settings.StorageEnsured() {
+		// Claims the informer does not cache (KubeSpawner's have other
+		// labels) are checked when the create finds them (createObjects).
+		if pvc, err := m.pvcs.PersistentVolumeClaims(m.cfg.Namespace).Get(names.PVC); err == nil && !podspec.MayUseHome(pvc, names) {
+			return m.conflict(names, "pvc", pvc.Name, pvc.Annotations, nil)
+		}
+	}
+	return nil
 }
 
 // Stop stops a server and returns when its pod is gone or ctx ends. It is

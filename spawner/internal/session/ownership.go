@@ -27,6 +27,7 @@ var kindWords = map[string]string{
 	"pod":     "pod",
 	"secret":  "Secret",
 	"session": "pod",
+	"intent":  "spawn record",
 }
 
 // conflict counts and logs a name taken by someone else's object and returns

@@ -98,7 +98,7 @@ func TestSpawnRefusesAnotherUsersCachedHome(t *testing.T) {
 	claim := claimAs(attacker, &victim, true)
 	mgr, client, m := startManager(t, claim)
 
-	_, err := mgr.Spawn(Key{User: attacker.User}, testSpec())
+	_, err := mgr.Spawn(context.Background(), Key{User: attacker.User}, testSpec())
 	requireConflict(t, err, "home volume would be "+attacker.PVC)
 
 	assert.Empty(t, pods(t, client), "no pod that could mount the claim")
@@ -118,7 +118,7 @@ func TestSpawnFailsOnAnotherUsersUncachedHome(t *testing.T) {
 	mgr, client, m := startManager(t, claimAs(attacker, &victim, false))
 
 	key := Key{User: attacker.User}
-	_, err := mgr.Spawn(key, testSpec())
+	_, err := mgr.Spawn(context.Background(), key, testSpec())
 	require.NoError(t, err)
 	last := lastEvent(t, mgr, key)
 	assert.Equal(t, progress.KindFailed, last.Kind)
@@ -146,7 +146,7 @@ func TestSpawnRefusesWhileAnotherUsersPodHasTheName(t *testing.T) {
 		Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
 	mgr, client, m := startManager(t, pod)
 
-	_, err := mgr.Spawn(Key{User: attacker.User}, testSpec())
+	_, err := mgr.Spawn(context.Background(), Key{User: attacker.User}, testSpec())
 	requireConflict(t, err, attacker.Pod)
 	assert.Len(t, pods(t, client), 1)
 	assert.Equal(t, 1.0, testutil.ToFloat64(m.NameConflicts.WithLabelValues("session")), "the victim's running session holds the name")
@@ -162,7 +162,7 @@ func TestUnannotatedHome(t *testing.T) {
 	require.False(t, plain.Hashed())
 	mgr, client, _ := startManager(t, claimAs(plain, nil, false))
 	key := Key{User: plain.User}
-	_, err := mgr.Spawn(key, testSpec())
+	_, err := mgr.Spawn(context.Background(), key, testSpec())
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(pods(t, client)) == 1 }, 5*time.Second, 10*time.Millisecond,
 		"the verbatim-named claim is mounted")
@@ -170,7 +170,7 @@ func TestUnannotatedHome(t *testing.T) {
 	hashed := podspec.NewNames("Alice.Smith@example.org", "")
 	require.True(t, hashed.Hashed())
 	mgr, client, _ = startManager(t, claimAs(hashed, nil, true))
-	_, err = mgr.Spawn(Key{User: hashed.User}, testSpec())
+	_, err = mgr.Spawn(context.Background(), Key{User: hashed.User}, testSpec())
 	requireConflict(t, err, "does not record its owner")
 	assert.Empty(t, pods(t, client))
 }
@@ -178,7 +178,7 @@ func TestUnannotatedHome(t *testing.T) {
 func TestOwnHomeIsReused(t *testing.T) {
 	names := podspec.NewNames("Alice.Smith@example.org", "lab")
 	mgr, client, m := startManager(t, claimAs(names, &names, false))
-	_, err := mgr.Spawn(Key{User: names.User, Server: names.Server}, testSpec())
+	_, err := mgr.Spawn(context.Background(), Key{User: names.User, Server: names.Server}, testSpec())
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return len(pods(t, client)) == 1 }, 5*time.Second, 10*time.Millisecond)
 	assert.Equal(t, 0.0, testutil.ToFloat64(m.NameConflicts.WithLabelValues("pvc")))
@@ -195,7 +195,7 @@ func TestSpawnNeverTakesOverAnotherUsersSecret(t *testing.T) {
 	mgr, client, m := startManager(t, secret)
 
 	key := Key{User: attacker.User}
-	_, err := mgr.Spawn(key, testSpec())
+	_, err := mgr.Spawn(context.Background(), key, testSpec())
 	require.NoError(t, err)
 	last := lastEvent(t, mgr, key)
 	assert.Equal(t, ReasonNameConflict, last.Reason)

@@ -49,6 +49,9 @@ const (
 	CodeBusy     = "busy"
 	CodeExists   = "exists"
 	CodeNotReady = "not_ready"
+	// CodeUnavailable: the spawn could not be recorded in the cluster
+	// (the API server is unreachable); asking again may succeed.
+	CodeUnavailable = "unavailable"
 )
 
 // Error is a refusal with a message for a person.
@@ -67,6 +70,11 @@ type session struct {
 	key     Key
 	names   podspec.Names
 	profile string
+	// intent names the spawn's intent in the cluster (podspec.IntentName),
+	// "" when none is on record; request is the digest of the spawn
+	// request that made it, which a repeated request matches.
+	intent  string
+	request string
 
 	status   Status
 	url      string
@@ -118,6 +126,11 @@ type operation struct {
 	wake chan struct{}
 	done chan struct{}
 	err  error // set before done is closed
+	// saved is closed once a spawn's intent is in the cluster (or could
+	// not be written: saveErr, set before), the moment the spawn may be
+	// acknowledged. Nil for other operations.
+	saved   chan struct{}
+	saveErr error
 
 	// Owned by the operation's goroutine and the event handler under
 	// Manager.mu.
