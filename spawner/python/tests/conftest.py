@@ -54,6 +54,8 @@ def make_spawner(service: FakeService) -> MakeSpawner:
         orm_spawner = SimpleNamespace(name=name, display_name="", server=None) if name else None
         traits.setdefault("service_url", service.url)
         traits.setdefault("service_token", service.token)
+        # A restart in these tests lasts a fraction of a second.
+        traits.setdefault("restart_timeout", 0.5)
         spawner = KubedeskSpawner(
             user=hub_user,
             hub=Hub(),

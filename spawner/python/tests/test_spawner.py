@@ -90,7 +90,8 @@ async def test_failed_event_raises(service, make_spawner):
 
 
 async def test_progress_never_raises_when_the_service_is_unreachable(make_spawner, closed_port):
-    spawner = make_spawner(service_url=f"http://127.0.0.1:{closed_port}")
+    # The create is asked again for half of start_timeout, then given up.
+    spawner = make_spawner(service_url=f"http://127.0.0.1:{closed_port}", start_timeout=1)
     task = spawner.start()
     events = await collect(spawner)
     with pytest.raises(ServiceError, match="Could not reach the spawner service"):
@@ -153,9 +154,39 @@ async def test_wrong_token_against_the_service(make_spawner):
 
 
 async def test_5xx_on_create_raises_plain_error(service, make_spawner):
-    service.create_answers.append((503, {"code": "starting", "message": "rebuilding state"}))
-    with pytest.raises(ServiceError, match="HTTP 503.*rebuilding state"):
+    service.create_answers.append((500, {"code": "internal", "message": "The service failed."}))
+    with pytest.raises(ServiceError, match="HTTP 500.*The service failed"):
         await make_spawner().start()
+
+
+RESTARTING = (503, {"code": "not_ready", "message": "The service is still loading the sessions."})
+
+
+async def test_create_is_sent_again_while_the_service_restarts(service, make_spawner):
+    """503 while the service rebuilds its state: the same create, again, starts the server."""
+    service.create_answers += [RESTARTING, RESTARTING]
+    spawner = make_spawner()
+    assert await asyncio.wait_for(spawner.start(), TIMEOUT) == service.ready_url
+    creates = [body for method, _, body in service.requests if method == "POST"]
+    assert len(creates) == 3
+    assert creates[0] == creates[1] == creates[2], "the very same request: one spawn to the service"
+
+
+async def test_create_is_sent_again_after_connection_refused(service, make_spawner, monkeypatch):
+    """The service was down (SIGKILLed, not yet back) when the hub asked."""
+    real = httpx.AsyncClient.request
+    refused = []
+
+    async def down_once(self, method, url, **kwargs):
+        if method == "POST" and not refused:
+            refused.append(url)
+            raise httpx.ConnectError("connection refused", request=httpx.Request(method, url))
+        return await real(self, method, url, **kwargs)
+
+    monkeypatch.setattr(httpx.AsyncClient, "request", down_once)
+    spawner = make_spawner()
+    assert await asyncio.wait_for(spawner.start(), TIMEOUT) == service.ready_url
+    assert refused and methods(service).count("POST") == 1
 
 
 async def test_missing_token_fails_readably(make_spawner):
@@ -234,10 +265,10 @@ async def test_stream_survives_a_dropped_connection(service, make_spawner, monke
     assert len(calls) == 2
 
 
-async def test_session_gone_on_reconnect_fails(service, make_spawner):
+async def _lose_session_on_reconnect(service: FakeService, spawner: KubedeskSpawner):
+    """Start, and drop the session from the service while its stream is broken."""
     service.release.clear()  # hold the spawn before ready
     service.break_stream_after = 2
-    spawner = make_spawner()
     task = spawner.start()
 
     async def streaming() -> None:
@@ -246,6 +277,21 @@ async def test_session_gone_on_reconnect_fails(service, make_spawner):
 
     await asyncio.wait_for(streaming(), TIMEOUT)
     service.sessions.pop(("alice", ""))
+    return task
+
+
+async def test_session_lost_on_reconnect_is_created_again(service, make_spawner):
+    """A 404 of a spawn the hub still waits for (a service that lost it): the same create again."""
+    task = await _lose_session_on_reconnect(service, make_spawner())
+    service.release.set()
+    assert await asyncio.wait_for(task, TIMEOUT) == service.ready_url
+    creates = [body for method, _, body in service.requests if method == "POST"]
+    assert len(creates) == 2 and creates[0] == creates[1]
+
+
+async def test_session_lost_and_refused_again_fails_with_a_sentence(service, make_spawner):
+    task = await _lose_session_on_reconnect(service, make_spawner())
+    service.create_answers.append((409, {"code": "busy", "message": "The server is stopping."}))
     with pytest.raises(ServiceError, match="no longer knows this server"):
         await asyncio.wait_for(task, TIMEOUT)
 
@@ -334,6 +380,22 @@ async def test_poll_unsure_means_running(service, make_spawner, answer):
     assert await make_spawner().poll() is None
 
 
+async def test_poll_asks_again_while_the_service_restarts(service, make_spawner):
+    """503 while the service rebuilds: asked again, and a failed server is reported failed."""
+    await asyncio.wait_for(make_spawner().start(), TIMEOUT)
+    service.sessions[("alice", "")].status = "failed"
+    service.status_answer = RESTARTING
+    spawner_module._snapshots.clear()
+
+    async def back() -> None:
+        await asyncio.sleep(0.1)
+        service.status_answer = None
+
+    restarted = asyncio.create_task(back())
+    assert await make_spawner(restart_timeout=5).poll() == 1, "never reported running"
+    await restarted
+
+
 async def test_poll_connection_refused_means_running(make_spawner, closed_port):
     spawner = make_spawner(service_url=f"http://127.0.0.1:{closed_port}")
     assert await spawner.poll() is None
@@ -354,9 +416,41 @@ async def test_stop_is_idempotent(service, make_spawner):
 
 
 async def test_stop_failure_raises(service, make_spawner):
-    service.delete_answers.append((504, {"code": "timeout", "message": "pod still terminating"}))
-    with pytest.raises(ServiceError, match="pod still terminating"):
+    service.delete_answers.append((500, {"code": "stop_failed", "message": "pod still there"}))
+    with pytest.raises(ServiceError, match="pod still there"):
         await make_spawner().stop()
+
+
+async def test_stop_is_sent_again_while_the_service_restarts(service, make_spawner):
+    """503 (rebuilding) and 504 (the pod is still going) mean: ask again, not failed."""
+    spawner = make_spawner()
+    await asyncio.wait_for(spawner.start(), TIMEOUT)
+    service.delete_answers += [
+        RESTARTING,
+        (504, {"code": "timeout", "message": "The server is still stopping; ask again."}),
+    ]
+    await asyncio.wait_for(spawner.stop(), TIMEOUT)
+    assert methods(service).count("DELETE") == 3
+    assert ("alice", "") not in service.sessions
+
+
+async def test_stop_is_sent_again_after_connection_refused(
+    service, make_spawner, monkeypatch
+):
+    real = httpx.AsyncClient.request
+    refused = []
+
+    async def down_once(self, method, url, **kwargs):
+        if method == "DELETE" and not refused:
+            refused.append(url)
+            raise httpx.ConnectError("connection refused", request=httpx.Request(method, url))
+        return await real(self, method, url, **kwargs)
+
+    spawner = make_spawner()
+    await asyncio.wait_for(spawner.start(), TIMEOUT)
+    monkeypatch.setattr(httpx.AsyncClient, "request", down_once)
+    await asyncio.wait_for(spawner.stop(), TIMEOUT)
+    assert refused and ("alice", "") not in service.sessions
 
 
 async def test_stop_is_bounded_by_stop_timeout(make_spawner, monkeypatch):

@@ -42,7 +42,7 @@ try:  # JupyterHub >= 6
 except ImportError:  # JupyterHub 4 and 5
     SpawnException = None
 
-__all__ = ["KubedeskSpawner", "ServiceError"]
+__all__ = ["KubedeskSpawner", "ServiceError", "Unreachable"]
 
 API_PREFIX = "/api/v1"
 
@@ -65,6 +65,21 @@ class ServiceError(Exception):
     Rejections of the request itself (4xx) raise a ``SpawnException`` (JupyterHub
     6) or ``tornado.web.HTTPError`` instead.
     """
+
+
+class Unreachable(ServiceError):
+    """No answer from the spawner service: refused, reset or timed out.
+
+    The service may be restarting; every request the shim sends may be sent
+    again (a repeated create is the same spawn to the service), so callers
+    ask again within their own deadline.
+    """
+
+
+# Answers that mean "ask again": the service rebuilding its state after a
+# restart (503, with Retry-After), or a proxy in front of a restarting
+# service (502, 504).
+_ASK_AGAIN = frozenset({502, 503, 504})
 
 
 # One HTTP client for the whole hub process's short requests (create,
@@ -235,6 +250,15 @@ class KubedeskSpawner(Spawner):
         DELETE returns once the pod is gone).""",
     )
 
+    restart_timeout = Float(
+        20.0,
+        config=True,
+        help="""Seconds poll() keeps asking the spawner service again while it
+        restarts (connection refused, 503 while it rebuilds its state) before
+        it keeps the hub's view of the server. start() and stop() ask again
+        for as long as start_timeout and stop_timeout allow.""",
+    )
+
     # Delays between attempts to reconnect a broken progress stream: doubling
     # from the first to the last, plus up to 10% jitter. Bounded overall by the
     # hub's start_timeout, which cancels start().
@@ -268,6 +292,7 @@ class KubedeskSpawner(Spawner):
         self._events: list[dict[str, Any]] = []
         self._listeners: set[asyncio.Event] = set()
         self._last_progress = 0
+        self._create_body: dict[str, Any] = {}
 
     # -- requests ---------------------------------------------------------
 
@@ -297,14 +322,55 @@ class KubedeskSpawner(Spawner):
                 **kwargs,
             )
         except httpx.TimeoutException as e:
-            raise ServiceError(
-                f"The spawner service did not answer {method} {url} in time ({type(e).__name__})"
+            raise Unreachable(
+                f"The spawner service did not answer {method} {url} in time ({type(e).__name__})."
+            ) from e
+        except httpx.TransportError as e:
+            raise Unreachable(
+                f"Could not reach the spawner service at {self.service_url}; it may be"
+                f" restarting ({type(e).__name__}: {e!s})."
             ) from e
         except httpx.HTTPError as e:
             raise ServiceError(
-                f"Could not reach the spawner service at {self.service_url}: {e!s}"
-                f" ({type(e).__name__})"
+                f"Could not talk to the spawner service at {self.service_url}: {e!s}"
+                f" ({type(e).__name__})."
             ) from e
+
+    async def _request_again(
+        self, method: str, path: str, *, budget: float, ask_again=_ASK_AGAIN, **kwargs: Any
+    ) -> httpx.Response:
+        """_request, sent again while the service restarts, for up to budget seconds.
+
+        Returns the last answer, or raises Unreachable, once the budget is
+        spent. Every request of the shim is safe to repeat: a stop of a stopped
+        server succeeds, and the same create is the same spawn to the service.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget
+        delay = self.reconnect_delay_initial
+        while True:
+            try:
+                response = await self._request(method, path, **kwargs)
+                if response.status_code not in ask_again:
+                    return response
+                problem = f"HTTP {response.status_code}: {_error_body(response)[1]}"
+                last: httpx.Response | Unreachable = response
+            except Unreachable as e:
+                problem, last = str(e), e
+            if loop.time() + delay > deadline:
+                if isinstance(last, Unreachable):
+                    raise last
+                return last
+            self.log.info(
+                "%s %s for %s: %s; asking again in %.1f s",
+                method,
+                path,
+                self._log_name,
+                problem,
+                delay,
+            )
+            await asyncio.sleep(delay * (1 + random.random() / 10))
+            delay = min(delay * 2, self.reconnect_delay_max)
 
     def _raise_for_answer(self, response: httpx.Response, action: str) -> None:
         """Raise for a non-2xx answer: 4xx rejections apart from platform faults."""
@@ -389,7 +455,7 @@ class KubedeskSpawner(Spawner):
                 "No token for the spawner service: set KubedeskSpawner.service_token"
                 " or $KUBEDESK_SERVICE_TOKEN."
             )
-        body: dict[str, Any] = {
+        self._create_body = body = {
             "user_options": self.user_options or {},
             "env": {k: str(v) for k, v in self.get_env().items() if v is not None},
             # The service gives up a little before the hub does, so the hub
@@ -401,7 +467,7 @@ class KubedeskSpawner(Spawner):
             body["display_name"] = display_name
 
         self._emit("Asking the spawner service for a server", PROGRESS_MIN)
-        response = await self._request("POST", self._path(), json=body)
+        response = await self._create()
         code, message = _error_body(response) if response.status_code == 409 else ("", "")
         if response.status_code == 409 and code != NAME_CONFLICT:
             # A session exists or is changing. The hub has already issued new
@@ -412,12 +478,25 @@ class KubedeskSpawner(Spawner):
             self.log.info("Replacing existing server %s: %s", self._log_name, message)
             self._emit("Stopping the server left from an earlier start")
             await self.stop()
-            response = await self._request("POST", self._path(), json=body)
+            response = await self._create()
         self._raise_for_answer(response, "start the server")
         url = await self._follow_progress()
         self.log.info("Server %s is ready at %s", self._log_name, url)
         self._emit(f"Server started at {url}", PROGRESS_READY)
         return url
+
+    async def _create(self) -> httpx.Response:
+        """POST this start's request, again while the service restarts.
+
+        The service answers the same request as it did the first time (the
+        body, with the token the hub minted for this start, names one
+        spawn), so a create whose answer was lost is sent again safely. It is
+        asked for half of start_timeout at most: the rest is the spawn's, and a
+        service that stays away is reported as that, not as the hub's timeout.
+        """
+        return await self._request_again(
+            "POST", self._path(), budget=(self.start_timeout or 300) / 2, json=self._create_body
+        )
 
     async def _follow_progress(self) -> str:
         """Read the progress stream until ready (its URL) or failed (raise).
@@ -427,6 +506,7 @@ class KubedeskSpawner(Spawner):
         reopened; events already shown are skipped.
         """
         seen: set[tuple[Any, str]] = set()
+        recreated = 0
         delay = self.reconnect_delay_initial
         path = self._path("/progress")
         while True:
@@ -439,12 +519,19 @@ class KubedeskSpawner(Spawner):
                 ) as response:
                     if response.status_code == 404:
                         await response.aread()
-                        if _is_service_404(response):
+                        if not _is_service_404(response):
+                            problem = "HTTP 404 without a service error"
+                        elif recreated < 2 and await self._recreate():
+                            # A service that lost the spawn (a standby
+                            # that took over before it was recorded) has
+                            # it again; its stream starts over.
+                            recreated += 1
+                            problem = "the service had lost the spawn; asked for it again"
+                        else:
                             raise ServiceError(
                                 "The spawner service no longer knows this server;"
                                 " it was stopped or lost while starting."
                             )
-                        problem = "HTTP 404 without a service error"
                     elif response.status_code >= 500:
                         await response.aread()
                         problem = f"HTTP {response.status_code}: {_error_body(response)[1]}"
@@ -471,6 +558,22 @@ class KubedeskSpawner(Spawner):
             )
             await asyncio.sleep(delay * (1 + random.random() / 10))
             delay = min(delay * 2, self.reconnect_delay_max)
+
+    async def _recreate(self) -> bool:
+        """Send this start's create again; whether the service took it (202)."""
+        response = await self._create()
+        if response.status_code == 202:
+            self.log.warning(
+                "Spawner service had lost %s while it started; created again", self._log_name
+            )
+            return True
+        self.log.warning(
+            "Spawner service lost %s and refused it again (HTTP %d: %s)",
+            self._log_name,
+            response.status_code,
+            _error_body(response)[1],
+        )
+        return False
 
     async def _handle_event(self, event: str, data: str, seen: set[tuple[Any, str]]) -> str:
         """Act on one stream event; return the server URL once it is ready."""
@@ -516,23 +619,30 @@ class KubedeskSpawner(Spawner):
     async def poll(self) -> int | None:
         """None while the service has the server pending or running, else an exit status.
 
-        Only a definite answer from the service ends a server: when the
-        service can't be reached or answers 5xx (it is rebuilding its state
-        after a restart), the server is reported as running, because
-        reporting a live server as stopped orphans its pod (KubeSpawner #742).
+        JupyterHub's contract has no "unknown": None is running, an int is
+        stopped. Only a definite answer from the service is passed on. While
+        the service restarts (connection refused, 503 as it rebuilds its
+        state, which includes every spawn it acknowledged) the question is
+        asked again for up to restart_timeout; a failed server is therefore
+        reported failed once the service is back, not running. If the service
+        still cannot say, poll() keeps the hub's view, None: the hub polls only
+        servers it started, and an int would be wrong in the worst way,
+        since User.stop() skips Spawner.stop() for a server poll() calls
+        stopped and the pod would be orphaned (KubeSpawner #742). The hub's
+        next poll asks again.
         """
         if await self._alive_in_snapshot():
             return None
         try:
-            response = await self._request("GET", self._path())
+            response = await self._request_again("GET", self._path(), budget=self.restart_timeout)
         except ServiceError as e:
-            self.log.warning("Could not poll %s, assuming it runs: %s", self._log_name, e)
+            self.log.warning("Could not poll %s, keeping the hub's view: %s", self._log_name, e)
             return None
         if _is_service_404(response):
             return 0
         if response.status_code != 200:
             self.log.warning(
-                "Could not poll %s (HTTP %d: %s), assuming it runs",
+                "Could not poll %s (HTTP %d: %s), keeping the hub's view",
                 self._log_name,
                 response.status_code,
                 _error_body(response)[1],
@@ -542,7 +652,7 @@ class KubedeskSpawner(Spawner):
             session = response.json()
             status = session["status"]
         except (ValueError, KeyError, TypeError):
-            self.log.warning("Malformed status of %s, assuming it runs", self._log_name)
+            self.log.warning("Malformed status of %s, keeping the hub's view", self._log_name)
             return None
         if status in _ALIVE:
             return None
@@ -551,7 +661,7 @@ class KubedeskSpawner(Spawner):
         if status == "stopped":
             exit_code = session.get("exit_code")
             return exit_code if isinstance(exit_code, int) else 0
-        self.log.warning("Unknown status %r of %s, assuming it runs", status, self._log_name)
+        self.log.warning("Unknown status %r of %s, keeping the hub's view", status, self._log_name)
         return None
 
     async def _alive_in_snapshot(self) -> bool:
@@ -592,7 +702,11 @@ class KubedeskSpawner(Spawner):
         snap = _snapshots.get((asyncio.get_running_loop(), self.service_url))
         if snap is not None:
             snap.alive.discard((self.user.name, self.name))
-        response = await self._request("DELETE", self._path(), timeout=self.stop_timeout)
+        # Asked again while the service restarts, and on 504 (the pod is
+        # still going): the hub must not record a stop that did not happen.
+        response = await self._request_again(
+            "DELETE", self._path(), budget=self.stop_timeout, timeout=self.stop_timeout
+        )
         if response.status_code == 404 or response.status_code < 300:
             return
         self._raise_for_answer(response, "stop the server")
