@@ -101,6 +101,11 @@ bench-hub: bench-hub-env ## kubedesk vs KubeSpawner through a real JupyterHub 5 
 bench-hub-quick: bench-hub-env ## One wave of 100 users per spawner on JupyterHub 5 (~2 min)
 	BENCH_HUBS=jh5 BENCH_N=100 BENCH_SCENARIOS=wave $(BENCH_HUB)
 
+.PHONY: bench-chaos
+bench-chaos: ## 300 users through a real JupyterHub while the service is SIGKILLed 5 times and the API server restarted once, after the same wave without chaos (issue 19)
+	KUBEDESK_CHAOS_N=300 KUBEDESK_CHAOS_KILLS=5 KUBEDESK_CHAOS_APISERVER_RESTARTS=1 KUBEDESK_CHAOS_BASELINE=1 \
+		$(GO) test ./test/benchhub/ -run TestHubChaos -v -count=1 -timeout 30m
+
 .PHONY: bench-hub-env
 bench-hub-env: ## Install the hub benchmark's Python environments (.cache/venv-bench-jh5, -jh6) and the proxy
 	hack/bench-env.sh

@@ -3,6 +3,11 @@
 // run: TestHubBench skips unless KUBEDESK_BENCHHUB=1, and `make bench-hub`
 // (or `make bench-hub-quick`) sets it.
 //
+// TestHubChaos (issue 19) is part of the test run, bounded: a wave of users
+// through the test run's JupyterHub while the spawner service is SIGKILLed;
+// `make bench-chaos` runs it at the issue's size (chaos_test.go lists its
+// knobs).
+//
 // Each run starts a fresh JupyterHub (latest 5.x or 6.x, from
 // hack/bench-env.sh's .cache/venv-bench-jh5 / -jh6) in a fresh namespace of
 // the kubedesk-bench cluster (no client QPS limits), either with kubedesk's
