@@ -10,6 +10,12 @@
 // service knows every running session, resumes waiting on the ones still
 // starting and deletes nothing that the hub still owns.
 //
+// A spawn is acknowledged only once its intent is in the cluster (intent.go,
+// podspec.IntentLease): the rebuild reads the intents too, so a spawn the
+// previous run acknowledged and had not created the pod of is carried out
+// under the recorded names, and a repeated request (Spec.Request) is the
+// same spawn, not a second one.
+//
 // Each server has at most one operation (a spawn or a stop) at a time: a
 // second spawn is refused as busy, a stop cancels a spawn in progress and then
 // deletes, and concurrent stops share one deletion. Every operation writes a

@@ -89,6 +89,16 @@ async def test_failed_event_raises(service, make_spawner):
     assert events and all("failed" not in e for e in events)
 
 
+async def test_a_failed_spawn_is_a_sentence_in_the_hubs_api(service, make_spawner):
+    """JupyterHub's REST API shows log_message % args, else a bare 'Internal Server Error'."""
+    service.fail_next = "The image could not be pulled."
+    with pytest.raises(ServiceError) as info:
+        await asyncio.wait_for(make_spawner().start(), TIMEOUT)
+    e = info.value
+    assert e.log_message % e.args == str(e)
+    assert "The image could not be pulled." in e.log_message % e.args
+
+
 async def test_progress_never_raises_when_the_service_is_unreachable(make_spawner, closed_port):
     # The create is asked again for half of start_timeout, then given up.
     spawner = make_spawner(service_url=f"http://127.0.0.1:{closed_port}", start_timeout=1)

@@ -66,6 +66,11 @@ class ServiceError(Exception):
     6) or ``tornado.web.HTTPError`` instead.
     """
 
+    # JupyterHub's REST API renders an error as ``log_message % args``
+    # (APIHandler.write_error) and, without one, as a bare "Internal Server
+    # Error": with this, the hub's API answers with the sentence too.
+    log_message = "%s"
+
 
 class Unreachable(ServiceError):
     """No answer from the spawner service: refused, reset or timed out.
