@@ -62,6 +62,9 @@ func startDemoHub(t *testing.T, svc *spawnertest.Service) *hub {
 	cmd.Dir = state
 	cmd.Env = append(os.Environ(),
 		"PATH="+chp+string(os.PathListSeparator)+os.Getenv("PATH"),
+		// This checkout's shim, whichever checkout the venv's editable
+		// install points at (git worktrees share .cache).
+		"PYTHONPATH="+filepath.Join(root, "spawner", "python", "src"),
 		"KUBEDESK_SERVICE_URL="+svc.URL,
 		"KUBEDESK_SERVICE_TOKEN="+svc.Token,
 		"KUBEDESK_DEMO_PASSWORD="+h.Password,
