@@ -244,6 +244,35 @@ func TestCreateConflict(t *testing.T) {
 	assert.Equal(t, "busy", decodeError(t, rec).Code)
 }
 
+// A create the service could not record is "ask again", like a service that
+// is still rebuilding its state: 503 with Retry-After, never 500.
+func TestCreateNotRecordedIsAskAgain(t *testing.T) {
+	t.Parallel()
+	sessions := &fakeSessions{ready: true, err: &session.Error{Code: session.CodeUnavailable, Message: "The service could not record the spawn in the cluster; try again in a moment."}}
+	rec := do(t, newTestServer(t, sessions), "POST", "/api/v1/users/alice/server", "Bearer "+hubToken, validBody)
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "unavailable", decodeError(t, rec).Code)
+	assert.NotEmpty(t, rec.Header().Get("Retry-After"))
+}
+
+// The same body is the same start: its digest is what the manager matches;
+// another hub token (another start) gets another digest.
+func TestCreateDigestNamesOneStart(t *testing.T) {
+	t.Parallel()
+	sessions := &fakeSessions{ready: true}
+	h := newTestServer(t, sessions)
+	other := strings.Replace(validBody, `"secret"`, `"another-secret"`, 1)
+	require.NotEqual(t, validBody, other)
+	for _, body := range []string{validBody, validBody, other} {
+		rec := do(t, h, "POST", "/api/v1/users/alice/server", "Bearer "+hubToken, body)
+		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	}
+	require.Len(t, sessions.specs, 3)
+	assert.NotEmpty(t, sessions.specs[0].Request)
+	assert.Equal(t, sessions.specs[0].Request, sessions.specs[1].Request)
+	assert.NotEqual(t, sessions.specs[0].Request, sessions.specs[2].Request)
+}
+
 func TestProgressStreamReplaysAndEnds(t *testing.T) {
 	t.Parallel()
 	log := progress.New()
