@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,18 +108,25 @@ func chaosWave(t *testing.T, c *devcluster.Cluster, hv hubVersion, n, kills, api
 }
 
 // chaos SIGKILLs the service kills times and the API server apiRestarts
-// times, in a random order, each after a random part of the wave, and
-// starts each again at once.
+// times, in a random order at random points of the wave's expected span
+// (about 6 users a second become ready on the dev cluster), and starts
+// each again at once.
 func (r *run) chaos(kills, apiRestarts int) {
-	events := make([]bool, kills+apiRestarts) // true: the API server
-	for i := range apiRestarts {
-		events[i] = true
+	span := time.Duration(max(8, r.res.N/6)) * time.Second
+	at := make([]time.Duration, kills+apiRestarts)
+	for i := range at {
+		at[i] = time.Duration(rand.Int64N(int64(span)))
 	}
-	rand.Shuffle(len(events), func(i, j int) { events[i], events[j] = events[j], events[i] })
+	slices.Sort(at)
+	apiServer := make([]bool, len(at))
+	for i := range apiRestarts {
+		apiServer[i] = true
+	}
+	rand.Shuffle(len(apiServer), func(i, j int) { apiServer[i], apiServer[j] = apiServer[j], apiServer[i] })
 	start := time.Now()
-	for _, apiServer := range events {
-		time.Sleep(time.Duration(200+rand.IntN(2500)) * time.Millisecond)
-		if apiServer {
+	for i, when := range at {
+		time.Sleep(time.Until(start.Add(when)))
+		if apiServer[i] {
 			down := restartAPIServer(r.t, r.c)
 			r.t.Logf("%.1f s: API server killed and back after %.1f s; %d ready", time.Since(start).Seconds(), down.Seconds(), r.ready.Load())
 			continue
