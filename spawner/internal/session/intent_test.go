@@ -100,8 +100,13 @@ func TestRepeatedSpawnRequestGetsTheSameSpawn(t *testing.T) {
 	assert.Contains(t, []string{CodeBusy, CodeExists}, e.Code)
 
 	require.Eventually(t, func() bool { return len(pods(t, client)) == 1 }, waitTimeout, 10*time.Millisecond)
-	time.Sleep(50 * time.Millisecond) // a duplicate create would show by now
-	assert.Len(t, pods(t, client), 1, "one pod")
+	creates := 0
+	for _, a := range client.Actions() {
+		if a.GetVerb() == "create" && a.GetResource().Resource == "leases" {
+			creates++
+		}
+	}
+	assert.Equal(t, 1, creates, "one intent: the repeated request started nothing")
 }
 
 // A service killed after it acknowledged a spawn and before it created the
