@@ -400,11 +400,20 @@ image_id() {
   ctr -n k8s.io content get "$manifest" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["config"]["digest"])'
 }
 
+# The control plane the node's daemons were started against: a recreated
+# dev cluster has a new CA (and maybe a new port), so they must restart.
+control_plane() { echo "$(sha256sum <"$pki/ca.crt" | cut -c1-16) $(apiserver_url)"; }
+
 up() {
   [[ -f "$admin_kubeconfig" ]] || die "no dev cluster; run hack/dev-cluster.sh up first"
   install_packages
   build_binaries
   mkdir -p "$state/logs"
+  if daemon_alive kubelet && [[ "$(cat "$state/control-plane" 2>/dev/null)" != "$(control_plane)" ]]; then
+    log "the dev cluster was recreated; restarting the node's daemons"
+    for d in kube-router kube-proxy kubelet; do stop_daemon "$d"; done
+  fi
+  control_plane >"$state/control-plane"
   node_credentials
   write_configs
   start_namespace
