@@ -355,31 +355,40 @@ build_pause_image() {
 
 ctr() { innode ctr --address "$state/containerd/containerd.sock" "$@"; }
 
-# Every image `make images` builds (its first tag) and the pause image.
+# Every image `make images` builds (its tags, comma-separated) and the pause
+# image.
 default_images() {
   echo "$pause_image"
-  images_sh plan | awk -F'\t' '{ split($3, tags, ","); print tags[1] }'
+  images_sh plan | awk -F'\t' '{ print $3 }'
 }
 
-# import [--built] IMAGE...: copy images from `make images`' storage into
-# containerd, skipping those whose ID containerd already has under that name.
-# With --built, images not built yet are skipped; without, they fail.
+# import [--built] IMAGE[,TAG...]...: copy images from `make images`' storage
+# into containerd, skipping those whose ID containerd already has under that
+# name; further tags of the same image are tagged in containerd, not copied
+# again. With --built, images not built yet are skipped; without, they fail.
 import_images() {
-  local img id ref tar built=0
+  local arg img id ref tar built=0 tags tag
   if [[ "${1:-}" == --built ]]; then built=1; shift; fi
-  for img in "$@"; do
+  for arg in "$@"; do
+    IFS=, read -r -a tags <<<"$arg"
+    img=${tags[0]}
     if ! id=$(images_sh buildah inspect --type image --format '{{.FromImageID}}' "$img" 2>/dev/null); then
       ((built)) || die "image $img is not in make images' storage; run 'make images' (or hack/images.sh build $img)"
       log "not importing $img: not built yet (make images)"
       continue
     fi
     ref=$(qualify "$img")
-    [[ "$(image_id "$ref")" == "sha256:$id" ]] && continue
-    log "importing $ref"
-    tar="$state/import.tar"
-    images_sh buildah push --quiet "$img" "docker-archive:$tar:$ref" >/dev/null
-    ctr -n k8s.io images import --no-unpack=false "$tar" >/dev/null
-    rm -f "$tar"
+    if [[ "$(image_id "$ref")" != "sha256:$id" ]]; then
+      log "importing $ref"
+      tar="$state/import.tar"
+      images_sh buildah push --quiet "$img" "docker-archive:$tar:$ref" >/dev/null
+      ctr -n k8s.io images import "$tar" >/dev/null
+      rm -f "$tar"
+    fi
+    for tag in "${tags[@]:1}"; do
+      [[ "$(image_id "$(qualify "$tag")")" == "sha256:$id" ]] && continue
+      ctr -n k8s.io images tag --force "$ref" "$(qualify "$tag")" >/dev/null
+    done
   done
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -58,6 +59,25 @@ func NewRealNode(tb testing.TB) *RealNode {
 		tb.Fatal(err)
 	}
 	return &RealNode{root: root}
+}
+
+// Hold keeps the real node for this test until it ends: tests that use it
+// run one at a time across test binaries (one of them stops and starts it),
+// by an exclusive lock on a file of the checkout's .cache.
+func (n *RealNode) Hold(tb testing.TB) {
+	tb.Helper()
+	dir := filepath.Join(n.root, ".cache", "realnode")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, ".test.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		tb.Fatalf("lock the real node: %v", err)
+	}
+	tb.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
 // Run runs hack/real-node.sh with args, its output on stderr as it happens

@@ -31,6 +31,7 @@ const probeImage = "kubedesk/xpra-sidecar:3.1"
 func TestRealNode(t *testing.T) {
 	node := devcluster.NewRealNode(t)
 	c := devcluster.Start(t)
+	node.Hold(t)
 	node.BuildImages(t, probeImage)
 	// From nothing: a node left running by an earlier run goes first, so
 	// that the snapshot below is of the host without it.
