@@ -76,6 +76,15 @@ cluster-up-fast: ## Start the dev cluster without client QPS limits, for benchma
 cluster-down: ## Delete the dev cluster
 	hack/dev-cluster.sh down
 
+.PHONY: real-node
+real-node: ## Join a real node (kubelet, containerd, runc, kube-proxy, kube-router; own network namespace) to the dev cluster and import the built images
+	hack/dev-cluster.sh up
+	hack/real-node.sh up
+
+.PHONY: real-node-down
+real-node-down: ## Stop the real node; the host is left as it was before
+	hack/real-node.sh down
+
 ##@ Benchmarks (not part of the tests)
 
 # Benchmarks run on their own dev cluster without client QPS limits, so the

@@ -3,11 +3,17 @@
 # kube-controller-manager, kube-scheduler, kubectl) and kwok/kwokctl from the Go
 # module proxy into .cache/bin. Each binary is rebuilt only when the pinned
 # versions change, so a second run takes a second.
+#
+#   hack/cluster-tools.sh        the control plane and kwok
+#   hack/cluster-tools.sh node   also the real node's kubelet and kube-proxy
+#                                (same tools module) and kube-router
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.cache/bin"
 kwok_version=v0.8.0
+# The real node's NetworkPolicy controller (hack/real-node.sh says why this one).
+kube_router_version=v2.1.0
 mkdir -p "$bin"
 
 # The Kubernetes version the tools module pins, e.g. v1.37.2.
@@ -23,8 +29,28 @@ kube_ldflags+=" -X k8s.io/component-base/version.gitTreeState=clean"
 
 # A stamp of the pins: go.mod/go.sum of the tools module, the kwok version and
 # the link flags.
-stamp=$(cat "$root/hack/tools/go.mod" "$root/hack/tools/go.sum" <(echo "$kwok_version $kube_ldflags") | sha256sum | cut -c1-16)
+pins() { cat "$root/hack/tools/go.mod" "$root/hack/tools/go.sum" <(echo "$* $kube_ldflags") | sha256sum | cut -c1-16; }
+
+# The real node's binaries, with a stamp of their own: most runs need only
+# the control plane.
+build_node() {
+  local stamp
+  stamp=$(pins "$kube_router_version")
+  if [[ -f "$bin/.stamp-node" && "$(cat "$bin/.stamp-node")" == "$stamp" ]]; then
+    return
+  fi
+  echo "Building the real node's kubelet, kube-proxy and kube-router (about 5 minutes the first time)..." >&2
+  (cd "$root/hack/tools" && CGO_ENABLED=0 go build -trimpath -ldflags="$kube_ldflags" -o "$bin/" \
+    k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-proxy)
+  CGO_ENABLED=0 GOBIN="$bin" go install -trimpath -ldflags=-s \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$kube_router_version"
+  echo "$stamp" >"$bin/.stamp-node"
+}
+
+stamp=$(pins "$kwok_version")
 if [[ -f "$bin/.stamp" && "$(cat "$bin/.stamp")" == "$stamp" ]]; then
+  [[ "${1:-}" != node ]] || build_node
   exit 0
 fi
 
@@ -42,3 +68,4 @@ GOBIN="$bin" go install -trimpath -ldflags=-s \
   "sigs.k8s.io/kwok/cmd/kwokctl@$kwok_version"
 echo "$stamp" > "$bin/.stamp"
 ls -l "$bin" >&2
+[[ "${1:-}" != node ]] || build_node

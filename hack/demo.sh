@@ -17,6 +17,14 @@
 # namespace kubedesk-demo and its PVCs outlive the demo), so the next start
 # finds each user's files again; `make cluster-down` removes them.
 #
+# KUBEDESK_DEMO_NODE=real runs the sessions on the dev cluster's real node
+# instead (hack/real-node.sh: kubelet, containerd, runc; the images `make
+# images` built, in containers, NetworkPolicies enforced). JupyterHub then
+# runs in the real node's network namespace, as a hub pod would sit in the
+# cluster's network, at http://10.250.0.2:8000; the service listens on the
+# host's end of the node's veth (10.250.0.1), which the hub and the sessions'
+# agents reach.
+#
 # Settings: KUBEDESK_DEMO_PORT (8000), KUBEDESK_DEMO_PASSWORD (kubedesk).
 # For a second demo beside the first (test/e2e's demo test runs one):
 # KUBEDESK_DEMO_NAMESPACE (kubedesk-demo), KUBEDESK_DEMO_STATE
@@ -35,8 +43,11 @@ hub_port=${KUBEDESK_DEMO_HUB_PORT:-8081}
 proxy_api_port=${KUBEDESK_DEMO_PROXY_API_PORT:-8001}
 service_port=${KUBEDESK_DEMO_SERVICE_PORT:-8090}
 ops_port=${KUBEDESK_DEMO_OPS_PORT:-9091}
-# The chart's values of the demo; the test of the demo reads the same.
-values=(--values examples/demo/values.yaml)
+node=${KUBEDESK_DEMO_NODE:-dev}
+case "$node" in dev | real) ;; *) echo "KUBEDESK_DEMO_NODE=$node: dev or real" >&2; exit 2 ;; esac
+# The chart's values of the demo and where its sessions run; the test of the
+# demo reads the same.
+values=(--values examples/demo/values.yaml --values "examples/demo/values-${node}node.yaml")
 mkdir -p "$state" bin
 
 say() { printf '\033[1mdemo:\033[0m %s\n' "$*" >&2; }
@@ -56,6 +67,22 @@ hack/desktop-env.sh # Debian packages of the desktop and its apps, .cache/venv-d
 hack/dev-cluster.sh up # also starts devnode-0 and the volume provisioner
 eval "$(hack/dev-cluster.sh env)"
 kubectl() { "$root/.cache/bin/kubectl" "$@"; }
+# Where the hub listens, and where the service listens for the hub and the
+# sessions: loopback for the dev node (its pods share this machine's
+# network); for the real node, the hub in the node's network namespace and
+# the service on the host's end of its veth.
+hub_ip=127.0.0.1
+service_ip=127.0.0.1
+in_node=()
+if [[ "$node" == real ]]; then
+  say "Building the images and starting the real node (the first time: about 15 minutes)"
+  hack/images.sh
+  hack/real-node.sh up
+  eval "$(hack/real-node.sh env | tr ' ' '\n')"
+  hub_ip=$REALNODE_IP
+  service_ip=$REALNODE_HOST_IP
+  in_node=(nsenter --net="/proc/$REALNODE_HOLDER_PID/ns/net" --)
+fi
 kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns" >/dev/null
 
 go build -o bin/ ./cmd/kubedesk-spawner ./hack/chartenv
@@ -90,11 +117,10 @@ key_file="$state/session-key" # signs session tokens; kept so they survive a res
 [[ -s "$key_file" ]] || (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$key_file")
 
 # The service's environment as the chart's Deployment gives it, with this
-# machine's addresses. Session pods on devnode-0 share this machine's
-# network, so they reach the service on loopback.
+# machine's addresses.
 service_env=$(bin/chartenv --helm .cache/bin/helm --chart helm/kubedesk --namespace "$ns" --kubeconfig "$KUBECONFIG" \
-  --listen "127.0.0.1:$service_port" --ops-listen "127.0.0.1:$ops_port" \
-  --session-service-url "http://127.0.0.1:$service_port" \
+  --listen "$service_ip:$service_port" --ops-listen "127.0.0.1:$ops_port" \
+  --session-service-url "http://$service_ip:$service_port" \
   --hub-token-file "$token_file" --session-key-file "$key_file" --config-dir "$state/service-config" \
   -- "${values[@]}") || die "the chart does not render with the demo's values"
 mapfile -t service_env <<<"$service_env"
@@ -111,40 +137,47 @@ done
 curl -fsS "http://127.0.0.1:$ops_port/readyz" >/dev/null || die "the spawner service did not start; see $state/spawner.log"
 
 PATH="$root/.cache/node/node_modules/.bin:$PATH" \
-  KUBEDESK_SERVICE_URL=http://127.0.0.1:$service_port KUBEDESK_SERVICE_TOKEN="$(cat "$token_file")" \
+  KUBEDESK_SERVICE_URL=http://$service_ip:$service_port KUBEDESK_SERVICE_TOKEN="$(cat "$token_file")" \
   KUBEDESK_DEMO_PASSWORD="$password" KUBEDESK_DEMO_STATE="$state" KUBEDESK_DEMO_PORT="$port" \
-  KUBEDESK_DEMO_HUB_PORT=$hub_port KUBEDESK_DEMO_PROXY_API_PORT=$proxy_api_port \
-  setsid .cache/venv/bin/jupyterhub -f examples/demo/jupyterhub_config.py >"$state/jupyterhub.log" 2>&1 &
+  KUBEDESK_DEMO_IP=$hub_ip KUBEDESK_DEMO_HUB_PORT=$hub_port KUBEDESK_DEMO_PROXY_API_PORT=$proxy_api_port \
+  setsid "${in_node[@]}" .cache/venv/bin/jupyterhub -f examples/demo/jupyterhub_config.py >"$state/jupyterhub.log" 2>&1 &
 pids+=($!)
 echo "$!" >>"$state/children"
+url=http://$hub_ip:$port
 for _ in $(seq 300); do
-  curl -fsS "http://127.0.0.1:$port/hub/api" >/dev/null 2>&1 && break
+  curl -fsS "$url/hub/api" >/dev/null 2>&1 && break
   kill -0 "${pids[-1]}" 2>/dev/null || break
   sleep 0.2
 done
-curl -fsS "http://127.0.0.1:$port/hub/api" >/dev/null || die "JupyterHub did not start; see $state/jupyterhub.log"
+curl -fsS "$url/hub/api" >/dev/null || die "JupyterHub did not start; see $state/jupyterhub.log"
 
-logs=.cache/devnode/devnode-0/logs
+if [[ "$node" == real ]]; then
+  where="desktops on the real node realnode-0 (containers of the images make images built)"
+  logs="kubectl -n $ns logs <pod> -c notebook"
+else
+  where="desktops on devnode-0"
+  logs=".cache/devnode/devnode-0/logs/${ns}_<pod>_<uid>/notebook.log"
+fi
 cat >&2 <<MSG
 
-  kubedesk is running: JupyterHub, the spawner service, and desktops on devnode-0.
+  kubedesk is running: JupyterHub, the spawner service, and $where.
 
-  Open      http://127.0.0.1:$port/
+  Open      $url/
             Log in as any user name with password "$password" ("admin" also gets the
             admin page), pick a profile, Start. You land in JupyterLab (about 10-30 s):
             its launcher has a tile per app (MRIcron, mtPaint, Veusz, XTerm, and
             Neurodesk's ITK-SNAP and FSLeyes), and ~/examples a notebook and a brain
-            image. The "Desktop" tile (or http://127.0.0.1:$port/user/<name>/desktop/)
+            image. The "Desktop" tile (or $url/user/<name>/desktop/)
             opens the desktop: Applications > Kubedesk Apps has the same apps, each
             started in a pod of its own; its window appears on the desktop.
             (Neurodesk's tools run from Neurodesk's images on Docker Hub, which this
             machine cannot reach: there, a launch says the image could not be pulled.)
   Stop      Ctrl-C here (stops every server, then the service; home directories stay),
-            or stop one server from http://127.0.0.1:$port/hub/home
+            or stop one server from $url/hub/home
   Watch     kubectl --kubeconfig $KUBECONFIG -n $ns get pods,pvc -w
   Metrics   http://127.0.0.1:$ops_port/metrics
   Logs      $state/{jupyterhub,spawner}.log
-            $logs/${ns}_<pod>_<uid>/notebook.log (a session's own output)
+            $logs (a session's own output)
 
 MSG
 while kill -0 "${pids[-1]}" 2>/dev/null; do

@@ -29,7 +29,12 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.cache/bin"
-export KWOK_WORKDIR="$root/.cache/kwok"
+# The real path: the cluster's processes are recognised by it (see alive),
+# and two checkouts that share one .cache (a git worktree whose .cache links
+# to another's) must see one cluster, not recreate each other's.
+mkdir -p "$root/.cache/kwok"
+export KWOK_WORKDIR
+KWOK_WORKDIR=$(cd "$root/.cache/kwok" && pwd -P)
 # kwokctl has no flag for kubectl (it runs it for `kwokctl kubectl` and
 # snapshots); without this it would try to download one.
 export KWOK_KUBECTL_BINARY="$bin/kubectl"
@@ -98,9 +103,13 @@ running() { exists && alive; }
 # kwokctl records the options a cluster was created with in kwok.yaml.
 is_fast() { grep -q 'disableQPSLimits: true' "$cluster_dir/kwok.yaml"; }
 
-# Whether kwok was told to leave the dev node alone (clusters made before the
-# dev node existed were not).
-kwok_selective() { grep -q -- "--manage-nodes-with-annotation-selector=$kwok_node_selector" "$cluster_dir/kwok.yaml"; }
+# Whether the cluster was made with what its nodes need: kwok told to leave
+# the dev node alone, the API server able to reach the real node's kubelet
+# (clusters made before either existed were not).
+current_args() {
+  grep -q -- "--manage-nodes-with-annotation-selector=$kwok_node_selector" "$cluster_dir/kwok.yaml" &&
+    grep -q -- "--kubelet-client-certificate=" "$cluster_dir/kwok.yaml"
+}
 
 check_mode() {
   case "$fast" in
@@ -121,7 +130,17 @@ create() {
     # The garbage collector in kube-controller-manager deletes what a
     # session pod owns once the pod is gone; kubedesk relies on it.
     --enable kube-controller-manager
+    # kwokctl v0.8.0 indexes each component's patch by the position of its
+    # first --extra-args flag, so the first flags of kwok-controller and
+    # kube-apiserver must come first and second; the rest may follow.
     --extra-args "kwok-controller=cidr=$pod_cidr"
+    # The real node (hack/real-node.sh): the API server reaches kubelets at
+    # their node IP and authenticates to them (exec, logs, port-forward)
+    # with the cluster's admin certificate; a kubelet accepts no anonymous
+    # requests. (kwokctl splits --extra-args at commas: one address type.)
+    --extra-args "kube-apiserver=kubelet-preferred-address-types=InternalIP"
+    --extra-args "kube-apiserver=kubelet-client-certificate=$cluster_dir/pki/admin.crt"
+    --extra-args "kube-apiserver=kubelet-client-key=$cluster_dir/pki/admin.key"
     --extra-args "kwok-controller=manage-all-nodes=false"
     --extra-args "kwok-controller=manage-nodes-with-annotation-selector=$kwok_node_selector"
     # Empty: keep the kubeconfig in the cluster dir, not in ~/.kube/config.
@@ -283,10 +302,11 @@ stop_devnode() {
 up() {
   "$root/hack/cluster-tools.sh"
   local start=$SECONDS
-  if running && ! kwok_selective; then
-    # Made before the dev node existed: kwok would take over devnode-0.
-    # Recreating takes ~7 s (and drops what tests left in it).
-    log "cluster $cluster lets kwok manage every node; recreating it so that kwok leaves the dev node alone"
+  if running && ! current_args; then
+    # Made before the dev node or the real node existed: kwok would take
+    # over devnode-0, or the API server could not exec into the real node's
+    # pods. Recreating takes ~7 s (and drops what tests left in it).
+    log "cluster $cluster was made without its nodes' settings; recreating it"
     if [[ -z "$fast" ]]; then
       fast=$(is_fast && echo 1 || echo 0)
     fi

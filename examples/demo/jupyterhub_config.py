@@ -3,15 +3,18 @@ import os
 
 c = get_config()  # noqa: F821
 
-c.JupyterHub.ip = "127.0.0.1"
+# Loopback for the dev node, whose pods share this machine's network (each
+# binds its own 127.43.x.y pod IP); the real node's address when the hub runs
+# in its network namespace (KUBEDESK_DEMO_NODE=real). In a real cluster the
+# hub's API is the hub's Service.
+ip = os.environ.get("KUBEDESK_DEMO_IP", "127.0.0.1")
+c.JupyterHub.ip = ip
 c.JupyterHub.port = int(os.environ.get("KUBEDESK_DEMO_PORT", "8000"))
-# The hub's API, for the single-user servers. The dev node's pods share this
-# machine's network (each binds its own 127.43.x.y pod IP), so they reach the
-# hub on loopback; in a real cluster this is the hub's Service.
+# The hub's API, for the single-user servers.
 hub_port = int(os.environ.get("KUBEDESK_DEMO_HUB_PORT", "8081"))
-c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_ip = ip
 c.JupyterHub.hub_port = hub_port
-c.JupyterHub.hub_connect_url = f"http://127.0.0.1:{hub_port}"
+c.JupyterHub.hub_connect_url = f"http://{ip}:{hub_port}"
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:" + os.environ.get(
     "KUBEDESK_DEMO_PROXY_API_PORT", "8001"
 )

@@ -50,9 +50,11 @@ type Options struct {
 }
 
 // DemoChart are the chart arguments of `make demo` (hack/demo.sh): the
-// demo's values file, with its profiles, catalog and Neurodesk sample.
+// demo's values file, with its profiles, catalog and Neurodesk sample, and
+// the dev node's placement of sessions.
 func DemoChart() []string {
-	return []string{"--values", filepath.Join(repoRoot(), "examples", "demo", "values.yaml")}
+	demo := filepath.Join(repoRoot(), "examples", "demo")
+	return []string{"--values", filepath.Join(demo, "values.yaml"), "--values", filepath.Join(demo, "values-devnode.yaml")}
 }
 
 // repoRoot is the repository's root, found from this file's place in it.

@@ -27,6 +27,9 @@ const (
 	// demoStartTimeout bounds `hack/demo.sh` until its hub answers (its
 	// installs are done by make deps; the service and hub start).
 	demoStartTimeout = 5 * time.Minute
+	// demoRealNodeStartTimeout is demoStartTimeout on the real node, whose
+	// first start builds every image and the node's binaries (~15 min cold).
+	demoRealNodeStartTimeout = 30 * time.Minute
 	// demoStopTimeout bounds Ctrl-C → the demo exited (the hub stops every
 	// server through the service, then the service stops).
 	demoStopTimeout = 3 * time.Minute
@@ -44,13 +47,18 @@ type demo struct {
 
 // startDemo runs `hack/demo.sh` with its own namespace, state folder and
 // free ports, and waits until its hub answers. The demo's configuration is
-// its own: the test sets only where it runs.
-func startDemo(t *testing.T, ns string) *demo {
+// its own: the test sets only where it runs, and env (e.g.
+// KUBEDESK_DEMO_NODE=real) what a user would set.
+func startDemo(t *testing.T, ns string, env ...string) *demo {
 	t.Helper()
 	root := repoRoot(t)
 	state := t.TempDir()
 	port := freePort(t)
-	d := &demo{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Password: randomHex(t, 8), State: state,
+	hubIP := "127.0.0.1"
+	if slices.Contains(env, "KUBEDESK_DEMO_NODE=real") {
+		hubIP = "10.250.0.2" // the hub runs in the real node's network namespace
+	}
+	d := &demo{URL: fmt.Sprintf("http://%s:%d", hubIP, port), Password: randomHex(t, 8), State: state,
 		done: make(chan struct{}), log: filepath.Join(state, "demo.log")}
 	logf, err := os.Create(d.log)
 	require.NoError(t, err)
@@ -65,6 +73,7 @@ func startDemo(t *testing.T, ns string) *demo {
 		fmt.Sprintf("KUBEDESK_DEMO_SERVICE_PORT=%d", freePort(t)),
 		fmt.Sprintf("KUBEDESK_DEMO_OPS_PORT=%d", freePort(t)),
 	)
+	d.cmd.Env = append(d.cmd.Env, env...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	// Its own process group, as a terminal gives it; Ctrl-C is a SIGINT.
 	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -83,7 +92,12 @@ func startDemo(t *testing.T, ns string) *demo {
 			}
 		}
 	})
-	deadline := time.Now().Add(demoStartTimeout)
+	timeout := demoStartTimeout
+	if strings.HasPrefix(d.URL, "http://10.250.") {
+		// The real node's first start builds the images and the kubelet.
+		timeout = demoRealNodeStartTimeout
+	}
+	deadline := time.Now().Add(timeout)
 	for {
 		select {
 		case <-d.done:
@@ -97,7 +111,7 @@ func startDemo(t *testing.T, ns string) *demo {
 				return d
 			}
 		}
-		require.True(t, time.Now().Before(deadline), "the demo's hub did not answer within %s", demoStartTimeout)
+		require.True(t, time.Now().Before(deadline), "the demo's hub did not answer within %s", timeout)
 		time.Sleep(200 * time.Millisecond)
 	}
 }

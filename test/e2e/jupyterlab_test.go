@@ -280,6 +280,8 @@ type labAnswer struct {
 	Outputs []string `json:"outputs"`
 	// spawn: the progress page's messages.
 	Messages []string `json:"messages"`
+	// desktop: noVNC's status line.
+	Status string `json:"status"`
 }
 
 func startLab(t *testing.T) *labDriver {
