@@ -29,7 +29,12 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/.cache/bin"
-export KWOK_WORKDIR="$root/.cache/kwok"
+# The real path: the cluster's processes are recognised by it (see alive),
+# and two checkouts that share one .cache (a git worktree whose .cache links
+# to another's) must see one cluster, not recreate each other's.
+mkdir -p "$root/.cache/kwok"
+export KWOK_WORKDIR
+KWOK_WORKDIR=$(cd "$root/.cache/kwok" && pwd -P)
 # kwokctl has no flag for kubectl (it runs it for `kwokctl kubectl` and
 # snapshots); without this it would try to download one.
 export KWOK_KUBECTL_BINARY="$bin/kubectl"
