@@ -123,6 +123,32 @@ component: app
 {{- end }}
 
 {{- /*
+  kubedesk.dns.egress: the NetworkPolicyEgressRule to the cluster's DNS
+  (clusterDNS), port 53 over UDP and TCP: its pods in its namespace, and its
+  address blocks. No other address gets port 53.
+*/}}
+{{- define "kubedesk.dns.egress" -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ .Values.clusterDNS.namespace | quote }}
+      podSelector:
+        matchLabels:
+          {{- range $k, $v := .Values.clusterDNS.podLabels }}
+          {{ $k }}: {{ $v | quote }}
+          {{- end }}
+    {{- range .Values.clusterDNS.ipBlocks }}
+    - ipBlock:
+        cidr: {{ . | quote }}
+    {{- end }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+
+{{- /*
   kubedesk.sessions.allowedPrivilegedFields: every name listed in an
   allow_privileged_fields of the pod settings -- sessions.defaults and each
   profile's, choice's and unlisted choice's kubespawner_override -- as a JSON
