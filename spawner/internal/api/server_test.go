@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -80,7 +81,7 @@ type fakeProfiles struct{}
 
 func (fakeProfiles) Resolve(opts map[string]any) (string, podspec.Settings, error) {
 	if p, ok := opts["profile"]; ok && p != "desktop" {
-		return "", podspec.Settings{}, &OptionsError{Field: "profile", Message: `Unknown profile "` + p.(string) + `"; choose one of "desktop".`}
+		return "", podspec.Settings{}, &OptionsError{Field: "profile", Message: fmt.Sprintf(`Unknown profile "%v"; choose one of "desktop".`, p)}
 	}
 	return "desktop", podspec.Defaults(), nil
 }
