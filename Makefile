@@ -16,11 +16,21 @@ demo: ## Install what is missing, then run JupyterHub on http://127.0.0.1:8000 w
 	hack/demo.sh
 
 .PHONY: test
-test: deps ## Run every test: Go unit, integration and end-to-end tests, the Python shim on JupyterHub 4, 5 and 6, the JupyterLab extension, the desktop image
+test: deps ## Run every test: Go unit, integration and end-to-end tests, a short fuzzing run, the Python shim on JupyterHub 4, 5 and 6, the JupyterLab extension, the desktop image
 	$(GO) test -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
+	FUZZTIME=10s hack/fuzz.sh
 	hack/test-python.sh
 	hack/test-jupyterlab-ext.sh
 	.cache/venv-desktop/bin/python -m pytest -q -p no:cacheprovider images/desktop
+
+# Each target runs FUZZTIME (go test -fuzz, one target at a time); FUZZ=regexp
+# picks targets, e.g. make fuzz FUZZ=FuzzRequests FUZZTIME=30m.
+FUZZTIME ?= 5m
+FUZZ ?= .
+
+.PHONY: fuzz
+fuzz: ## Fuzz the REST request decoding and the catalog and profile parsers, FUZZTIME (5m) per target
+	FUZZTIME=$(FUZZTIME) hack/fuzz.sh '$(FUZZ)'
 
 .PHONY: test-short
 test-short: ## Run the unit tests only (no cluster, no JupyterHub)

@@ -3,6 +3,8 @@ package helm_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"net/http"
@@ -819,5 +821,38 @@ func TestUpgradeKeepsGeneratedSecrets(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, rotated, string(after.Data["hub-token"]))
 	assert.Equal(t, before.Data["session-signing-key"], after.Data["session-signing-key"])
-	assert.NotEqual(t, checksum, secretChecksum(), "a rotated token rolls the pod")
+	rolled := secretChecksum()
+	assert.NotEqual(t, checksum, rolled, "a rotated token rolls the pod")
+	assert.Len(t, rolled, 64, "keyed by the signing key the chart generated into the Secret")
+
+	helmCluster("upgrade", release, chartDir, "--set", "spawner.auth.hubToken="+rotated, "--set", "spawner.config.logLevel=info")
+	assert.Equal(t, rolled, secretChecksum(), "the same rotated token again does not roll the pod")
+}
+
+// TestSecretChecksumIsKeyed: the checksum/secret annotation, which anyone
+// who may read the Deployment reads, is no bare hash of the auth values (a
+// weak hub token could be guessed from one offline): it is keyed by the
+// session signing key, HMAC's nested shape. Tried: no values, both values,
+// the same token with another key, a token alone with no Secret to take the
+// key from (helm template has no cluster).
+func TestSecretChecksumIsKeyed(t *testing.T) {
+	t.Parallel()
+	checksum := func(sets ...string) string {
+		t.Helper()
+		dep := decode[appsv1.Deployment](t, parse(t, mustRender(t, goldenNamespace, nil, sets...)).one(t, "Deployment"))
+		return dep.Spec.Template.Annotations["checksum/secret"]
+	}
+	const token, key = "hub-token-0123456789abcdef", "signing-key-0123456789abcdef0123456789"
+	assert.Equal(t, "generated", checksum(), "generated values never change: nothing to roll, nothing to hash")
+
+	got := checksum("spawner.auth.hubToken="+token, "spawner.auth.sessionSigningKey="+key)
+	values := `{"hubToken":"` + token + `","sessionSigningKey":"` + key + `"}`
+	bare := sha256.Sum256([]byte(values))
+	assert.NotEqual(t, hex.EncodeToString(bare[:]), got, "a bare hash of the values")
+	inner := sha256.Sum256([]byte(key + "\x36" + values))
+	outer := sha256.Sum256([]byte(key + "\x5c" + hex.EncodeToString(inner[:])))
+	assert.Equal(t, hex.EncodeToString(outer[:]), got, "H(K, 0x5c, H(K, 0x36, values)) with K the signing key")
+	assert.Equal(t, got, checksum("spawner.auth.hubToken="+token, "spawner.auth.sessionSigningKey="+key), "the same values, the same checksum")
+	assert.NotEqual(t, got, checksum("spawner.auth.hubToken="+token, "spawner.auth.sessionSigningKey=another-key-0123456789abcdef012345"))
+	assert.Equal(t, "unkeyed", checksum("spawner.auth.hubToken="+token), "no key yet: nothing of the token in the annotation")
 }

@@ -1,6 +1,7 @@
 package helm_test
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -214,12 +215,46 @@ func TestPolicies(t *testing.T) {
 		sets []string
 		// extra are the connections whose outcome depends on the case.
 		extra []connection
+		// dns is the endpoint of the cluster's DNS pods; "" is "dns".
+		dns string
 	}{
 		{name: "defaults", extra: []connection{
 			{"alice-app", "internet", 443, tcp, false},
 			{"alice-app", "private-host", 5432, tcp, false},
 			{"alice-app", "hub", 8081, tcp, false},
+			// Port 53 goes to the cluster's DNS pods alone: not to a
+			// resolver at a private address, another pod of kube-system or
+			// a node-local cache nobody named (a way to tunnel out).
+			{"alice", "private-host", 53, udp, false},
+			{"alice", "private-host", 53, tcp, false},
+			{"alice", "kube-system-other", 53, udp, false},
+			{"alice-app", "private-host", 53, udp, false},
+			{"alice-app", "kube-system-other", 53, udp, false},
+			{"alice-app", "nodelocal-dns", 53, udp, false},
 		}},
+		{
+			name: "a node-local DNS cache",
+			sets: []string{"clusterDNS.ipBlocks={169.254.20.10/32}"},
+			// (Sessions reach that address anyway: it is outside the
+			// private ranges, where they may go.)
+			extra: []connection{
+				{"alice-app", "nodelocal-dns", 53, udp, true},
+				{"alice-app", "nodelocal-dns", 53, tcp, true},
+				{"alice-app", "nodelocal-dns", 80, tcp, false},
+				{"alice-app", "private-host", 53, udp, false},
+				{"alice", "private-host", 53, udp, false},
+			},
+		},
+		{
+			name: "DNS pods labelled otherwise",
+			sets: []string{"clusterDNS.podLabels.k8s-app=coredns", "clusterDNS.podLabels.tier=dns"},
+			dns:  "coredns",
+			extra: []connection{
+				{"alice", "dns", 53, udp, false},
+				{"alice-app", "dns", 53, udp, false},
+				{"alice", "kube-system-other", 53, udp, false},
+			},
+		},
 		{
 			name: "apps may reach the internet",
 			sets: []string{"spawner.apps.networkPolicy.egressAllowRules.nonPrivateIPs=true"},
@@ -244,6 +279,7 @@ func TestPolicies(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			m := parse(t, mustRender(t, goldenNamespace, nil, tc.sets...))
+			dns := cmp.Or(tc.dns, "dns")
 			var chart []networkingv1.NetworkPolicy
 			for _, o := range m {
 				if o.GetKind() == "NetworkPolicy" {
@@ -266,6 +302,9 @@ func TestPolicies(t *testing.T) {
 				{name: "proxy", namespace: goldenNamespace, ip: "10.42.0.4", labels: map[string]string{
 					"app": "jupyterhub", "component": "proxy", "hub.jupyter.org/network-access-singleuser": "true"}},
 				{name: "dns", namespace: "kube-system", ip: "10.42.1.5", labels: map[string]string{"k8s-app": "kube-dns"}},
+				{name: "coredns", namespace: "kube-system", ip: "10.42.1.7", labels: map[string]string{"k8s-app": "coredns", "tier": "dns"}},
+				{name: "kube-system-other", namespace: "kube-system", ip: "10.42.1.6", labels: map[string]string{"k8s-app": "metrics-server"}},
+				{name: "nodelocal-dns", ip: "169.254.20.10"},
 				{name: "prometheus", namespace: "monitoring", ip: "10.42.2.9", labels: map[string]string{"app.kubernetes.io/name": "prometheus"}},
 				{name: "internet", ip: "93.184.216.34"},
 				{name: "metadata", ip: "169.254.169.254"},
@@ -310,8 +349,8 @@ func TestPolicies(t *testing.T) {
 				// no other port, not the metadata server or private hosts.
 				{"alice", "hub", 8081, tcp, true},
 				{"alice", "service", 8080, tcp, true},
-				{"alice", "dns", 53, udp, true},
-				{"alice", "dns", 53, tcp, true},
+				{"alice", dns, 53, udp, true},
+				{"alice", dns, 53, tcp, true},
 				{"alice", "internet", 443, tcp, true},
 				{"alice", "alice-app", xpra, tcp, true},
 				{"bob", "bob-app", xpra, tcp, true},
@@ -327,8 +366,8 @@ func TestPolicies(t *testing.T) {
 				{"proxy", "alice-app", xpra, tcp, false},
 				{"service", "alice-app", xpra, tcp, false},
 				{"bob-app", "alice-app", xpra, tcp, false},
-				{"alice-app", "dns", 53, udp, true},
-				{"alice-app", "dns", 53, tcp, true},
+				{"alice-app", dns, 53, udp, true},
+				{"alice-app", dns, 53, tcp, true},
 				{"alice-app", "metadata", 80, tcp, false},
 				{"alice-app", "service", 8080, tcp, false},
 				{"alice-app", "alice", 8888, tcp, false},

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import tomllib
+from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 from tornado import web, websocket
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.httpserver import HTTPServer
@@ -142,6 +145,31 @@ async def test_view_websocket(jp_ws_fetch, html5_proxy):
     path, headers = html5_proxy.requests[-1]
     assert path == "/apps/app-s1-itksnap-1/websocket"
     assert headers["Authorization"] == "token server-hub-token"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "token forged"}, {"Cookie": "username-localhost-8888=forged"}],
+    ids=["no credentials", "unknown token", "made-up cookie"],
+)
+async def test_view_websocket_without_the_owners_credentials_is_refused(http_server_client, jp_http_port, jp_base_url, html5_proxy, headers):
+    # jupyter-server-proxy before 4.1.1 opened websockets without the
+    # server's authentication (CVE-2024-28179): nothing of the app's
+    # stream may reach someone who is not logged in. (http_server_client
+    # starts the server.)
+    url = f"ws://localhost:{jp_http_port}" + url_path_join(jp_base_url, "kubedesk", "apps", "app-s1-itksnap-1", "view", "websocket")
+    with pytest.raises(HTTPClientError) as err:
+        await websocket.websocket_connect(HTTPRequest(url, headers=headers))
+    assert err.value.code == 403, err.value
+    assert html5_proxy.requests == []
+
+
+def test_requires_a_jupyter_server_proxy_with_authenticated_websockets():
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    [req] = [Requirement(d) for d in pyproject["project"]["dependencies"] if d.startswith("jupyter-server-proxy")]
+    for vulnerable in ("4.0.0", "4.1.0"):
+        assert not req.specifier.contains(vulnerable), f"{req} admits {vulnerable} (CVE-2024-28179)"
+    assert req.specifier.contains("4.2.0")
 
 
 @pytest.mark.parametrize(

@@ -117,7 +117,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 			interval: cfg.ActivityInterval, now: time.Now, log: log.With("part", "activity")}
 		if cfg.ProxyAddr != "" {
 			a.proxy = &proxy{addr: cfg.ProxyAddr, hub: hub, user: cfg.User, server: cfg.ServerName,
-				lookup: a.lookup, pres: a.pres, passwordMode: cfg.HTML5Password,
+				lookup: a.lookup, pres: a.pres,
 				log: log.With("part", "proxy"), now: time.Now}
 		}
 	}

@@ -26,7 +26,7 @@ func TestAgent(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	cfg := Config{ServiceURL: svc.srv.URL, TokenFile: tokenFile, Socket: filepath.Join(dir, "launcher.sock"),
 		XpraCommand: []string{"xpra"}, ProxyAddr: "127.0.0.1:0", ActivityInterval: DefaultActivityInterval,
-		HTML5Password: HTML5PasswordSettings, User: "alice", HubAPIURL: hub.srv.URL + "/hub/api", HubAPIToken: "x"}
+		User: "alice", HubAPIURL: hub.srv.URL + "/hub/api", HubAPIToken: "x"}
 	att := newFakeAttacher()
 	home := t.TempDir()
 	a, err := New(cfg, Options{Logger: testLogger(t), Menu: menu.Options{DataHome: home + "/data", ConfigHome: home + "/config"},

@@ -35,7 +35,6 @@ const (
 	EnvIdleTimeout      = "KUBEDESK_APP_IDLE_TIMEOUT"
 	EnvMenuInterval     = "KUBEDESK_MENU_INTERVAL"
 	EnvActivityInterval = "KUBEDESK_ACTIVITY_INTERVAL"
-	EnvHTML5Password    = "KUBEDESK_HTML5_PASSWORD"
 )
 
 // Defaults of the configuration.
@@ -55,23 +54,6 @@ const (
 	// seconds an app starts costs nothing worth saving.
 	PollFast = 250 * time.Millisecond
 	PollSlow = 5 * time.Second
-)
-
-// How the HTML5 proxy hands the app's Xpra password to the browser's Xpra
-// client (KUBEDESK_HTML5_PASSWORD).
-const (
-	// HTML5PasswordQuery redirects a request for the client's page that has
-	// no password parameter to the same URL with ?password=…. It is the
-	// default because the client that Xpra 3.1 serves itself (the sidecar's,
-	// /usr/share/xpra/www) reads its password from the URL only: it has no
-	// default-settings.txt. The password is per app and admits only the
-	// session pod (the NetworkPolicy), and the proxy strips it before the
-	// request reaches the app.
-	HTML5PasswordQuery = "query"
-	// HTML5PasswordSettings only answers the client's default-settings.txt
-	// with the password, so it never appears in a URL; for the separate
-	// xpra-html5 client (Xpra 5 and later), which reads that file.
-	HTML5PasswordSettings = "settings"
 )
 
 // Config is the agent's configuration.
@@ -109,8 +91,6 @@ type Config struct {
 	MenuInterval time.Duration
 	// ActivityInterval is the least time between two activity reports.
 	ActivityInterval time.Duration
-	// HTML5Password is HTML5PasswordSettings or HTML5PasswordQuery.
-	HTML5Password string
 }
 
 // ConfigFromEnv reads the configuration from the environment through
@@ -131,7 +111,6 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		XpraAttachArgs:   strings.Fields(getenv(EnvXpraAttachArgs)),
 		MenuInterval:     DefaultMenuInterval,
 		ActivityInterval: DefaultActivityInterval,
-		HTML5Password:    or(getenv(EnvHTML5Password), HTML5PasswordQuery),
 	}
 	var errs []error
 	duration := func(name string, dst *time.Duration) {
@@ -186,9 +165,6 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.ProxyAddr); err != nil {
 			errs = append(errs, fmt.Errorf("%s=%q must be host:port or \"off\"", EnvProxyAddr, c.ProxyAddr))
 		}
-	}
-	if c.HTML5Password != HTML5PasswordSettings && c.HTML5Password != HTML5PasswordQuery {
-		errs = append(errs, fmt.Errorf("%s=%q must be %q or %q", EnvHTML5Password, c.HTML5Password, HTML5PasswordSettings, HTML5PasswordQuery))
 	}
 	if c.ActivityInterval < time.Second {
 		errs = append(errs, fmt.Errorf("%s=%s must be at least 1s", EnvActivityInterval, c.ActivityInterval))

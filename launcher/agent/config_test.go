@@ -23,7 +23,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if c.ServiceURL != "http://svc:8080" || c.TokenFile != DefaultTokenFile || c.Socket != DefaultSocket ||
 		c.ProxyAddr != "10.0.0.5:8899" || c.XpraCommand[0] != "xpra" || c.IdleTimeout != 0 ||
-		c.ActivityInterval != time.Minute || c.HTML5Password != HTML5PasswordQuery {
+		c.ActivityInterval != time.Minute {
 		t.Errorf("defaults: %+v", c)
 	}
 	c, err = ConfigFromEnv(env(EnvServiceURL, "http://svc", EnvXpraCommand, "/usr/bin/python3 /usr/bin/xpra",
@@ -39,7 +39,6 @@ func TestConfigFromEnv(t *testing.T) {
 		{"no service", env(), "KUBEDESK_SERVICE_URL=\"\" must be the spawner service's http(s) URL"},
 		{"bad duration", env(EnvServiceURL, "http://svc", EnvIdleTimeout, "soon"), `KUBEDESK_APP_IDLE_TIMEOUT="soon" is not a duration`},
 		{"relative socket", env(EnvServiceURL, "http://svc", EnvSocket, "l.sock"), `KUBEDESK_LAUNCHER_SOCKET="l.sock" must be an absolute path`},
-		{"password mode", env(EnvServiceURL, "http://svc", EnvHTML5Password, "url"), `KUBEDESK_HTML5_PASSWORD="url" must be`},
 		{"hub without user", env(EnvServiceURL, "http://svc", EnvHubAPIURL, "http://hub/hub/api"), "JUPYTERHUB_USER is not"},
 	} {
 		if _, err := ConfigFromEnv(tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {

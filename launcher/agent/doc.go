@@ -59,14 +59,17 @@
 //     TestJupyterHub checks it), so JupyterLab's server extension calls the
 //     proxy with it. No token or an unknown, expired or revoked one: 401;
 //     anyone else's: 403. The hub's credentials are stripped before the
-//     request reaches the app pod. The Xpra password reaches the browser's
-//     client in the page's URL: a request for the page without ?password=
-//     is redirected to it (KUBEDESK_HTML5_PASSWORD=query, the default),
-//     because the client Xpra 3.1 serves reads it nowhere else; the proxy
-//     strips it before the request goes on to the app. The agent also
-//     answers /apps/{id}/default-settings.txt itself with the password;
-//     with KUBEDESK_HTML5_PASSWORD=settings that is the only way, for the
-//     separate xpra-html5 client of Xpra 5 and later. In the product
+//     request reaches the app pod, and so is the Referer. The Xpra password
+//     never appears in a URL (the browser's history, access logs,
+//     Referer): the proxy puts it in the client's page it passes on, a
+//     script at the top of the head that sets sessionStorage's "password",
+//     where the client Xpra 3.1 serves and the separate xpra-html5 client
+//     look when the URL has none (they remove it once read); that page
+//     goes out with no-store, no-referrer and without Xpra's
+//     Access-Control-Allow-Origin: *. The agent also answers
+//     /apps/{id}/default-settings.txt itself with the password, which
+//     xpra-html5 (Xpra 5 and later) reads; a ?password= in a request is
+//     stripped before it goes on to the app. In the product
 //     the browser reaches the proxy through JupyterLab's server extension
 //     (kubedesk-jupyterlab: <prefix>kubedesk/apps/{id}/view/, which calls
 //     it with the server's own token); it listens on
@@ -92,7 +95,6 @@
 //	KUBEDESK_APP_IDLE_TIMEOUT     0 (off); stop apps with no client attached this long, e.g. 30m
 //	KUBEDESK_MENU_INTERVAL        5m; how often the menu is rebuilt from the catalog (0: only at start)
 //	KUBEDESK_ACTIVITY_INTERVAL    1m; the least time between two activity reports (at least 1s)
-//	KUBEDESK_HTML5_PASSWORD       query; how the proxy gives the HTML5 client its password: query (?password=, Xpra 3.1) or settings
 //	XDG_DATA_HOME, XDG_CONFIG_HOME  ~/.local/share, ~/.config; where the menu goes (package menu)
 //
 // JUPYTERHUB_ACTIVITY_URL and JUPYTERHUB_SERVICE_PREFIX are not read: the
@@ -114,5 +116,5 @@ documentation of kubedesk.dev/kubedesk/launcher/agent):
   KUBEDESK_LAUNCHER_PROXY_ADDR, KUBEDESK_POD_IP, JUPYTERHUB_API_URL,
   JUPYTERHUB_API_TOKEN, JUPYTERHUB_USER, JUPYTERHUB_SERVER_NAME,
   XPRA_COMMAND, KUBEDESK_XPRA_ATTACH_ARGS, KUBEDESK_APP_IDLE_TIMEOUT,
-  KUBEDESK_MENU_INTERVAL, KUBEDESK_ACTIVITY_INTERVAL, KUBEDESK_HTML5_PASSWORD
+  KUBEDESK_MENU_INTERVAL, KUBEDESK_ACTIVITY_INTERVAL
 `

@@ -86,7 +86,13 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/api/v1/session")
 	switch {
 	case r.Method == http.MethodGet && path == "/catalog":
-		json.NewEncoder(w).Encode(f.catalog)
+		// As the service answers: what menus show, no image or command.
+		out := []launchapi.CatalogApp{}
+		for _, a := range f.catalog {
+			out = append(out, launchapi.CatalogApp{ID: a.ID, Name: a.Name, Version: a.Version, Description: a.Description,
+				Icon: a.Icon, Categories: a.Categories, FileTypes: a.FileTypes, Terminal: a.Terminal})
+		}
+		json.NewEncoder(w).Encode(out)
 	case r.Method == http.MethodPost && path == "/apps":
 		var req launchapi.LaunchRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {

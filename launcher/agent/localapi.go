@@ -132,8 +132,8 @@ func (l *localAPI) handler() http.Handler {
 	})
 }
 
-// catalog answers the service's catalog for this session, cut down to what
-// a client shows (launchapi.CatalogApp), so the JupyterLab extension and
+// catalog answers the service's catalog for this session as it came (what
+// a client shows, launchapi.CatalogApp), so the JupyterLab extension and
 // notebooks list the same apps as the desktop's menu.
 func (l *localAPI) catalog(w http.ResponseWriter, r *http.Request) {
 	list, err := l.svc.Catalog(r.Context())
@@ -141,12 +141,10 @@ func (l *localAPI) catalog(w http.ResponseWriter, r *http.Request) {
 		l.serviceError(w, "catalog", err)
 		return
 	}
-	out := make([]launchapi.CatalogApp, 0, len(list))
-	for _, a := range list {
-		out = append(out, launchapi.CatalogApp{ID: a.ID, Name: a.Name, Version: a.Version, Description: a.Description,
-			Icon: a.Icon, Categories: a.Categories, FileTypes: a.FileTypes, Terminal: a.Terminal})
+	if list == nil {
+		list = []launchapi.CatalogApp{}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, list)
 }
 
 func (l *localAPI) launch(w http.ResponseWriter, r *http.Request) {

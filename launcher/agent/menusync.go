@@ -83,7 +83,12 @@ func (m *menuSync) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c, problems := catalog.New(apps...)
+	entries := make([]catalog.App, 0, len(apps))
+	for _, a := range apps {
+		entries = append(entries, catalog.App{ID: a.ID, Name: a.Name, Version: a.Version, Description: a.Description,
+			Icon: a.Icon, Categories: a.Categories, FileTypes: a.FileTypes, Terminal: a.Terminal})
+	}
+	c, problems := catalog.NewListing(entries...)
 	for _, p := range problems {
 		m.log.Warn("Catalog entry skipped", "problem", p.Error())
 	}

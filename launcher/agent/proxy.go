@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -52,7 +55,6 @@ type proxy struct {
 	user, server string
 	lookup       func(ctx context.Context, id string) (route, error)
 	pres         *presence
-	passwordMode string
 	log          *slog.Logger
 	now          func() time.Time
 
@@ -90,12 +92,25 @@ func (p *proxy) Start(ctx context.Context) error {
 	return serve(ctx, srv, ln, nil)
 }
 
+// maxPageBytes bounds the client's page the proxy reads to put the
+// password in (Xpra 3.1's index.html is about 40 KB).
+const maxPageBytes = 4 << 20
+
 type routeKey struct{}
+
+// proxied is what the handler tells the reverse proxy about a request.
+type proxied struct {
+	route
+	// page is a request for the HTML5 client's page, which the proxy
+	// hands the password in (withPassword).
+	page bool
+}
 
 func (p *proxy) handler() http.Handler {
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
-			r := pr.In.Context().Value(routeKey{}).(route)
+			px := pr.In.Context().Value(routeKey{}).(proxied)
+			r := px.route
 			pr.Out.URL.Scheme = "http"
 			pr.Out.URL.Host = net.JoinHostPort(r.Host, strconv.Itoa(r.Port))
 			pr.Out.Host = pr.Out.URL.Host
@@ -110,6 +125,43 @@ func (p *proxy) handler() http.Handler {
 			// The hub's credentials stay here: the app pod is not the hub.
 			pr.Out.Header.Del("Authorization")
 			pr.Out.Header.Del("Cookie")
+			// The page that embeds the view (JupyterLab's, with its own
+			// query) is none of the app pod's business either.
+			pr.Out.Header.Del("Referer")
+			if px.page {
+				// Without an Accept-Encoding of the browser's, Go's
+				// transport asks for gzip itself and hands ModifyResponse
+				// the page decoded, whatever Xpra compresses.
+				pr.Out.Header.Del("Accept-Encoding")
+			}
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			px := resp.Request.Context().Value(routeKey{}).(proxied)
+			if !px.page || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				return nil
+			}
+			if enc := resp.Header.Get("Content-Encoding"); enc != "" && enc != "identity" {
+				return fmt.Errorf("the client's page came %s-encoded: the password cannot be put in", enc)
+			}
+			page, err := io.ReadAll(io.LimitReader(resp.Body, maxPageBytes+1))
+			resp.Body.Close()
+			if err != nil {
+				return fmt.Errorf("read the client's page: %w", err)
+			}
+			if len(page) > maxPageBytes {
+				return fmt.Errorf("the client's page is over %d bytes", maxPageBytes)
+			}
+			page = withPassword(page, px.Password)
+			resp.Body = io.NopCloser(bytes.NewReader(page))
+			resp.ContentLength = int64(len(page))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(page)))
+			// The page now holds a secret: no cache keeps it, no other
+			// origin reads it (Xpra's own headers allow any), and no link
+			// from it tells where it was.
+			resp.Header.Set("Cache-Control", "no-store")
+			resp.Header.Del("Access-Control-Allow-Origin")
+			resp.Header.Set("Referrer-Policy", "no-referrer")
+			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			p.log.Warn("HTML5 proxy could not reach the app", "path", r.URL.Path, "err", err)
@@ -144,21 +196,16 @@ func (p *proxy) handler() http.Handler {
 		}
 		rest := r.PathValue("rest")
 		if rest == "default-settings.txt" {
-			// The Xpra HTML5 client reads its defaults from here; the
-			// password among them never appears in a URL.
+			// The separate xpra-html5 client (Xpra 5 and later) reads its
+			// defaults from here; the password among them never appears in
+			// a URL.
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
 			w.Header().Set("Cache-Control", "no-store")
 			fmt.Fprintf(w, "# from the kubedesk launcher agent\npassword=%s\n", rt.Password)
 			return
 		}
-		if p.passwordMode == HTML5PasswordQuery && r.Method == http.MethodGet && (rest == "" || rest == "index.html") && !r.URL.Query().Has("password") && !isWebSocket(r) {
-			q := r.URL.Query()
-			q.Del("token")
-			q.Set("password", rt.Password)
-			w.Header().Set("Cache-Control", "no-store")
-			relativeRedirect(w, "?"+q.Encode())
-			return
-		}
+		px := proxied{route: rt, page: r.Method == http.MethodGet && (rest == "" || rest == "index.html") && !isWebSocket(r)}
 		if isWebSocket(r) {
 			p.pres.viewerOpened(id)
 			defer p.pres.viewerClosed(id)
@@ -170,9 +217,43 @@ func (p *proxy) handler() http.Handler {
 				p.log.Warn("HTML5 proxy: the desktop's attach did not let the app go; connecting anyway", "id", id)
 			}
 		}
-		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, rt)))
+		rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), routeKey{}, px)))
 	})
 	return mux
+}
+
+// withPassword puts the app's Xpra password where the HTML5 client looks
+// when its URL has none, sessionStorage (Utilities.getparam of Xpra 3.1's
+// client and of xpra-html5), in a script at the top of the page's head, so
+// it runs before the client's own. The client reads it before it connects
+// and removes it. The password is never in a URL: not in the browser's
+// history, not in an access log, not in a Referer. Xpra's
+// Content-Security-Policy allows inline scripts (its page has its own).
+func withPassword(page []byte, password string) []byte {
+	// json.Marshal escapes <, > and &: the value cannot end the script.
+	js, _ := json.Marshal(password)
+	script := []byte(`<script>try{sessionStorage.setItem("password",` + string(js) + `)}catch(e){}</script>`)
+	at := 0
+	lower := bytes.ToLower(page)
+	for off := 0; ; {
+		i := bytes.Index(lower[off:], []byte("<head"))
+		if i < 0 {
+			break
+		}
+		i += off
+		// <head> or <head …>, not <header>.
+		if rest := lower[i+len("<head"):]; len(rest) > 0 && (rest[0] == '>' || rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r') {
+			if end := bytes.IndexByte(rest, '>'); end >= 0 {
+				at = i + len("<head") + end + 1
+			}
+			break
+		}
+		off = i + len("<head")
+	}
+	out := make([]byte, 0, len(page)+len(script))
+	out = append(out, page[:at]...)
+	out = append(out, script...)
+	return append(out, page[at:]...)
 }
 
 // relativeRedirect redirects to a URL relative to the request's, which

@@ -1,13 +1,13 @@
 package agent
 
 import (
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,7 +19,9 @@ import (
 )
 
 // fakeXpra stands in for an app's Xpra server: pages echo what reached
-// them, and a websocket echoes.
+// them (the client's page, / and /index.html, as HTML with Xpra's own
+// headers, gzipped when the request accepts it, as Xpra does), and a
+// websocket echoes.
 func fakeXpra(t *testing.T) *httptest.Server {
 	ws := websocket.Server{
 		Handshake: func(*websocket.Config, *http.Request) error { return nil },
@@ -30,7 +32,21 @@ func fakeXpra(t *testing.T) *httptest.Server {
 			ws.ServeHTTP(w, r)
 			return
 		}
-		fmt.Fprintf(w, "path=%s query=%s auth=%q cookie=%q", r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Cookie"))
+		echo := fmt.Sprintf("path=%s query=%s auth=%q cookie=%q", r.URL.Path, r.URL.RawQuery, r.Header.Get("Authorization"), r.Header.Get("Cookie"))
+		if r.URL.Path == "/" || r.URL.Path == "/index.html" {
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			var out io.Writer = w
+			if strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+				w.Header().Set("Content-Encoding", "gzip")
+				gz := gzip.NewWriter(w)
+				defer gz.Close()
+				out = gz
+			}
+			fmt.Fprintf(out, `<!DOCTYPE html><html><HEAD lang="en"><script src="js/Client.js"></script></head><body>%s referer=%q</body></html>`, echo, r.Header.Get("Referer"))
+			return
+		}
+		fmt.Fprint(w, echo)
 	}))
 	t.Cleanup(srv.Close)
 	return srv
@@ -43,7 +59,7 @@ type proxyFixture struct {
 	hc    *http.Client
 }
 
-func newProxyFixture(t *testing.T, mode string) *proxyFixture {
+func newProxyFixture(t *testing.T) *proxyFixture {
 	upstream := fakeXpra(t)
 	host, portStr, _ := net.SplitHostPort(strings.TrimPrefix(upstream.URL, "http://"))
 	port, _ := strconv.Atoi(portStr)
@@ -64,7 +80,7 @@ func newProxyFixture(t *testing.T, mode string) *proxyFixture {
 	hub.expired["old-token"] = true
 	pres := newPresence(nil)
 	p := &proxy{
-		hub: hub.client(t), user: "alice", server: "", pres: pres, passwordMode: mode,
+		hub: hub.client(t), user: "alice", server: "", pres: pres,
 		log: testLogger(t), now: time.Now,
 		lookup: func(_ context.Context, id string) (route, error) {
 			switch id {
@@ -103,7 +119,7 @@ func (f *proxyFixture) get(t *testing.T, path, token, cookie string) (*http.Resp
 
 func TestProxyAuth(t *testing.T) {
 	t.Parallel()
-	f := newProxyFixture(t, HTML5PasswordSettings)
+	f := newProxyFixture(t)
 	for _, tc := range []struct {
 		name, token string
 		want        int
@@ -124,7 +140,7 @@ func TestProxyAuth(t *testing.T) {
 			if resp.StatusCode != tc.want {
 				t.Fatalf("status %d, want %d (%s)", resp.StatusCode, tc.want, body)
 			}
-			if tc.want == http.StatusOK && body != `path=/index.html query=x=1 auth="" cookie=""` {
+			if tc.want == http.StatusOK && !strings.Contains(body, `path=/index.html query=x=1 auth="" cookie=""`) {
 				t.Errorf("upstream saw %s", body)
 			}
 		})
@@ -133,9 +149,9 @@ func TestProxyAuth(t *testing.T) {
 
 func TestProxyQueryTokenSetsCookie(t *testing.T) {
 	t.Parallel()
-	f := newProxyFixture(t, HTML5PasswordSettings)
+	f := newProxyFixture(t)
 	resp, body := f.get(t, "/apps/a1/?token=alice-token", "", "")
-	if resp.StatusCode != http.StatusOK || body != `path=/ query= auth="" cookie=""` {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `path=/ query= auth="" cookie=""`) {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
 	var sid string
@@ -158,38 +174,84 @@ func TestProxyQueryTokenSetsCookie(t *testing.T) {
 	}
 }
 
+// TestProxyPassword: the browser's client gets the app's Xpra password in
+// the page, never in a URL. Tried: the first visit with ?token= (as the
+// launch tests open it), the page again with the session cookie, the page
+// named index.html, a password someone put in the URL, another user.
 func TestProxyPassword(t *testing.T) {
 	t.Parallel()
-	f := newProxyFixture(t, HTML5PasswordSettings)
+	f := newProxyFixture(t)
 	resp, body := f.get(t, "/apps/a1/default-settings.txt", "alice-token", "")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "\npassword=xpra-pw\n") {
-		t.Fatalf("default-settings.txt: %d %q", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "\npassword=xpra-pw\n") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("default-settings.txt: %d %q %v", resp.StatusCode, body, resp.Header)
 	}
 	if resp, _ := f.get(t, "/apps/a1/default-settings.txt", "bob-token", ""); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("bob got the settings: %d", resp.StatusCode)
 	}
 
-	q := newProxyFixture(t, HTML5PasswordQuery)
-	resp, _ = q.get(t, "/apps/a1/?token=alice-token", "", "")
-	loc, _ := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusFound || loc.Path != "" || loc.Query().Get("password") != "xpra-pw" || loc.Query().Has("token") {
-		t.Fatalf("query mode: %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	resp, body = f.get(t, "/apps/a1/?token=alice-token", "", "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+		t.Fatalf("the page: %d Location %q (a redirect would carry the password)", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	// The client's page with its password: the password stays here.
-	if resp, body := q.get(t, "/apps/a1/?"+loc.RawQuery, "alice-token", ""); resp.StatusCode != http.StatusOK || body != `path=/ query= auth="" cookie=""` {
-		t.Fatalf("query mode, the page: %d %s", resp.StatusCode, body)
+	sid := ""
+	for _, c := range resp.Cookies() {
+		if c.Name == SessionCookie {
+			sid = c.Value
+		}
 	}
-	if resp, _ := q.get(t, "/apps/a1", "", ""); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "a1/" {
+	const script = `<script>try{sessionStorage.setItem("password","xpra-pw")}catch(e){}</script>`
+	for _, page := range []struct{ name, path, cookie string }{
+		{"first visit", "/apps/a1/?token=alice-token", ""},
+		{"with the cookie", "/apps/a1/", sid},
+		{"index.html", "/apps/a1/index.html?password=leaked&x=1", sid},
+	} {
+		resp, body := f.get(t, page.path, "", page.cookie)
+		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, `<!DOCTYPE html><html><HEAD lang="en">`+script+`<script src="js/Client.js">`) {
+			t.Errorf("%s: %d, the password is not first in the head: %s", page.name, resp.StatusCode, body)
+		}
+		if strings.Contains(body, "query=password") || strings.Contains(body, "leaked") || strings.Contains(body, "token=") || !strings.Contains(body, `referer=""`) {
+			t.Errorf("%s: the app pod saw %s", page.name, body)
+		}
+		if resp.Header.Get("Cache-Control") != "no-store" || resp.Header.Get("Access-Control-Allow-Origin") != "" || resp.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("%s: headers %v", page.name, resp.Header)
+		}
+		if resp.ContentLength != int64(len(body)) {
+			t.Errorf("%s: Content-Length %d for %d bytes", page.name, resp.ContentLength, len(body))
+		}
+	}
+	// Only the page carries it; the rest of the client passes as it is.
+	if _, body := f.get(t, "/apps/a1/js/Client.js", "", sid); strings.Contains(body, "xpra-pw") {
+		t.Errorf("Client.js: %s", body)
+	}
+	if resp, body := f.get(t, "/apps/a1/", "bob-token", ""); resp.StatusCode != http.StatusForbidden || strings.Contains(body, "xpra-pw") {
+		t.Errorf("bob: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := f.get(t, "/apps/a1", "", ""); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "a1/" {
 		t.Fatalf("redirect to the folder: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	if resp, _ := q.get(t, "/apps/starting/", "alice-token", ""); resp.StatusCode != http.StatusServiceUnavailable {
+	if resp, _ := f.get(t, "/apps/starting/", "alice-token", ""); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("app not running: %d", resp.StatusCode)
+	}
+}
+
+func TestWithPassword(t *testing.T) {
+	t.Parallel()
+	const script = `<script>try{sessionStorage.setItem("password","p\u003c/script\u003e\"")}catch(e){}</script>`
+	for _, tc := range []struct{ name, page, want string }{
+		{"head", `<html><head><title>x</title></head>`, `<html><head>` + script + `<title>x</title></head>`},
+		{"head with attributes", "<html><head\nlang=en>", "<html><head\nlang=en>" + script},
+		{"a header element is not the head", `<header>h</header><HEAD>`, `<header>h</header><HEAD>` + script},
+		{"no head", `<p>x</p>`, script + `<p>x</p>`},
+	} {
+		if got := string(withPassword([]byte(tc.page), `p</script>"`)); got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
 	}
 }
 
 func TestProxyWebSocket(t *testing.T) {
 	t.Parallel()
-	f := newProxyFixture(t, HTML5PasswordSettings)
+	f := newProxyFixture(t)
 	wsURL := "ws" + strings.TrimPrefix(f.front.URL, "http") + "/apps/a1/"
 
 	cfg, err := websocket.NewConfig(wsURL, f.front.URL)

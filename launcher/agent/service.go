@@ -12,14 +12,15 @@ import (
 	"os"
 	"strings"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/launcher/launchapi"
 )
 
 // sessionAPI is what the agent needs of the spawner service's session
 // routes. serviceClient is the real one; tests fake it with httptest.
 type sessionAPI interface {
-	Catalog(ctx context.Context) ([]catalog.App, error)
+	// Catalog is the session's catalog as its menus show it: no image,
+	// command or resources, which stay with the service.
+	Catalog(ctx context.Context) ([]launchapi.CatalogApp, error)
 	Launch(ctx context.Context, req launchapi.LaunchRequest) (launchapi.App, error)
 	List(ctx context.Context) ([]launchapi.App, error)
 	Get(ctx context.Context, id string) (launchapi.App, error)
@@ -41,8 +42,8 @@ func newServiceClient(base, tokenFile string, hc *http.Client) *serviceClient {
 	return &serviceClient{base: strings.TrimRight(base, "/"), tokenFile: tokenFile, hc: hc}
 }
 
-func (s *serviceClient) Catalog(ctx context.Context) ([]catalog.App, error) {
-	var list []catalog.App
+func (s *serviceClient) Catalog(ctx context.Context) ([]launchapi.CatalogApp, error) {
+	var list []launchapi.CatalogApp
 	err := s.do(ctx, http.MethodGet, "/catalog", nil, &list)
 	return list, err
 }

@@ -50,7 +50,16 @@ func (c *Catalog) add(a App, o origin) (origin, bool) {
 // app is checked by the same rules as Parse, and an app that fails them,
 // or repeats an earlier app's ID and version, is left out and reported.
 // An empty Name becomes the ID.
-func New(apps ...App) (*Catalog, []Problem) {
+func New(apps ...App) (*Catalog, []Problem) { return newFrom(apps, validate) }
+
+// NewListing is New for the entries of a session's catalog as the service
+// hands them to the launcher agent: what a menu shows, without the image,
+// command, env, resources and placement that only the service needs (it
+// checked them when it loaded its catalog). Such a catalog lists apps; it
+// builds no pods.
+func NewListing(apps ...App) (*Catalog, []Problem) { return newFrom(apps, validateListing) }
+
+func newFrom(apps []App, validate func(App) []fieldError) (*Catalog, []Problem) {
 	c := newCatalog()
 	var problems []Problem
 	for i, a := range apps {

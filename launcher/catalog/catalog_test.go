@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -142,4 +143,34 @@ func TestMerge(t *testing.T) {
 	a, err := c.Lookup("itksnap", "4.4.0")
 	require.NoError(t, err)
 	assert.Equal(t, "mirror/itksnap:4.4.0", a.Image, "the first catalog wins")
+}
+
+// TestNewListing: the agent's menu takes the session's catalog as the
+// service hands it, without image or command, and still refuses what a
+// menu entry could not carry. Tried: a bare entry, a bad ID, a control
+// character in the name, a file type that is neither, a repeat.
+func TestNewListing(t *testing.T) {
+	t.Parallel()
+	c, problems := NewListing(
+		App{ID: "xterm", Version: "1", FileTypes: []string{".txt"}},
+		App{ID: "Bad_ID", Version: "1"},
+		App{ID: "a", Version: "1", Name: "two\nlines"},
+		App{ID: "b", Version: "1", FileTypes: []string{"txt"}},
+		App{ID: "xterm", Version: "1"},
+	)
+	if got := len(c.Apps()); got != 1 || c.Apps()[0].Name != "xterm" {
+		t.Errorf("apps %+v, want xterm alone (named by its ID)", c.Apps())
+	}
+	want := []string{"id:", "name: contains the control character", "file_types[0]:", "duplicate of"}
+	if len(problems) != len(want) {
+		t.Fatalf("problems %v, want %d", problems, len(want))
+	}
+	for i, p := range problems {
+		if !strings.Contains(p.Error(), want[i]) {
+			t.Errorf("problem %d %q, want %q", i, p.Error(), want[i])
+		}
+	}
+	if _, problems := New(App{ID: "xterm", Version: "1"}); len(problems) == 0 {
+		t.Error("New took an app without image and command")
+	}
 }

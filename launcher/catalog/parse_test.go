@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -453,8 +454,17 @@ func TestLoad(t *testing.T) {
 }
 
 // FuzzParse checks that no input makes Parse panic or return a nil
-// catalog, and that whatever it keeps passes validation.
+// catalog, and that whatever it keeps passes validation and builds a
+// command line. The seeds include the examples' catalogs.
 func FuzzParse(f *testing.F) {
+	examples, err := filepath.Glob(filepath.Join("..", "..", "examples", "catalog", "*.yaml"))
+	require.NoError(f, err)
+	require.NotEmpty(f, examples)
+	for _, p := range examples {
+		data, err := os.ReadFile(p)
+		require.NoError(f, err)
+		f.Add(data)
+	}
 	for _, seed := range []string{
 		"", "[]", "{}", "- {id: a, version: '1', image: x/a, command: [a]}",
 		"a: [{version: 1, image: x, command: [a]}, 3]", "- <<: [*x]", "&a [*a]",
@@ -468,6 +478,7 @@ func FuzzParse(f *testing.F) {
 		require.NotNil(t, c)
 		for _, a := range c.Apps() {
 			require.Empty(t, validate(a))
+			_, _ = a.CommandLine([]string{"/home/jovyan/a b.nii.gz", "/home/jovyan/sub/c"}, "/home/jovyan")
 		}
 	})
 }

@@ -35,7 +35,13 @@ func (c *checker) addAt(path, shown, format string, args ...any) {
 
 // validate checks an app against the rules that Parse, ImportNeurodesk and
 // New share. Type errors are the decoder's; these are the rules on values.
-func validate(a App) []fieldError {
+func validate(a App) []fieldError { return check(a, true) }
+
+// validateListing checks only what a menu shows (NewListing): a session's
+// catalog comes without image, command, env, resources or placement.
+func validateListing(a App) []fieldError { return check(a, false) }
+
+func check(a App, pod bool) []fieldError {
 	c := &checker{}
 	switch {
 	case a.ID == "":
@@ -65,18 +71,23 @@ func validate(a App) []fieldError {
 			c.text(field, cat, false)
 		}
 	}
-	switch {
-	case a.Image == "":
-		c.add("image", "is required")
-	case !imageRef.MatchString(a.Image):
-		c.add("image", "%q is not an image reference such as \"vnmd/itksnap_4.4.0:20260117\"", a.Image)
+	if pod {
+		switch {
+		case a.Image == "":
+			c.add("image", "is required")
+		case !imageRef.MatchString(a.Image):
+			c.add("image", "%q is not an image reference such as \"vnmd/itksnap_4.4.0:20260117\"", a.Image)
+		}
+		c.command(a.Command)
+		c.args(a.Args)
 	}
-	c.command(a.Command)
-	c.args(a.Args)
 	for i, ft := range a.FileTypes {
 		if !fileExt.MatchString(ft) && !mimeType.MatchString(ft) {
 			c.add(fmt.Sprintf("file_types[%d]", i), "%q is neither a file name extension such as \".nii.gz\" nor a MIME type such as \"image/png\"", ft)
 		}
+	}
+	if !pod {
+		return c.errs
 	}
 	for _, k := range sortedKeys(a.Env) {
 		if len(validation.IsEnvVarName(k)) > 0 {

@@ -123,6 +123,32 @@ component: app
 {{- end }}
 
 {{- /*
+  kubedesk.dns.egress: the NetworkPolicyEgressRule to the cluster's DNS
+  (clusterDNS), port 53 over UDP and TCP: its pods in its namespace, and its
+  address blocks. No other address gets port 53.
+*/}}
+{{- define "kubedesk.dns.egress" -}}
+- to:
+    - namespaceSelector:
+        matchLabels:
+          kubernetes.io/metadata.name: {{ .Values.clusterDNS.namespace | quote }}
+      podSelector:
+        matchLabels:
+          {{- range $k, $v := .Values.clusterDNS.podLabels }}
+          {{ $k }}: {{ $v | quote }}
+          {{- end }}
+    {{- range .Values.clusterDNS.ipBlocks }}
+    - ipBlock:
+        cidr: {{ . | quote }}
+    {{- end }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+
+{{- /*
   kubedesk.sessions.allowedPrivilegedFields: every name listed in an
   allow_privileged_fields of the pod settings -- sessions.defaults and each
   profile's, choice's and unlisted choice's kubespawner_override -- as a JSON
@@ -182,6 +208,38 @@ component: app
 {{- index $existing.data .key }}
 {{- else }}
 {{- randAlphaNum 48 | b64enc }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+  kubedesk.secretChecksum: the spawner pod's checksum/secret annotation,
+  which rolls the pod when an operator sets or rotates a value of
+  spawner.auth. Anyone who may read the Deployment reads the annotation, so
+  it is keyed: a bare hash of the values would let a weak hub token be
+  guessed offline. Helm has no HMAC; this is HMAC's nested shape over
+  SHA-256, H(K, 0x5c, H(K, 0x36, values)), whose outer hash also stops a
+  length extension. The key K is the session signing key: the value when
+  set, else the one the chart generated into the Secret (lookup). Without a
+  value the annotation is "generated": generated values never change, so
+  nothing rolls. With a hub token set before the Secret exists (the first
+  install) there is no key yet: "unkeyed", and the first upgrade rolls the
+  pod once.
+*/}}
+{{- define "kubedesk.secretChecksum" -}}
+{{- $auth := .Values.spawner.auth }}
+{{- if not (or $auth.hubToken $auth.sessionSigningKey) }}
+{{- print "generated" }}
+{{- else }}
+{{- $key := $auth.sessionSigningKey }}
+{{- if not $key }}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (include "kubedesk.spawner-secret.fullname" .) }}
+{{- $key = index (($existing | default dict).data | default dict) "session-signing-key" | default "" | b64dec }}
+{{- end }}
+{{- if $key }}
+{{- printf "%s\x5c%s" $key (printf "%s\x36%s" $key (toJson $auth) | sha256sum) | sha256sum }}
+{{- else }}
+{{- print "unkeyed" }}
 {{- end }}
 {{- end }}
 {{- end }}

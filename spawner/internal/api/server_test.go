@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -80,7 +81,7 @@ type fakeProfiles struct{}
 
 func (fakeProfiles) Resolve(opts map[string]any) (string, podspec.Settings, error) {
 	if p, ok := opts["profile"]; ok && p != "desktop" {
-		return "", podspec.Settings{}, &OptionsError{Field: "profile", Message: `Unknown profile "` + p.(string) + `"; choose one of "desktop".`}
+		return "", podspec.Settings{}, &OptionsError{Field: "profile", Message: fmt.Sprintf(`Unknown profile "%v"; choose one of "desktop".`, p)}
 	}
 	return "desktop", podspec.Defaults(), nil
 }
@@ -94,8 +95,16 @@ type fakeApps struct {
 }
 
 func (f *fakeApps) Ready() bool { return true }
+
+// Catalog has an entry with every field the service uses to build pods.
 func (f *fakeApps) Catalog(apps.Caller) ([]catalog.App, error) {
-	return []catalog.App{{ID: "xterm", Name: "XTerm", Version: "1"}}, nil
+	return []catalog.App{{
+		ID: "xterm", Name: "XTerm", Version: "1", Description: "A terminal", Icon: "xterm",
+		Categories: []string{"System"}, FileTypes: []string{".txt"}, Terminal: true,
+		Image: "registry.example/xterm:1", Command: []string{"xterm"}, Args: []string{"{file}"},
+		Env: map[string]string{"LICENSE_SERVER": "secret-host:27000"}, Resources: catalog.Resources{CPU: "1", GPU: "1"},
+		Placement: catalog.Placement{NodeSelector: map[string]string{"pool": "gpu"}}, Profiles: []string{"gpu"},
+	}}, nil
 }
 func (f *fakeApps) Launch(_ context.Context, c apps.Caller, r apps.LaunchRequest) (apps.App, error) {
 	if r.App == "forbidden-app" {
@@ -378,6 +387,25 @@ func TestSessionRoutes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSessionCatalogIsWhatMenusShow: a session, where any user code runs,
+// reads the apps it may launch as its menus show them, and nothing of how
+// the service builds their pods (image, command, env, resources,
+// placement, profiles).
+func TestSessionCatalogIsWhatMenusShow(t *testing.T) {
+	t.Parallel()
+	token, err := testSigner.Mint("alice", "", "uid-1")
+	require.NoError(t, err)
+	rec := do(t, newTestServerWithApps(t, &fakeSessions{ready: true}, &fakeApps{}), "GET", "/api/v1/session/catalog", "Bearer "+token, "")
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	var got []map[string]any
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+	require.Len(t, got, 1)
+	assert.Equal(t, map[string]any{
+		"id": "xterm", "name": "XTerm", "version": "1", "description": "A terminal", "icon": "xterm",
+		"categories": []any{"System"}, "file_types": []any{".txt"}, "terminal": true,
+	}, got[0])
 }
 
 func TestOpsEndpoints(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/launcher/launchapi"
 	"kubedesk.dev/kubedesk/spawner/internal/apps"
 	"kubedesk.dev/kubedesk/spawner/internal/httpguard"
 	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"
@@ -87,12 +88,21 @@ func appError(err error) error {
 	return fail(status, e.Code, e.Message)
 }
 
+// sessionCatalog answers the apps the session may launch with what its
+// menus show (launchapi.CatalogApp) and nothing more: images, command
+// lines, env, resources and placement are the service's to use, and a
+// session, where any user code runs, has no need to read them.
 func (s *server) sessionCatalog(c echo.Context) error {
 	list, err := s.opts.Apps.Catalog(caller(c))
 	if err != nil {
 		return appError(err)
 	}
-	return c.JSON(http.StatusOK, list)
+	out := make([]launchapi.CatalogApp, 0, len(list))
+	for _, a := range list {
+		out = append(out, launchapi.CatalogApp{ID: a.ID, Name: a.Name, Version: a.Version, Description: a.Description,
+			Icon: a.Icon, Categories: a.Categories, FileTypes: a.FileTypes, Terminal: a.Terminal})
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 func (s *server) launchApp(c echo.Context) error {
