@@ -80,12 +80,14 @@ innode() { nsenter --target "$(holder_pid)" --net --mount -- "$@"; }
 daemon_alive() { [[ -f "$state/$1.pid" ]] && kill -0 "$(cat "$state/$1.pid")" 2>/dev/null; }
 
 # start_daemon NAME CMD...: a daemon in the node's namespaces, its output in
-# $state/logs/NAME.log. fd 9 (the lock) is not inherited.
+# $state/logs/NAME.log. fd 9 (the lock) is not inherited, and it runs in a
+# session of its own: a Ctrl-C to whatever ran `up` (make demo) must not
+# stop the node.
 start_daemon() {
   local name=$1
   shift
   daemon_alive "$name" && return 0
-  nohup nsenter --target "$(holder_pid)" --net --mount -- "$@" >>"$state/logs/$name.log" 2>&1 9>&- &
+  setsid nohup nsenter --target "$(holder_pid)" --net --mount -- "$@" >>"$state/logs/$name.log" 2>&1 9>&- &
   echo $! >"$state/$name.pid"
 }
 
@@ -132,7 +134,7 @@ start_namespace() {
   if holder_alive; then return 0; fi
   rm -f "$state/holder.pid"
   # A process whose only job is to hold the namespaces; `exec -a` names it.
-  nohup unshare --net --mount --propagation private -- \
+  setsid nohup unshare --net --mount --propagation private -- \
     bash -c 'exec -a kubedesk-realnode-holder sleep infinity' >/dev/null 2>&1 9>&- &
   echo $! >"$state/holder.pid"
   local i
