@@ -36,13 +36,17 @@ const DevnodeProfileOverride = `
 
 // OnDevnode schedules a pod spec onto the dev node: its label as node
 // selector and a toleration of its taint.
-func OnDevnode(spec *corev1.PodSpec) {
+func OnDevnode(spec *corev1.PodSpec) { onNode(spec, DevnodeLabel, DevnodeTaint) }
+
+// onNode schedules a pod spec onto a node labelled label=true and tainted
+// taint (NoSchedule).
+func onNode(spec *corev1.PodSpec, label, taint string) {
 	if spec.NodeSelector == nil {
 		spec.NodeSelector = map[string]string{}
 	}
-	spec.NodeSelector[DevnodeLabel] = "true"
+	spec.NodeSelector[label] = "true"
 	spec.Tolerations = append(spec.Tolerations, corev1.Toleration{
-		Key: DevnodeTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule,
+		Key: taint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule,
 	})
 }
 

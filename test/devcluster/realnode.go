@@ -28,15 +28,7 @@ const (
 
 // OnRealNode schedules a pod spec onto the real node: its label as node
 // selector and a toleration of its taint.
-func OnRealNode(spec *corev1.PodSpec) {
-	if spec.NodeSelector == nil {
-		spec.NodeSelector = map[string]string{}
-	}
-	spec.NodeSelector[RealNodeLabel] = "true"
-	spec.Tolerations = append(spec.Tolerations, corev1.Toleration{
-		Key: RealNodeTaint, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule,
-	})
-}
+func OnRealNode(spec *corev1.PodSpec) { onNode(spec, RealNodeLabel, RealNodeTaint) }
 
 // RealNode runs hack/real-node.sh and `make images`' storage for a test.
 type RealNode struct {

@@ -164,28 +164,28 @@ func checkChartPolicies(ctx context.Context, t *testing.T, c *devcluster.Cluster
 		{"alice", "service", 9090, "denied"},
 		{"proxy", "service", 8080, "denied"},
 	}
-	outcomes := func() []string {
+	// outcomes lists every case with the outcome given for it: tried from
+	// inside its pod, or as it must come out.
+	line := func(cs connection, outcome string) string {
+		return fmt.Sprintf("%s -> %s:%d %s", cs.from, cs.to, cs.port, outcome)
+	}
+	outcomes := func(outcome func(connection) string) []string {
 		var got []string
 		for _, cs := range cases {
-			got = append(got, fmt.Sprintf("%s -> %s:%d %s", cs.from, cs.to, cs.port,
-				connect(ctx, t, c, pods[cs.from], pods[cs.to].Status.PodIP, int(cs.port))))
+			got = append(got, line(cs, outcome(cs)))
 		}
 		return got
 	}
-	var want []string
-	for _, cs := range cases {
-		want = append(want, fmt.Sprintf("%s -> %s:%d %s", cs.from, cs.to, cs.port, cs.want))
+	tried := func(cs connection) string {
+		return connect(ctx, t, c, pods[cs.from], pods[cs.to].Status.PodIP, int(cs.port))
 	}
+	want := outcomes(func(cs connection) string { return cs.want })
 
 	// Before any policy every connection passes: a refusal below is the
 	// policies' doing, not a pod that does not listen.
-	for _, cs := range cases {
-		require.Equal(t, "open", connect(ctx, t, c, pods[cs.from], pods[cs.to].Status.PodIP, int(cs.port)),
-			"without policies %s reaches %s:%d", cs.from, cs.to, cs.port)
-	}
+	require.Equal(t, outcomes(func(connection) string { return "open" }), outcomes(tried), "connections without policies")
 
 	for _, p := range append(slices.Clone(chart), *alice.AppPolicy, *bob.AppPolicy) {
-		p.Namespace = ns
 		// The stand-ins are not the owners the service names; the garbage
 		// collector would delete a policy whose owner does not exist.
 		p.OwnerReferences = nil
@@ -196,7 +196,7 @@ func checkChartPolicies(ctx context.Context, t *testing.T, c *devcluster.Cluster
 	// kube-router programs a change within a few seconds.
 	var got []string
 	assert.Eventually(t, func() bool {
-		got = outcomes()
+		got = outcomes(tried)
 		return slices.Equal(got, want)
 	}, 2*time.Minute, 2*time.Second, "connections under the chart's policies")
 	assert.Equal(t, want, got)
