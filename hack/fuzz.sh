@@ -16,6 +16,8 @@ cd "$root"
 fuzztime=${FUZZTIME:-10s}
 only=${1:-.}
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 status=0
 while IFS=: read -r file name; do
   [[ $name =~ $only ]] || continue
@@ -25,10 +27,21 @@ while IFS=: read -r file name; do
   # The fuzzer minimizes each new interesting input (up to a minute each by
   # default, not counted in its execs: the 0/sec lines); with seeds of
   # several KB (the example catalogs) that would eat a short run.
-  if ! go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" \
-    -fuzzminimizetime "${FUZZMINIMIZETIME:-5s}" -parallel "${FUZZ_PARALLEL:-1}"; then
-    status=1
+  if go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" \
+    -fuzzminimizetime "${FUZZMINIMIZETIME:-5s}" -parallel "${FUZZ_PARALLEL:-1}" 2>&1 | tee "$log"; then
+    continue
   fi
+  # Go 1.26's fuzzing coordinator can report its own -fuzztime deadline as
+  # the target's failure when a worker is mid-call as the clock runs out
+  # (go.dev/issue/75804, fixed in Go 1.27): "--- FAIL" followed by "context
+  # deadline exceeded" and no failing input. A real failure always writes
+  # its input; only that exact shape is let through, and said.
+  if ! grep -q 'Failing input written to' "$log" &&
+    grep -A1 -E "^--- FAIL: ${name} " "$log" | grep -qx '    context deadline exceeded'; then
+    echo "fuzz: $name: the coordinator's deadline race (go.dev/issue/75804), no failing input: not a failure"
+    continue
+  fi
+  status=1
 done < <(git grep --untracked -E '^func Fuzz[A-Za-z0-9_]*\(' -- '*_test.go' |
   sed -E 's/^([^:]+):func (Fuzz[A-Za-z0-9_]*)\(.*/\1:\2/')
 exit "$status"
