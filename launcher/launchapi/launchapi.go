@@ -96,11 +96,13 @@ type CatalogApp struct {
 	Terminal  bool     `json:"terminal,omitempty"`
 }
 
-// Xpra is the app's Xpra server address and its per-app password.
+// Xpra is the app's Xpra server address and its per-app secrets: the
+// password and the key of the stream's AES encryption.
 type Xpra struct {
-	Host     string `json:"host"`
-	Port     int    `json:"port"`
-	Password string `json:"password,omitempty"`
+	Host          string `json:"host"`
+	Port          int    `json:"port"`
+	Password      string `json:"password,omitempty"`
+	EncryptionKey string `json:"encryption_key,omitempty"`
 }
 
 // Error is an error answer of the agent (or of the service, passed
