@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -33,6 +35,7 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/profile"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
 	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"
+	"kubedesk.dev/kubedesk/spawner/internal/tlsfiles"
 	"kubedesk.dev/kubedesk/spawner/internal/tokenrenew"
 )
 
@@ -87,9 +90,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	serviceCA, err := readServiceCA(cfg.SessionServiceCAFile)
+	if err != nil {
+		return err
+	}
+	var apiTLS *tls.Config
+	if cfg.TLSCertFile != "" {
+		cert, err := tlsfiles.Load(cfg.TLSCertFile, cfg.TLSKeyFile, log)
+		if err != nil {
+			return err
+		}
+		apiTLS = cert.ServerConfig()
+	}
 	mgr = session.New(client, session.Config{
 		Tokens:             signer,
 		ServiceURL:         cfg.SessionServiceURL,
+		ServiceCA:          serviceCA,
 		Namespace:          cfg.Namespace,
 		SpawnTimeout:       cfg.SpawnTimeout,
 		StopTimeout:        cfg.StopTimeout,
@@ -138,12 +154,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g.Go(func() error { return mgr.Start(ctx) })
 	g.Go(func() error { return appMgr.Start(ctx) })
 	g.Go(func() error { return renewer.Start(ctx) })
-	g.Go(func() error { return serve(ctx, log, "api", cfg.Listen, apiLimits(cfg), apiHandler) })
+	g.Go(func() error { return serve(ctx, log, "api", cfg.Listen, apiLimits(cfg), apiTLS, apiHandler) })
 	g.Go(func() error {
-		return serve(ctx, log, "ops", cfg.OpsListen, opsLimits, opsHandler(cfg, mgr.Ready, warnings, reg))
+		return serve(ctx, log, "ops", cfg.OpsListen, opsLimits, nil, opsHandler(cfg, mgr.Ready, warnings, reg))
 	})
 	log.Info("Spawner service starting", "namespace", cfg.Namespace, "listen", cfg.Listen, "ops_listen", cfg.OpsListen,
-		"profiles", len(profiles.list))
+		"tls", apiTLS != nil, "profiles", len(profiles.list))
 	err = g.Wait()
 	log.Info("Spawner service stopped", "err", err)
 	return err
@@ -245,14 +261,23 @@ var opsLimits = httpguard.Limits{
 	MaxConns:          256,
 }
 
-// serve runs an HTTP server until ctx ends, then shuts it down gracefully.
-func serve(ctx context.Context, log *slog.Logger, name, addr string, lim httpguard.Limits, h http.Handler) error {
+// serve runs an HTTP server until ctx ends, then shuts it down gracefully;
+// with tlsCfg, over TLS (the handshake is bounded by the header timeout,
+// and the connection cap counts connections before their handshake).
+func serve(ctx context.Context, log *slog.Logger, name, addr string, lim httpguard.Limits, tlsCfg *tls.Config, h http.Handler) error {
 	ln, err := httpguard.Listen(addr, lim)
 	if err != nil {
 		return fmt.Errorf("listen %s on %s: %w", name, addr, err)
 	}
 	srv := httpguard.Server(ctx, h, lim)
-	log.Info("Listening", "server", name, "addr", ln.Addr().String(), "max_connections", lim.MaxConns)
+	if tlsCfg != nil {
+		srv.TLSConfig = tlsCfg
+		// No HTTP/2 (tlsfiles.ServerConfig): an empty map keeps net/http
+		// from adding it.
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	log.Info("Listening", "server", name, "addr", ln.Addr().String(), "tls", tlsCfg != nil, "max_connections", lim.MaxConns)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -266,6 +291,23 @@ func serve(ctx context.Context, log *slog.Logger, name, addr string, lim httpgua
 		return fmt.Errorf("shut down %s: %w", name, err)
 	}
 	return nil
+}
+
+// readServiceCA reads the CA bundle session agents trust for the service's
+// https URL, and checks that it holds certificates: a bad file would
+// otherwise show only as every agent failing its handshake.
+func readServiceCA(path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read session_service_ca_file: %w", err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		return "", fmt.Errorf("session_service_ca_file %s: no PEM certificate in it", path)
+	}
+	return string(data), nil
 }
 
 // sessionsForApps adapts the session manager to the app manager.

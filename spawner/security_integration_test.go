@@ -6,6 +6,7 @@ package spawner_test
 import (
 	"bufio"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
+	"kubedesk.dev/kubedesk/test/devcluster"
 )
 
 // Finding 1: two user names that map to the same Kubernetes names. The
@@ -314,4 +316,58 @@ func writesBy(fields []metav1.ManagedFieldsEntry, manager string) []metav1.Manag
 		}
 	}
 	return out
+}
+
+// Finding 6, TLS: with a certificate the API speaks only HTTPS (HTTP/1.1),
+// checked against the operator's CA; plain HTTP on its port gets no session
+// and no hub token is read from it; the ops port stays plain HTTP for
+// probes and Prometheus; session pods get the https URL and the CA.
+func TestAPIServesTLS(t *testing.T) {
+	t.Parallel()
+	c := devcluster.Start(t)
+	ns := c.Namespace(t)
+	svc := spawnertest.Start(t, spawnertest.Options{Kubeconfig: c.Kubeconfig, Namespace: ns,
+		Profiles: strings.ReplaceAll(profilesYAML, "POOL_LABEL", "kubedesk.dev/pool-"+ns), SessionServiceURL: true, TLS: true})
+	require.True(t, strings.HasPrefix(svc.URL, "https://"), svc.URL)
+
+	path := "/api/v1/users/tina/server"
+	status, body := svc.Do(t, "POST", path, spawnBody("tina", ""))
+	require.Equal(t, http.StatusAccepted, status, "a spawn over TLS: %s", body)
+	require.Equal(t, "ready", lastKind(svc.Progress(t, path, waitReady)))
+
+	// The same port without TLS: an HTTP request is answered 400 by net/http
+	// before any handler runs.
+	plain := "http://" + strings.TrimPrefix(svc.URL, "https://") + path
+	req, err := http.NewRequest("GET", plain, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+svc.Token)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "plain HTTP to the TLS port: %s", b)
+	assert.Contains(t, string(b), "HTTP request to an HTTPS server")
+
+	// A client that does not trust the CA is refused in the handshake.
+	_, err = http.Get(svc.URL + "/api/v1/sessions")
+	var unknown x509.UnknownAuthorityError
+	assert.ErrorAs(t, err, &unknown, "a client without the CA")
+
+	// The ops port: plain HTTP.
+	resp, err = http.Get(svc.OpsURL + "/readyz")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	// The session pod: the https URL and the CA its agent checks it with.
+	ca, err := os.ReadFile(svc.CAFile)
+	require.NoError(t, err)
+	pod, err := c.Client.CoreV1().Pods(ns).Get(context.Background(), svc.Session(t, path).Pod, metav1.GetOptions{})
+	require.NoError(t, err)
+	envs := map[string]string{}
+	for _, e := range pod.Spec.Containers[0].Env {
+		envs[e.Name] = e.Value
+	}
+	assert.Equal(t, svc.URL, envs["KUBEDESK_SERVICE_URL"])
+	assert.Equal(t, string(ca), envs["KUBEDESK_SERVICE_CA"])
 }

@@ -53,7 +53,14 @@ type Host struct {
 	// ConfigDir receives the chart's ConfigMap files; settings that name
 	// a file of its mount are pointed here.
 	ConfigDir string
+	// TLSDir holds the files of the TLS Secret (spawner.tls.secretName):
+	// tls.crt, tls.key, ca.crt; settings that name a file of its mount are
+	// pointed here. Needed only when the chart serves TLS.
+	TLSDir string
 }
+
+// TLSMount is where the chart mounts its TLS Secret.
+const TLSMount = "/etc/kubedesk/tls"
 
 // The settings Host replaces. Any other setting that names the Secret's
 // mount is an error: the host has no such file.
@@ -172,7 +179,7 @@ func FromManifests(manifests []byte, h Host) (*Service, error) {
 			errs = append(errs, fmt.Errorf("%s: a value from the pod (%s) that the host run cannot give", e.Name, describe(e.ValueFrom)))
 			continue
 		}
-		v, err := hostPath(e.Value, configMount, h.ConfigDir, mounts)
+		v, err := hostPath(e.Value, map[string]string{configMount: h.ConfigDir, TLSMount: h.TLSDir}, mounts)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", e.Name, err))
 			continue
@@ -192,15 +199,19 @@ func FromManifests(manifests []byte, h Host) (*Service, error) {
 	return s, nil
 }
 
-// hostPath points a value that names a file of the ConfigMap's mount at
-// configDir; a value inside any other mount is an error.
-func hostPath(v, configMount, configDir string, mounts map[string]corev1.Volume) (string, error) {
+// hostPath points a value that names a file of a mount the host has (the
+// ConfigMap's, the TLS Secret's) at its folder there; a value inside any
+// other mount is an error.
+func hostPath(v string, hostDirs map[string]string, mounts map[string]corev1.Volume) (string, error) {
 	if !strings.HasPrefix(v, "/") {
 		return v, nil
 	}
-	if configMount != "" {
-		if rel, ok := strings.CutPrefix(path.Clean(v), configMount+"/"); ok {
-			return filepath.Join(configDir, rel), nil
+	for mount, dir := range hostDirs {
+		if mount == "" || dir == "" {
+			continue
+		}
+		if rel, ok := strings.CutPrefix(path.Clean(v), mount+"/"); ok {
+			return filepath.Join(dir, rel), nil
 		}
 	}
 	for mp := range mounts {

@@ -99,13 +99,39 @@ func TestRefusesWhatTheHostCannotGive(t *testing.T) {
 	assert.ErrorContains(t, err, "the host's namespace is not set")
 }
 
+// A chart that serves TLS (spawner.tls): its certificate,
+// key and CA are files of the TLS Secret's mount, pointed at TLSDir; a host
+// without one says so.
+func TestTLS(t *testing.T) {
+	helm, root := helmBinary(t)
+	h := host(t)
+	h.SessionServiceURL = "https://127.0.0.1:8090"
+	h.TLSDir = "/state/tls"
+	args := []string{"--set", "spawner.tls.secretName=kubedesk-spawner-tls"}
+	chart := filepath.Join(root, "helm", "kubedesk")
+	s, err := chartenv.Render(t.Context(), helm, chart, args, h)
+	require.NoError(t, err)
+	env := envMap(s.Env)
+	assert.Equal(t, "/state/tls/tls.crt", env["KUBEDESK_TLS_CERT_FILE"])
+	assert.Equal(t, "/state/tls/tls.key", env["KUBEDESK_TLS_KEY_FILE"])
+	assert.Equal(t, "/state/tls/ca.crt", env["KUBEDESK_SESSION_SERVICE_CA_FILE"])
+	assert.Equal(t, "https://127.0.0.1:8090", env["KUBEDESK_SESSION_SERVICE_URL"])
+
+	h.TLSDir = ""
+	_, err = chartenv.Render(t.Context(), helm, chart, args, h)
+	assert.ErrorContains(t, err, "KUBEDESK_TLS_CERT_FILE: /etc/kubedesk/tls/tls.crt is a file of the pod's volume at /etc/kubedesk/tls")
+}
+
 // The demo's own values, rendered by helm: the catalog the service reads
 // has the demo's apps and Neurodesk's, and the service's settings check
 // out with its own --check.
-func TestDemoValues(t *testing.T) {
+// helmBinary is the project's helm (hack/helm.sh), built if need be; the
+// repository's root comes with it.
+func helmBinary(t *testing.T) (helm, root string) {
+	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	helm := filepath.Join(root, ".cache", "bin", "helm")
+	helm = filepath.Join(root, ".cache", "bin", "helm")
 	if _, err := os.Stat(helm); err != nil {
 		if testing.Short() {
 			t.Skip("helm is not built (hack/helm.sh)")
@@ -113,6 +139,11 @@ func TestDemoValues(t *testing.T) {
 		out, err := exec.Command(filepath.Join(root, "hack", "helm.sh")).CombinedOutput()
 		require.NoError(t, err, "%s", out)
 	}
+	return helm, root
+}
+
+func TestDemoValues(t *testing.T) {
+	helm, root := helmBinary(t)
 	h := host(t)
 	secrets := t.TempDir()
 	h.HubTokenFile, h.SessionKeyFile = filepath.Join(secrets, "hub-token"), filepath.Join(secrets, "session-key")

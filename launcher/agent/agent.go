@@ -2,6 +2,8 @@ package agent
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -61,7 +63,11 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	}
 	hc := opts.HTTPClient
 	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
+		t, err := serviceTransport(cfg.ServiceCA)
+		if err != nil {
+			return nil, err
+		}
+		hc = &http.Client{Timeout: 30 * time.Second, Transport: t}
 	}
 	svc := opts.service
 	if svc == nil {
@@ -194,4 +200,22 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// The agent cannot work; it stays to say why where users look, rather
 	// than exit and leave an empty menu and a bare 502 behind.
 	return runUnavailable(ctx, cfg, misconfigured(cfg, err), menu.Options{}, log)
+}
+
+// serviceTransport is the transport to the spawner service: Go's default,
+// trusting ca (PEM) besides the system's roots when it is set.
+func serviceTransport(ca string) (http.RoundTripper, error) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if ca == "" {
+		return t, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM([]byte(ca)) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", EnvServiceCA)
+	}
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return t, nil
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +20,7 @@ import (
 // for what each means and its default).
 const (
 	EnvServiceURL       = "KUBEDESK_SERVICE_URL"
+	EnvServiceCA        = "KUBEDESK_SERVICE_CA"
 	EnvTokenFile        = "KUBEDESK_SESSION_TOKEN_FILE"
 	EnvSocket           = launchapi.EnvSocket
 	EnvDesktopEnv       = "KUBEDESK_DESKTOP_ENV"
@@ -61,6 +63,10 @@ type Config struct {
 	// ServiceURL is the spawner service's root URL; the agent calls
 	// <ServiceURL>/api/v1/session/….
 	ServiceURL string
+	// ServiceCA is PEM: the CA certificates trusted, besides the system's,
+	// for an https ServiceURL (the service's own CA, which it puts in the
+	// session pod's spec).
+	ServiceCA string
 	// TokenFile holds the session token; it is read again on every call,
 	// because the kubelet replaces it when the service renews the token.
 	TokenFile string
@@ -98,6 +104,7 @@ type Config struct {
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := Config{
 		ServiceURL:       strings.TrimRight(getenv(EnvServiceURL), "/"),
+		ServiceCA:        getenv(EnvServiceCA),
 		TokenFile:        or(getenv(EnvTokenFile), DefaultTokenFile),
 		Socket:           or(getenv(EnvSocket), DefaultSocket),
 		DesktopEnvFile:   or(getenv(EnvDesktopEnv), DefaultDesktopEnv),
@@ -151,6 +158,11 @@ func (c Config) Validate() error {
 	var errs []error
 	if u, err := url.Parse(c.ServiceURL); c.ServiceURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("%s=%q must be the spawner service's http(s) URL", EnvServiceURL, c.ServiceURL))
+	} else if c.ServiceCA != "" && u.Scheme != "https" {
+		errs = append(errs, fmt.Errorf("%s is set, but %s=%q is not https: there is no certificate to check", EnvServiceCA, EnvServiceURL, c.ServiceURL))
+	}
+	if c.ServiceCA != "" && !x509.NewCertPool().AppendCertsFromPEM([]byte(c.ServiceCA)) {
+		errs = append(errs, fmt.Errorf("%s holds no PEM certificate", EnvServiceCA))
 	}
 	if !filepath.IsAbs(c.TokenFile) {
 		errs = append(errs, fmt.Errorf("%s=%q must be an absolute path", EnvTokenFile, c.TokenFile))

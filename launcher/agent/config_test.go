@@ -40,6 +40,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{"bad duration", env(EnvServiceURL, "http://svc", EnvIdleTimeout, "soon"), `KUBEDESK_APP_IDLE_TIMEOUT="soon" is not a duration`},
 		{"relative socket", env(EnvServiceURL, "http://svc", EnvSocket, "l.sock"), `KUBEDESK_LAUNCHER_SOCKET="l.sock" must be an absolute path`},
 		{"hub without user", env(EnvServiceURL, "http://svc", EnvHubAPIURL, "http://hub/hub/api"), "JUPYTERHUB_USER is not"},
+		{"a CA for an http URL", env(EnvServiceURL, "http://svc", EnvServiceCA, "-----BEGIN CERTIFICATE-----"), "KUBEDESK_SERVICE_CA is set, but KUBEDESK_SERVICE_URL=\"http://svc\" is not https"},
+		{"a CA that is no certificate", env(EnvServiceURL, "https://svc", EnvServiceCA, "not a certificate"), "KUBEDESK_SERVICE_CA holds no PEM certificate"},
 	} {
 		if _, err := ConfigFromEnv(tc.env); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +50,11 @@ type Options struct {
 	// machine's addresses (SessionServiceURL is then implied). Profiles and
 	// Env still win over it. DemoChart is the demo's.
 	Chart []string
+	// TLS serves the API over TLS with a certificate of a CA of the test's
+	// own (for 127.0.0.1 and localhost); the service hands that CA to
+	// session agents, and Service.CAFile is it for other clients (the
+	// hub's shim).
+	TLS bool
 }
 
 // DemoChart are the chart arguments of `make demo` (hack/demo.sh): the
@@ -71,6 +79,8 @@ type Service struct {
 	Token  string
 	// SessionKey signs the session tokens the service mints.
 	SessionKey []byte
+	// CAFile is the CA (PEM) of the API's certificate with Options.TLS.
+	CAFile string
 
 	opts    Options
 	env     []string
@@ -132,18 +142,37 @@ func Start(tb testing.TB, opts Options) *Service {
 		opts: opts, logPath: filepath.Join(dir, "service.log"),
 		client: &http.Client{Timeout: 2 * time.Minute},
 	}
+	listen := strings.TrimPrefix(s.URL, "http://")
+	var tlsEnv []string
+	tlsDir := filepath.Join(dir, "tls")
+	if opts.TLS {
+		must(tb, os.Mkdir(tlsDir, 0o700))
+		ca := NewCA(tb)
+		files := ca.WriteTLS(tb, tlsDir, "127.0.0.1", "localhost")
+		s.URL, s.CAFile = "https://"+listen, files.CA
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(ca.PEM())
+		s.client.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+		tlsEnv = []string{"KUBEDESK_TLS_CERT_FILE=" + files.Cert, "KUBEDESK_TLS_KEY_FILE=" + files.Key,
+			"KUBEDESK_SESSION_SERVICE_CA_FILE=" + files.CA}
+	}
 	s.env = append(os.Environ(),
 		"KUBEDESK_KUBECONFIG="+opts.Kubeconfig,
 		"KUBEDESK_NAMESPACE="+opts.Namespace,
 		"KUBEDESK_HUB_TOKEN_FILE="+tokenFile,
 		"KUBEDESK_SESSION_KEY_FILE="+keyFile,
-		"KUBEDESK_LISTEN="+strings.TrimPrefix(s.URL, "http://"),
+		"KUBEDESK_LISTEN="+listen,
 		"KUBEDESK_OPS_LISTEN="+strings.TrimPrefix(s.OpsURL, "http://"),
 		"KUBEDESK_LOG_FORMAT=text",
 		"KUBEDESK_LOG_LEVEL=debug",
 	)
 	if len(opts.Chart) > 0 {
-		s.env = append(os.Environ(), chartEnv(tb, opts, s, dir, tokenFile, keyFile)...)
+		// The chart's own TLS settings, with its Secret's files here.
+		if opts.TLS {
+			opts.Chart = append(slices.Clone(opts.Chart), "--set", "spawner.tls.secretName=kubedesk-spawner-tls")
+			tlsEnv = nil
+		}
+		s.env = append(os.Environ(), chartEnv(tb, opts, s, dir, tokenFile, keyFile, tlsDir)...)
 		s.env = append(s.env, "KUBEDESK_LOG_FORMAT=text", "KUBEDESK_LOG_LEVEL=debug")
 	}
 	if opts.Profiles != "" {
@@ -154,6 +183,7 @@ func Start(tb testing.TB, opts Options) *Service {
 	if opts.SessionServiceURL {
 		s.env = append(s.env, "KUBEDESK_SESSION_SERVICE_URL="+s.URL)
 	}
+	s.env = append(s.env, tlsEnv...)
 	s.env = append(s.env, opts.Env...)
 	s.launch(tb)
 	tb.Cleanup(func() {
@@ -168,7 +198,7 @@ func Start(tb testing.TB, opts Options) *Service {
 
 // chartEnv renders the chart with opts.Chart and returns the service's
 // environment as its Deployment has it, on this machine's addresses.
-func chartEnv(tb testing.TB, opts Options, s *Service, dir, tokenFile, keyFile string) []string {
+func chartEnv(tb testing.TB, opts Options, s *Service, dir, tokenFile, keyFile, tlsDir string) []string {
 	tb.Helper()
 	helm := filepath.Join(repoRoot(), ".cache", "bin", "helm")
 	if _, err := os.Stat(helm); err != nil {
@@ -176,9 +206,9 @@ func chartEnv(tb testing.TB, opts Options, s *Service, dir, tokenFile, keyFile s
 	}
 	rendered, err := chartenv.Render(context.Background(), helm, filepath.Join(repoRoot(), "helm", "kubedesk"), opts.Chart, chartenv.Host{
 		Namespace: opts.Namespace, Kubeconfig: opts.Kubeconfig,
-		Listen: strings.TrimPrefix(s.URL, "http://"), OpsListen: strings.TrimPrefix(s.OpsURL, "http://"),
+		Listen: strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://"), OpsListen: strings.TrimPrefix(s.OpsURL, "http://"),
 		SessionServiceURL: s.URL, HubTokenFile: tokenFile, SessionKeyFile: keyFile,
-		ConfigDir: filepath.Join(dir, "chart-config"),
+		ConfigDir: filepath.Join(dir, "chart-config"), TLSDir: tlsDir,
 	})
 	if err != nil {
 		tb.Fatal(err)
@@ -239,6 +269,9 @@ func (s *Service) Restart(tb testing.TB) { tb.Helper(); s.launch(tb) }
 
 // Pid is the service process's id, for measuring it.
 func (s *Service) Pid() int { return s.cmd.Process.Pid }
+
+// HTTPClient is a client of the API: it trusts the API's certificate.
+func (s *Service) HTTPClient() *http.Client { return s.client }
 
 // Do sends an API request with the hub's token; body is JSON-encoded.
 func (s *Service) Do(tb testing.TB, method, path string, body any) (int, []byte) {
@@ -317,7 +350,8 @@ func (s *Service) ProgressErr(path string, timeout time.Duration) ([]Event, erro
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.Token)
-	resp, err := http.DefaultClient.Do(req)
+	// The stream lasts as long as the spawn: no client timeout, ctx's.
+	resp, err := (&http.Client{Transport: s.client.Transport}).Do(req)
 	if err != nil {
 		return nil, err
 	}

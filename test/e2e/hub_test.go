@@ -67,6 +67,8 @@ func startDemoHub(t *testing.T, svc *spawnertest.Service) *hub {
 		"PYTHONPATH="+filepath.Join(root, "spawner", "python", "src"),
 		"KUBEDESK_SERVICE_URL="+svc.URL,
 		"KUBEDESK_SERVICE_TOKEN="+svc.Token,
+		// The CA of a service that serves TLS ("" for plain HTTP).
+		"KUBEDESK_SERVICE_CA_FILE="+svc.CAFile,
 		"KUBEDESK_DEMO_PASSWORD="+h.Password,
 		"KUBEDESK_DEMO_STATE="+state,
 		fmt.Sprintf("KUBEDESK_DEMO_PORT=%d", port),

@@ -108,6 +108,13 @@ const activityTimeout = 30 * time.Second
 //     process, as a user closing the window does: its pod, window and
 //     processes go.
 //
+// The service serves TLS as the chart's spawner.tls makes it (a CA of the
+// test's own): the hub's shim spawns, streams progress, polls and stops over
+// https with the CA in KubedeskSpawner.service_ca_file, and the session's
+// launcher agent launches and follows its apps over https with the CA the
+// service put in the pod (KUBEDESK_SERVICE_CA). App streams are Xpra's AES,
+// keyed per app: the desktop's attach and the browser's client both use it.
+//
 // The service's session tokens live sessionTokenTTL here, so during the
 // test it renews the session's token in its Secret, the dev node refreshes
 // the pod's token file (as a kubelet), and launches go on working.
@@ -140,7 +147,9 @@ func TestLaunchFromDesktop(t *testing.T) {
 		Kubeconfig: c.Kubeconfig, Namespace: ns, Chart: spawnertest.DemoChart(), Profiles: launchProfiles,
 		Env: []string{"KUBEDESK_CATALOG_FILE=" + catalogFile, "KUBEDESK_NEURODESK_APPS_FILE=",
 			"KUBEDESK_SESSION_TOKEN_TTL=" + sessionTokenTTL.String()},
+		TLS: true,
 	})
+	require.True(t, strings.HasPrefix(svc.URL, "https://"), "the service serves TLS: %s", svc.URL)
 	h := startDemoHub(t, svc)
 	timeline := watchPods(t, c.Client, ns)
 

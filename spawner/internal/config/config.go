@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -14,34 +15,37 @@ import (
 
 // Config is the spawner service's configuration.
 type Config struct {
-	Listen             string        `mapstructure:"listen"`
-	OpsListen          string        `mapstructure:"ops_listen"`
-	Namespace          string        `mapstructure:"namespace"`
-	Kubeconfig         string        `mapstructure:"kubeconfig"`
-	HubToken           string        `mapstructure:"hub_token"`
-	HubTokenFile       string        `mapstructure:"hub_token_file"`
-	DefaultsFile       string        `mapstructure:"defaults_file"`
-	ProfilesFile       string        `mapstructure:"profiles_file"`
-	SessionKeyFile     string        `mapstructure:"session_key_file"`
-	CatalogFile        string        `mapstructure:"catalog_file"`
-	SessionServiceURL  string        `mapstructure:"session_service_url"`
-	NeurodeskAppsFile  string        `mapstructure:"neurodesk_apps_file"`
-	XpraImage          string        `mapstructure:"xpra_image"`
-	MaxAppsPerSession  int           `mapstructure:"max_apps_per_session"`
-	MaxLaunchFiles     int           `mapstructure:"max_launch_files"`
-	MaxLaunchArgBytes  int           `mapstructure:"max_launch_arg_bytes"`
-	SessionTokenTTL    time.Duration `mapstructure:"session_token_ttl"`
-	SpawnTimeout       time.Duration `mapstructure:"spawn_timeout"`
-	StopTimeout        time.Duration `mapstructure:"stop_timeout"`
-	DeleteGracePeriod  time.Duration `mapstructure:"delete_grace_period"`
-	UnschedulableGrace time.Duration `mapstructure:"unschedulable_grace"`
-	MaxBodyBytes       int64         `mapstructure:"max_body_bytes"`
-	MaxConnections     int           `mapstructure:"max_connections"`
-	MaxProgressStreams int           `mapstructure:"max_progress_streams"`
-	KubeQPS            float32       `mapstructure:"kube_qps"`
-	KubeBurst          int           `mapstructure:"kube_burst"`
-	LogFormat          string        `mapstructure:"log_format"`
-	LogLevel           string        `mapstructure:"log_level"`
+	Listen               string        `mapstructure:"listen"`
+	OpsListen            string        `mapstructure:"ops_listen"`
+	Namespace            string        `mapstructure:"namespace"`
+	Kubeconfig           string        `mapstructure:"kubeconfig"`
+	HubToken             string        `mapstructure:"hub_token"`
+	HubTokenFile         string        `mapstructure:"hub_token_file"`
+	DefaultsFile         string        `mapstructure:"defaults_file"`
+	ProfilesFile         string        `mapstructure:"profiles_file"`
+	SessionKeyFile       string        `mapstructure:"session_key_file"`
+	CatalogFile          string        `mapstructure:"catalog_file"`
+	SessionServiceURL    string        `mapstructure:"session_service_url"`
+	SessionServiceCAFile string        `mapstructure:"session_service_ca_file"`
+	TLSCertFile          string        `mapstructure:"tls_cert_file"`
+	TLSKeyFile           string        `mapstructure:"tls_key_file"`
+	NeurodeskAppsFile    string        `mapstructure:"neurodesk_apps_file"`
+	XpraImage            string        `mapstructure:"xpra_image"`
+	MaxAppsPerSession    int           `mapstructure:"max_apps_per_session"`
+	MaxLaunchFiles       int           `mapstructure:"max_launch_files"`
+	MaxLaunchArgBytes    int           `mapstructure:"max_launch_arg_bytes"`
+	SessionTokenTTL      time.Duration `mapstructure:"session_token_ttl"`
+	SpawnTimeout         time.Duration `mapstructure:"spawn_timeout"`
+	StopTimeout          time.Duration `mapstructure:"stop_timeout"`
+	DeleteGracePeriod    time.Duration `mapstructure:"delete_grace_period"`
+	UnschedulableGrace   time.Duration `mapstructure:"unschedulable_grace"`
+	MaxBodyBytes         int64         `mapstructure:"max_body_bytes"`
+	MaxConnections       int           `mapstructure:"max_connections"`
+	MaxProgressStreams   int           `mapstructure:"max_progress_streams"`
+	KubeQPS              float32       `mapstructure:"kube_qps"`
+	KubeBurst            int           `mapstructure:"kube_burst"`
+	LogFormat            string        `mapstructure:"log_format"`
+	LogLevel             string        `mapstructure:"log_level"`
 	// Pprof serves Go's profiles under /debug/pprof/ on the ops listener.
 	Pprof bool `mapstructure:"pprof"`
 }
@@ -50,35 +54,38 @@ type Config struct {
 // reach it, since viper only maps environment variables onto known keys.
 func defaults() map[string]any {
 	return map[string]any{
-		"listen":               ":8080",
-		"ops_listen":           ":9090",
-		"namespace":            "",
-		"kubeconfig":           "",
-		"hub_token":            "",
-		"hub_token_file":       "",
-		"defaults_file":        "",
-		"profiles_file":        "",
-		"session_key_file":     "",
-		"session_service_url":  "",
-		"catalog_file":         "",
-		"neurodesk_apps_file":  "",
-		"xpra_image":           "kubedesk/xpra-sidecar:3.1",
-		"max_apps_per_session": 8,
-		"max_launch_files":     64,
-		"max_launch_arg_bytes": 32 << 10,
-		"session_token_ttl":    "168h",
-		"spawn_timeout":        "4m",
-		"stop_timeout":         "1m",
-		"delete_grace_period":  "1s",
-		"unschedulable_grace":  "30s",
-		"max_body_bytes":       1 << 20,
-		"max_connections":      4096,
-		"max_progress_streams": 2048,
-		"kube_qps":             100,
-		"kube_burst":           200,
-		"log_format":           "json",
-		"log_level":            "info",
-		"pprof":                false,
+		"listen":                  ":8080",
+		"ops_listen":              ":9090",
+		"namespace":               "",
+		"kubeconfig":              "",
+		"hub_token":               "",
+		"hub_token_file":          "",
+		"defaults_file":           "",
+		"profiles_file":           "",
+		"session_key_file":        "",
+		"session_service_url":     "",
+		"session_service_ca_file": "",
+		"tls_cert_file":           "",
+		"tls_key_file":            "",
+		"catalog_file":            "",
+		"neurodesk_apps_file":     "",
+		"xpra_image":              "kubedesk/xpra-sidecar:3.1",
+		"max_apps_per_session":    8,
+		"max_launch_files":        64,
+		"max_launch_arg_bytes":    32 << 10,
+		"session_token_ttl":       "168h",
+		"spawn_timeout":           "4m",
+		"stop_timeout":            "1m",
+		"delete_grace_period":     "1s",
+		"unschedulable_grace":     "30s",
+		"max_body_bytes":          1 << 20,
+		"max_connections":         4096,
+		"max_progress_streams":    2048,
+		"kube_qps":                100,
+		"kube_burst":              200,
+		"log_format":              "json",
+		"log_level":               "info",
+		"pprof":                   false,
 	}
 }
 
@@ -136,6 +143,17 @@ func (c Config) Validate() error {
 	for key, addr := range map[string]string{"listen": c.Listen, "ops_listen": c.OpsListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			add("%s: %q is not a host:port address", key, addr)
+		}
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		add("tls_cert_file and tls_key_file: set both to serve the API over TLS, or neither")
+	}
+	if u, err := url.Parse(c.SessionServiceURL); c.SessionServiceURL != "" && err == nil {
+		if c.TLSCertFile != "" && u.Scheme != "https" {
+			add("session_service_url: %q must be https:// when the API serves TLS (tls_cert_file), or session agents cannot reach it", c.SessionServiceURL)
+		}
+		if c.SessionServiceCAFile != "" && u.Scheme != "https" {
+			add("session_service_ca_file: only an https:// session_service_url has a certificate to check, got %q", c.SessionServiceURL)
 		}
 	}
 	if c.Listen == c.OpsListen {

@@ -131,3 +131,40 @@ func TestHardeningLimits(t *testing.T) {
 	assert.Contains(t, err.Error(), "max_progress_streams: must be at least 1 and below max_connections (100)")
 	assert.Contains(t, err.Error(), "max_launch_files: must be at least 1")
 }
+
+// TLS on the API: both files or neither, and the URL agents get must then
+// be https. Tried: a certificate without its key, TLS with an http URL, a
+// CA for an http URL; then a whole TLS setting.
+func TestTLS(t *testing.T) {
+	t.Setenv("KUBEDESK_HUB_TOKEN", "abcdefabcdefabcdef")
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string // "" for a valid setting
+	}{
+		{"a certificate without its key", map[string]string{"KUBEDESK_TLS_CERT_FILE": "/tls/tls.crt"},
+			"tls_cert_file and tls_key_file: set both"},
+		{"TLS with an http URL", map[string]string{"KUBEDESK_TLS_CERT_FILE": "/tls/tls.crt", "KUBEDESK_TLS_KEY_FILE": "/tls/tls.key",
+			"KUBEDESK_SESSION_SERVICE_URL": "http://kubedesk-spawner.jhub:8080"}, "must be https:// when the API serves TLS"},
+		{"a CA for an http URL", map[string]string{"KUBEDESK_SESSION_SERVICE_CA_FILE": "/tls/ca.crt",
+			"KUBEDESK_SESSION_SERVICE_URL": "http://kubedesk-spawner.jhub:8080"}, "only an https:// session_service_url"},
+		{"TLS", map[string]string{"KUBEDESK_TLS_CERT_FILE": "/tls/tls.crt", "KUBEDESK_TLS_KEY_FILE": "/tls/tls.key",
+			"KUBEDESK_SESSION_SERVICE_CA_FILE": "/tls/ca.crt", "KUBEDESK_SESSION_SERVICE_URL": "https://kubedesk-spawner.jhub:8080"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := Load("", env(nil))
+			if tc.want != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tc.want)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, "/tls/tls.crt", cfg.TLSCertFile)
+			assert.Equal(t, "/tls/tls.key", cfg.TLSKeyFile)
+			assert.Equal(t, "/tls/ca.crt", cfg.SessionServiceCAFile)
+		})
+	}
+}

@@ -20,6 +20,13 @@
 //	                     is renewed when less than half of it is left (tokenrenew)
 //	session_service_url  this service's URL as session pods reach it (their launcher
 //	                     agent's KUBEDESK_SERVICE_URL), e.g. http://kubedesk-spawner.jhub:8080
+//	session_service_ca_file
+//	                     PEM bundle session agents trust for an https session_service_url
+//	                     (besides the system's roots): handed to them in KUBEDESK_SERVICE_CA
+//	tls_cert_file, tls_key_file
+//	                     PEM certificate (chain) and key: the API listener serves TLS
+//	                     (HTTP/1.1) with them, re-read when the files change (a renewed
+//	                     Secret); ops_listen stays plain HTTP for probes and Prometheus
 //	catalog_file         YAML app catalog (launcher/catalog format)
 //	neurodesk_apps_file  Neurodesk apps.json, imported into the catalog
 //	xpra_image           image of the Xpra sidecar in app pods ("kubedesk/xpra-sidecar:3.1")

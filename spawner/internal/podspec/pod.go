@@ -44,8 +44,11 @@ const (
 	EnvPodName      = "KUBEDESK_POD_NAME"
 	EnvPodNamespace = "KUBEDESK_POD_NAMESPACE"
 	EnvDefaultURL   = "JUPYTERHUB_DEFAULT_URL"
-	// EnvServiceURL tells the launcher agent where the spawner service is.
+	// EnvServiceURL tells the launcher agent where the spawner service is;
+	// EnvServiceCA, which CA certificates (PEM) to trust for its https URL
+	// besides the system's.
 	EnvServiceURL = "KUBEDESK_SERVICE_URL"
+	EnvServiceCA  = "KUBEDESK_SERVICE_CA"
 )
 
 // readinessPeriodSeconds is how often the kubelet asks <prefix>api. A spawn is
@@ -72,8 +75,11 @@ type PodInput struct {
 	// JupyterHub 5 does.
 	ServicePrefix string
 	// ServiceURL is how the session's launcher agent reaches the spawner
-	// service (KUBEDESK_SERVICE_URL); "" leaves it out.
+	// service (KUBEDESK_SERVICE_URL); "" leaves it out. ServiceCA is the PEM
+	// bundle it trusts for that URL (KUBEDESK_SERVICE_CA): a CA certificate
+	// is public, so it travels in the pod spec, not in a Secret.
 	ServiceURL string
+	ServiceCA  string
 }
 
 // Pod builds the desktop session pod. It makes no API calls. in.Settings must
@@ -138,7 +144,7 @@ func Pod(in PodInput) *corev1.Pod {
 		EnvFrom: []corev1.EnvFromSource{{
 			SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: secretName}},
 		}},
-		Env:       env(s, in.ServiceURL),
+		Env:       env(s, in.ServiceURL, in.ServiceCA),
 		Resources: resources(s),
 		ReadinessProbe: &corev1.Probe{
 			ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
@@ -215,7 +221,7 @@ func containerArgs(s Settings) []string {
 // env is the container's own environment: pod identity from the downward
 // API, the default URL, KubeSpawner's informational resource variables (read
 // by jupyter-resource-usage), then Environment, which replaces any of them.
-func env(s Settings, serviceURL string) []corev1.EnvVar {
+func env(s Settings, serviceURL, serviceCA string) []corev1.EnvVar {
 	vars := []corev1.EnvVar{
 		fieldEnv(EnvPodIP, "status.podIP"),
 		fieldEnv(EnvPodName, "metadata.name"),
@@ -223,6 +229,9 @@ func env(s Settings, serviceURL string) []corev1.EnvVar {
 	}
 	if serviceURL != "" {
 		vars = append(vars, corev1.EnvVar{Name: EnvServiceURL, Value: serviceURL})
+	}
+	if serviceCA != "" {
+		vars = append(vars, corev1.EnvVar{Name: EnvServiceCA, Value: serviceCA})
 	}
 	if s.DefaultURL != "" {
 		vars = append(vars, corev1.EnvVar{Name: EnvDefaultURL, Value: s.DefaultURL})

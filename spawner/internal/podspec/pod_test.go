@@ -312,6 +312,27 @@ func TestPodEnvironment(t *testing.T) {
 	assert.Nil(t, c.EnvFrom[0].SecretRef.Optional, "the kubelet waits for the Secret")
 }
 
+// The launcher agent learns where the service is and, for its https URL,
+// which CA to trust; neither is set when the service has none.
+func TestPodServiceEndpoint(t *testing.T) {
+	t.Parallel()
+	env := func(in PodInput) map[string]string {
+		out := map[string]string{}
+		for _, e := range Pod(in).Spec.Containers[0].Env {
+			out[e.Name] = e.Value
+		}
+		return out
+	}
+	in := podInput("alice", "")
+	in.ServiceURL, in.ServiceCA = "https://kubedesk-spawner.jhub.svc:8080", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+	got := env(in)
+	assert.Equal(t, in.ServiceURL, got[EnvServiceURL])
+	assert.Equal(t, in.ServiceCA, got[EnvServiceCA])
+	got = env(podInput("alice", ""))
+	assert.NotContains(t, got, EnvServiceURL)
+	assert.NotContains(t, got, EnvServiceCA)
+}
+
 func TestPodResources(t *testing.T) {
 	t.Parallel()
 	in := podInput("alice", "")

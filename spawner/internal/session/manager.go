@@ -43,8 +43,9 @@ type Config struct {
 	// SlowSpawnNotice is when a "still starting" message is added.
 	SlowSpawnNotice time.Duration
 	// ServiceURL is given to session pods so their launcher agent can
-	// reach the service.
+	// reach the service; ServiceCA (PEM), to check its certificate.
 	ServiceURL string
+	ServiceCA  string
 	// Tokens mints the session token stored in each session's Secret;
 	// nil mints none.
 	Tokens TokenMinter

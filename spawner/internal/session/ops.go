@@ -166,6 +166,7 @@ func (m *Manager) createObjects(op *operation, spec Spec) (*corev1.Pod, error) {
 		Settings:      spec.Settings,
 		ServicePrefix: spec.Env["JUPYTERHUB_SERVICE_PREFIX"],
 		ServiceURL:    m.cfg.ServiceURL,
+		ServiceCA:     m.cfg.ServiceCA,
 	})
 	var pod *corev1.Pod
 	err := withRetry(op.ctx, func(ctx context.Context) error {

@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -92,22 +93,24 @@ _ASK_AGAIN = frozenset({502, 503, 504})
 # (stream_client). Its pool has no connection cap all the same: a capped
 # pool deadlocked Nublado's hub once long requests took every connection
 # (nublado CHANGELOG 8.4.1).
-_client: httpx.AsyncClient | None = None
-_client_loop: asyncio.AbstractEventLoop | None = None
+# One per CA file ("" for the system's roots): a hub has one service, so in
+# practice one client.
+_clients: dict[str, tuple[httpx.AsyncClient, asyncio.AbstractEventLoop]] = {}
 
 
-def shared_client() -> httpx.AsyncClient:
+def shared_client(ca_file: str = "") -> httpx.AsyncClient:
     """The process-wide client (a fresh one if the event loop changed, as in tests)."""
-    global _client, _client_loop
     loop = asyncio.get_running_loop()
-    if _client is None or _client.is_closed or _client_loop is not loop:
-        _client = httpx.AsyncClient(
+    client, client_loop = _clients.get(ca_file, (None, None))
+    if client is None or client.is_closed or client_loop is not loop:
+        client = httpx.AsyncClient(
+            verify=ssl_context(ca_file),
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=50),
             follow_redirects=False,
             headers={"User-Agent": "kubedesk-spawner"},
         )
-        _client_loop = loop
-    return _client
+        _clients[ca_file] = (client, loop)
+    return client
 
 
 # Progress streams get a client of their own. Every pending spawn holds its
@@ -117,19 +120,30 @@ def shared_client() -> httpx.AsyncClient:
 # wave of N spawns O(N²) of the hub's only thread. The benchmark against
 # KubeSpawner (docs/bench/kubespawner.md) found half of a saturated hub's
 # time in that walk. A one-connection client per stream keeps the shared
-# pool to short requests. The streams' clients share one SSL context:
-# loading the CA bundle is what makes a new client cost (about 30 ms, 0.1 ms
-# without).
-_ssl_context = None
+# pool to short requests. The streams' clients share one SSL context per CA
+# file: loading the CA bundle is what makes a new client cost (about 30 ms,
+# 0.1 ms without).
+_ssl_contexts: dict[str, ssl.SSLContext] = {}
 
 
-def stream_client() -> httpx.AsyncClient:
+def ssl_context(ca_file: str = "") -> ssl.SSLContext:
+    """The context that checks the service's certificate: against ca_file
+    alone when set (the CA of the service's own certificate), else against
+    httpx's default roots. Made once per file."""
+    ctx = _ssl_contexts.get(ca_file)
+    if ctx is None:
+        if ca_file:
+            ctx = ssl.create_default_context(cafile=ca_file)
+        else:
+            ctx = httpx.create_ssl_context()
+        _ssl_contexts[ca_file] = ctx
+    return ctx
+
+
+def stream_client(ca_file: str = "") -> httpx.AsyncClient:
     """A client for one long-lived stream; close it (async with) when the stream ends."""
-    global _ssl_context
-    if _ssl_context is None:
-        _ssl_context = httpx.create_ssl_context()
     return httpx.AsyncClient(
-        verify=_ssl_context,
+        verify=ssl_context(ca_file),
         limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
         follow_redirects=False,
         headers={"User-Agent": "kubedesk-spawner"},
@@ -163,6 +177,17 @@ _snapshots: dict[tuple[asyncio.AbstractEventLoop, str], _Snapshot] = {}
 #: The service's code for a name that another user's objects hold (a home
 #: volume, pod or Secret): a stop and a retry cannot help.
 NAME_CONFLICT = "name_conflict"
+
+
+def _certificate_error(e: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate check that failed under a transport error, if one did."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def _error_body(response: httpx.Response) -> tuple[str, str]:
@@ -239,6 +264,18 @@ class KubedeskSpawner(Spawner):
     @default("service_token")
     def _default_service_token(self) -> str:
         return os.environ.get("KUBEDESK_SERVICE_TOKEN", "")
+
+    service_ca_file = Unicode(
+        config=True,
+        help="""PEM file of the CA that signed the service's certificate, for an
+        https service_url (the chart's TLS Secret's ca.crt); only it is then
+        trusted. Empty: the usual roots. Defaults to
+        $KUBEDESK_SERVICE_CA_FILE.""",
+    )
+
+    @default("service_ca_file")
+    def _default_service_ca_file(self) -> str:
+        return os.environ.get("KUBEDESK_SERVICE_CA_FILE", "")
 
     request_timeout = Float(
         30.0,
@@ -319,7 +356,7 @@ class KubedeskSpawner(Spawner):
         """Send one request; network failures become a readable ServiceError."""
         url = self._url(path)
         try:
-            return await shared_client().request(
+            return await shared_client(self.service_ca_file).request(
                 method,
                 url,
                 headers=self._headers(),
@@ -331,6 +368,14 @@ class KubedeskSpawner(Spawner):
                 f"The spawner service did not answer {method} {url} in time ({type(e).__name__})."
             ) from e
         except httpx.TransportError as e:
+            untrusted = _certificate_error(e)
+            if untrusted is not None:
+                # Not a restart: asking again cannot help.
+                raise ServiceError(
+                    f"The spawner service at {self.service_url} presented a certificate"
+                    f" this hub does not trust ({untrusted.verify_message}); set"
+                    " KubedeskSpawner.service_ca_file to the CA that signed it."
+                ) from e
             raise Unreachable(
                 f"Could not reach the spawner service at {self.service_url}; it may be"
                 f" restarting ({type(e).__name__}: {e!s})."
@@ -516,7 +561,7 @@ class KubedeskSpawner(Spawner):
         path = self._path("/progress")
         while True:
             try:
-                async with stream_client() as client, client.stream(
+                async with stream_client(self.service_ca_file) as client, client.stream(
                     "GET",
                     self._url(path),
                     headers={**self._headers(), "Accept": "text/event-stream"},
