@@ -152,12 +152,12 @@ verify: ## Check formatting, vet, and that generated files are up to date
 	hack/verify.sh
 
 .PHONY: update
-update: ## Regenerate golden files
-	$(GO) test ./spawner/internal/podspec/ ./spawner/internal/profile/ -update
+update: helm ## Regenerate every golden file: rendered objects, the profile form, the desktop menu, the chart's renders
+	hack/update.sh
 
 .PHONY: update-helm
-update-helm: helm ## Regenerate the Helm chart's golden renders (helm/testdata)
-	$(GO) test ./helm/ -run TestGolden -update
+update-helm: helm ## Regenerate only the Helm chart's golden renders (helm/testdata)
+	hack/update.sh helm
 
 .PHONY: help
 help: ## Show this help

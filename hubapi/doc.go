@@ -1,8 +1,11 @@
 // Package hubapi is a small client of the JupyterHub REST API (the hub's
 // /hub/api), for the parts of kubedesk that talk to the hub: the launcher
-// agent inside a session, which checks that a browser's token belongs to the
-// session's owner and reports activity, and the spawner service, which
-// looks up users and servers.
+// agent inside a session (launcher/agent), which checks that a browser's
+// token belongs to the session's owner (Identify, HasAccess) and reports
+// activity (ReportActivity), and the end-to-end tests (test/e2e), which
+// drive a hub as its admin does (User, StartServer, StopServer). The
+// spawner service does not use it: JupyterHub calls the service, never the
+// other way round.
 //
 // A Client holds the API URL and a token; NewFromEnv builds one from the
 // variables JupyterHub gives every server and service:

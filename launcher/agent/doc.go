@@ -18,9 +18,10 @@
 //     the service's error code and message come back unchanged. No TCP:
 //     only the socket's 0600 mode and an SO_PEERCRED check that the caller
 //     runs as the agent's uid guard it.
-//   - supervisor: follows GET /api/v1/session/apps (every 1 s while an app
-//     is starting, else every 5 s, and at once after a launch, a stop or an
-//     attach that ended). For every running app with an Xpra address it runs
+//   - supervisor: follows GET /api/v1/session/apps (every 250 ms while an
+//     app is starting, else every 5 s: PollFast and PollSlow; and at once
+//     after a launch, a stop or an attach that ended). For every running
+//     app with an Xpra address it runs
 //     `xpra attach tcp://host:port/ --password-file=F` with the desktop's
 //     DISPLAY and XAUTHORITY; F is a 0600 file in the socket's folder,
 //     written for that attach and removed after it, so the password is

@@ -231,7 +231,8 @@ func AppSecret(app *corev1.Pod, creds XpraCredentials) *corev1.Secret {
 }
 
 // AppNetworkPolicy admits connections to the app's Xpra port from its
-// session pod only (trust boundary 4); everything else is refused.
+// session pod only (docs/architecture.md, trust boundary 4); everything
+// else is refused.
 func AppNetworkPolicy(app, session *corev1.Pod, port int32) *networkingv1.NetworkPolicy {
 	tcp := corev1.ProtocolTCP
 	p := intstr.FromInt32(port)

@@ -27,6 +27,6 @@
 //
 // Every session pod is non-root, drops all capabilities, forbids privilege
 // escalation, uses the RuntimeDefault seccomp profile and mounts no service
-// account token (ARCHITECTURE.md, trust boundary 3). The hub's API token lives
-// only in the Secret built by HubEnvSecret, which the pod owns.
+// account token (docs/architecture.md, trust boundary 3). The hub's API
+// token lives only in the Secret built by HubEnvSecret, which the pod owns.
 package podspec

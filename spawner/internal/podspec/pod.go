@@ -177,9 +177,10 @@ func Pod(in PodInput) *corev1.Pod {
 			// which the service can report as a failure itself.
 			RestartPolicy:                 corev1.RestartPolicyOnFailure,
 			TerminationGracePeriodSeconds: ptrTo(valueOr(s.TerminationGracePeriodSeconds, defaultTerminationGracePeriod)),
-			// Only the service talks to the Kubernetes API (trust
-			// boundary 3), even when an operator names a service account
-			// (for example for cloud workload identity).
+			// Only the service talks to the Kubernetes API
+			// (docs/architecture.md, trust boundary 3), even when an
+			// operator names a service account (for example for cloud
+			// workload identity).
 			AutomountServiceAccountToken: ptrTo(false),
 			// Service variables leak the namespace's services into every
 			// session and slow container start in large namespaces.
@@ -343,9 +344,10 @@ func secured(cs []corev1.Container, uid, gid int64) []corev1.Container {
 	return out
 }
 
-// containerSecurity is the session's container security context (trust
-// boundary 3) with sc's own settings kept. Every container gets it, since a
-// pod is only as confined as its least confined container.
+// containerSecurity is the session's container security context
+// (docs/architecture.md, trust boundary 3) with sc's own settings kept.
+// Every container gets it, since a pod is only as confined as its least
+// confined container.
 func containerSecurity(sc *corev1.SecurityContext, uid, gid int64) *corev1.SecurityContext {
 	out := sc.DeepCopy()
 	if out == nil {

@@ -392,7 +392,7 @@ func (v *validator) extraResources(guarantees, limits map[string]string) {
 }
 
 // id checks a user or group ID: set, and not root. Non-root sessions are a
-// product rule (ARCHITECTURE.md, trust boundary 3), not a default.
+// product rule (docs/architecture.md, trust boundary 3), not a default.
 func (v *validator) id(key string, id *int64, what string) {
 	switch {
 	case id == nil:

@@ -1,6 +1,6 @@
 // Package sessiontoken mints and checks the token that lets one desktop
 // session's launcher agent call the spawner service (trust boundary 2 in
-// ARCHITECTURE.md). The service signs it at spawn time, stores it in the
+// docs/architecture.md). The service signs it at spawn time, stores it in the
 // session's Secret, and accepts it only for requests about that session: the
 // claims carry the user, the server and the session pod's UID, so a token
 // outlives neither its pod (a new spawn has a new UID) nor its expiry.

@@ -31,6 +31,20 @@ def methods(service: FakeService) -> list[str]:
     return [method for method, uri, _ in service.requests if not uri.endswith("/progress")]
 
 
+# The events the shim shows for the fake service's scripted spawn, before its
+# ready event: its own first one, then the service's steps, with the
+# service's 0-100 mapped into [PROGRESS_MIN, PROGRESS_MAX] (1-90).
+ASKING = {"message": "Asking the spawner service for a server", "progress": 1}
+SERVICE_STEPS = [
+    {"message": "Session requested", "progress": 1},
+    {"message": "Pod scheduled", "progress": 10},
+    {"message": "Pulling image", "progress": 37},
+    {"message": "Container started", "progress": 63},
+    {"message": "Desktop answers", "progress": 90},
+]
+LAST_STEP = DEFAULT_STEPS[-1][1]
+
+
 # -- start and progress -----------------------------------------------------
 
 
@@ -86,7 +100,8 @@ async def test_failed_event_raises(service, make_spawner):
     with pytest.raises(ServiceError, match="Back-off pulling image") as info:
         await task
     assert "image_pull" in str(info.value)
-    assert events and all("failed" not in e for e in events)
+    # The steps, and no event for the failure: the hub shows start()'s error.
+    assert events == [ASKING, *SERVICE_STEPS]
 
 
 async def test_a_failed_spawn_is_a_sentence_in_the_hubs_api(service, make_spawner):
@@ -148,7 +163,7 @@ async def test_rejections_do_not_count_as_hub_failures(
         assert exc.reason
     else:
         assert exc.log_message % exc.args == message
-    assert events  # progress ended quietly
+    assert events == [ASKING], "progress ends quietly after the refused create"
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -307,14 +322,29 @@ async def test_session_lost_and_refused_again_fails_with_a_sentence(service, mak
 
 
 async def test_progress_ends_when_start_is_cancelled(service, make_spawner):
-    service.release.clear()
+    """The hub cancels start() at its start_timeout: a listener waiting for the
+    next event ends, with the events so far and none of its own."""
+    service.release.clear()  # the spawn waits before its ready event
     spawner = make_spawner()
     task = spawner.start()
-    listener = asyncio.create_task(collect(spawner))
-    await asyncio.sleep(0.2)
+    seen: list[dict] = []
+    caught_up = asyncio.Event()
+
+    async def listen() -> None:
+        async for event in spawner.progress():
+            seen.append(event)
+            if event["message"] == LAST_STEP:
+                caught_up.set()
+
+    listener = asyncio.create_task(listen())
+    # After the last step the service sends nothing until release, and the
+    # listener has asked for the next event (it runs on until it waits) by
+    # the time this wakes: only the cancel can end it now.
+    await asyncio.wait_for(caught_up.wait(), TIMEOUT)
     task.cancel()
-    events = await listener
-    assert events
+    await asyncio.wait_for(listener, TIMEOUT)
+    assert task.cancelled()
+    assert seen == [ASKING, *SERVICE_STEPS]
 
 
 async def test_start_is_bounded_by_start_timeout(service, make_spawner):
