@@ -35,7 +35,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
 	"kubedesk.dev/kubedesk/test/devcluster"
 )

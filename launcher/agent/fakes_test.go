@@ -18,8 +18,8 @@ import (
 	"go.uber.org/goleak"
 
 	"kubedesk.dev/kubedesk/hubapi"
-	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 )
 
 // Named timeouts: how long a test waits for something that should happen.

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/launcher/menu"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 )
 
 // menuSync writes the desktop menu from the service's catalog at start,

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/launcher/menu"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 )
 
 func TestMenuWrittenFromTheCatalog(t *testing.T) {

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/launcher/launchapi"
 	"kubedesk.dev/kubedesk/launcher/menu"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 )
 
 // The codes of the local API's answers when apps are unavailable.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 )
 
 // A file manager offers an app for a file by the file's MIME type: the

@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/apps"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"

@@ -8,8 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/apps"
 	"kubedesk.dev/kubedesk/spawner/internal/httpguard"
 	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"

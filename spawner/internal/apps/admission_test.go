@@ -22,7 +22,7 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 )

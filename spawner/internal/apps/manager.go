@@ -21,7 +21,7 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 )

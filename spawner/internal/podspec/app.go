@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 )
 
 // Labels and names of app pods: an application started from a session, in a

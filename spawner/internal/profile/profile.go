@@ -9,7 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"kubedesk.dev/kubedesk/launcher/confparse"
+	"kubedesk.dev/kubedesk/spawner/internal/confparse"
 )
 
 // Profile is one entry of KubeSpawner's profile_list.

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"kubedesk.dev/kubedesk/launcher/confparse"
+	"kubedesk.dev/kubedesk/spawner/internal/confparse"
 )
 
 // fieldError is one broken rule of an app: the field, as a path such as

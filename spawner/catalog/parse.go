@@ -10,7 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"kubedesk.dev/kubedesk/launcher/confparse"
+	"kubedesk.dev/kubedesk/spawner/internal/confparse"
 )
 
 // Load reads and parses a catalog file; see Parse. A file that cannot be

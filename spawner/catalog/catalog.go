@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"kubedesk.dev/kubedesk/launcher/confparse"
+	"kubedesk.dev/kubedesk/spawner/internal/confparse"
 )
 
 // Catalog is a validated set of apps, several versions per ID. It is not

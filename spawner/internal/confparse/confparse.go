@@ -1,12 +1,13 @@
 // Package confparse holds what the two files operators write by hand, the
-// app catalog (launcher/catalog) and the spawner's profiles
+// app catalog (spawner/catalog) and the spawner's profiles
 // (spawner/internal/profile), need to be read strictly and to report their
 // mistakes well: a YAML mapping's entries in order, with duplicate keys
 // refused and "<<" merges expanded; how to name a node in a message; a
 // "did you mean" for misspelt keys; and the slug form of a display name.
 //
-// It lives under launcher/ because both the agent and the service read the
-// catalog; the profiles use it so that the two formats report alike.
+// Only the service reads those files, so it is the service's: the launcher
+// agent gets its session's catalog over the session API, already parsed.
+// Both formats use it so that they report alike.
 package confparse
 
 import (
