@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // App is one version of one application: what the spawner service needs to
@@ -20,7 +22,8 @@ type App struct {
 	Name string `json:"name"`
 	// Version tells versions of one ID apart (version): a Kubernetes label
 	// value (letters, digits, ".", "_", "-"), such as "4.4.0", "r7771" or
-	// "20260117". Lookup compares versions with CompareVersions.
+	// "20260117". Lookup compares versions with
+	// sessionapi.CompareVersions.
 	Version     string `json:"version"`
 	Description string `json:"description,omitempty"`
 	// Icon is an icon theme name, an absolute file path or a URL (icon).
@@ -90,6 +93,17 @@ const (
 
 // String is the app's id and version, as in "itksnap 4.4.0".
 func (a App) String() string { return a.ID + " " + a.Version }
+
+// Listing is the app as the session catalog lists it: what a menu shows,
+// none of what builds its pod (image, command, env, resources, placement,
+// profiles), which a session, where any user code runs, has no need to
+// read.
+func (a App) Listing() sessionapi.CatalogApp {
+	return sessionapi.CatalogApp{
+		ID: a.ID, Name: a.Name, Version: a.Version, Description: a.Description, Icon: a.Icon,
+		Categories: slices.Clone(a.Categories), FileTypes: slices.Clone(a.FileTypes), Terminal: a.Terminal,
+	}
+}
 
 // AllowedFor reports whether a session of the profile with this slug may
 // launch the app.

@@ -22,6 +22,7 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/internal/progress"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // OpenAPI is the API's description; a test keeps it and the routes in step.
@@ -181,7 +182,7 @@ func New(opts Options) (http.Handler, error) {
 	bodyLimit := middleware.BodyLimit(strconv.FormatInt(opts.MaxBodyBytes, 10) + "B")
 	if opts.Apps != nil && opts.Tokens != nil {
 		// The launcher agent's routes: a session token, not the hub's.
-		own := e.Group(Prefix+"/session", s.authenticateSession, bodyLimit)
+		own := e.Group(sessionapi.Prefix, s.authenticateSession, bodyLimit)
 		own.GET("/catalog", s.sessionCatalog)
 		own.POST("/apps", s.launchApp)
 		own.GET("/apps", s.listApps)
