@@ -80,8 +80,9 @@ type Xpra struct {
 	Password string `json:"password,omitempty"`
 }
 
-// Error is the error document of every route (schema Error): a stable
-// code and a message for a person.
+// Error is the error document of every route of the service's API, the
+// session routes' and the hub's (schema Error): a stable code and a
+// message for a person.
 type Error struct {
 	// Status is the HTTP status; it is not part of the JSON document.
 	Status  int    `json:"-"`

@@ -204,15 +204,10 @@ func New(opts Options) (http.Handler, error) {
 	return e, nil
 }
 
-// apiError is the JSON body of every error.
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
-
+// fail is an error answer; its body, as of every error, is a
+// sessionapi.Error (schema Error).
 func fail(status int, code, msg string) *echo.HTTPError {
-	return echo.NewHTTPError(status, apiError{Code: code, Message: msg})
+	return echo.NewHTTPError(status, sessionapi.Error{Code: code, Message: msg})
 }
 
 // handleError renders echo's own errors (404, 405, 413) in the API's shape.
@@ -225,9 +220,9 @@ func (s *server) handleError(err error, c echo.Context) {
 		s.opts.Logger.Error("Request failed", "path", c.Path(), "err", err)
 		he = fail(http.StatusInternalServerError, "internal", "The service failed unexpectedly; its log has the details.")
 	}
-	body, ok := he.Message.(apiError)
+	body, ok := he.Message.(sessionapi.Error)
 	if !ok {
-		body = apiError{Code: codeFor(he.Code), Message: fmt.Sprint(he.Message)}
+		body = sessionapi.Error{Code: codeFor(he.Code), Message: fmt.Sprint(he.Message)}
 		if he.Code == http.StatusRequestEntityTooLarge {
 			body.Message = fmt.Sprintf("The request body is larger than the %d bytes the service accepts.", s.opts.MaxBodyBytes)
 		}

@@ -163,9 +163,9 @@ func do(t *testing.T, h http.Handler, method, path, auth, body string) *httptest
 	return rec
 }
 
-func decodeError(t *testing.T, rec *httptest.ResponseRecorder) apiError {
+func decodeError(t *testing.T, rec *httptest.ResponseRecorder) sessionapi.Error {
 	t.Helper()
-	var e apiError
+	var e sessionapi.Error
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), rec.Body.String())
 	return e
 }

@@ -110,7 +110,7 @@ func (s *server) launchApp(c echo.Context) error {
 		return err
 	}
 	if req.App == "" {
-		return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "bad_request", Field: "app", Message: "Name the app to launch."})
+		return echo.NewHTTPError(http.StatusBadRequest, sessionapi.Error{Code: "bad_request", Field: "app", Message: "Name the app to launch."})
 	}
 	a, err := s.opts.Apps.Launch(c.Request().Context(), caller(c), req)
 	if err != nil {
