@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
@@ -68,21 +70,10 @@ type Resources struct {
 // Placement steers the app pod to nodes, for GPUs or large memory.
 type Placement struct {
 	NodeSelector map[string]string `json:"node_selector,omitempty"`
-	Tolerations  []Toleration      `json:"tolerations,omitempty"`
-}
-
-// Toleration has the fields, names and rules of Kubernetes' toleration, so
-// operators can paste one; it is not k8s.io/api's type because the launcher
-// agent must not depend on the Kubernetes API packages.
-type Toleration struct {
-	Key string `json:"key,omitempty"`
-	// Operator is "Equal" (the default when empty) or "Exists".
-	Operator string `json:"operator,omitempty"`
-	Value    string `json:"value,omitempty"`
-	// Effect is "NoSchedule", "PreferNoSchedule", "NoExecute" or empty
-	// (every effect).
-	Effect            string `json:"effect,omitempty"`
-	TolerationSeconds *int64 `json:"tolerationSeconds,omitempty"`
+	// Tolerations are Kubernetes' own, keys and all, so operators can paste
+	// one (key, operator, value, effect, tolerationSeconds); the catalog
+	// takes the operators Equal (the default when empty) and Exists.
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
 }
 
 // The placeholders that Args may hold.
@@ -209,13 +200,9 @@ func (a App) clone() App {
 	a.Profiles = slices.Clone(a.Profiles)
 	a.Placement.NodeSelector = maps.Clone(a.Placement.NodeSelector)
 	if a.Placement.Tolerations != nil {
-		ts := make([]Toleration, len(a.Placement.Tolerations))
-		for i, t := range a.Placement.Tolerations {
-			if t.TolerationSeconds != nil {
-				s := *t.TolerationSeconds
-				t.TolerationSeconds = &s
-			}
-			ts[i] = t
+		ts := make([]corev1.Toleration, len(a.Placement.Tolerations))
+		for i := range a.Placement.Tolerations {
+			a.Placement.Tolerations[i].DeepCopyInto(&ts[i])
 		}
 		a.Placement.Tolerations = ts
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -162,7 +163,7 @@ func (c *checker) quantity(field, s string, bytes bool) {
 	}
 }
 
-func (c *checker) toleration(field string, t Toleration) {
+func (c *checker) toleration(field string, t corev1.Toleration) {
 	switch t.Operator {
 	case "", "Equal":
 		if t.Key == "" {

@@ -104,7 +104,7 @@ func TestAppPodWithoutPinning(t *testing.T) {
 	in := appInput(t)
 	in.PinToNode = ""
 	in.App.Placement = catalog.Placement{NodeSelector: map[string]string{"kubedesk.dev/gpu": "true"},
-		Tolerations: []catalog.Toleration{{Key: "nvidia.com/gpu", Operator: "Exists", Effect: "NoSchedule"}}}
+		Tolerations: []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}}
 	in.App.Resources.GPU = "1"
 	pod := AppPod(in)
 	assert.Nil(t, pod.Spec.Affinity)
