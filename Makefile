@@ -29,7 +29,7 @@ FUZZTIME ?= 5m
 FUZZ ?= .
 
 .PHONY: fuzz
-fuzz: ## Fuzz the REST request decoding and the catalog and profile parsers, FUZZTIME (5m) per target
+fuzz: ## Fuzz the REST request decoding, the catalog and profile parsers and the session API's name checks, FUZZTIME (5m) per target
 	FUZZTIME=$(FUZZTIME) hack/fuzz.sh '$(FUZZ)'
 
 .PHONY: test-short
@@ -152,8 +152,9 @@ verify: ## Check formatting, vet, and that generated files are up to date
 	hack/verify.sh
 
 .PHONY: update
-update: ## Regenerate golden files
+update: ## Regenerate golden files (the service's objects and profile form, the desktop menu)
 	$(GO) test ./spawner/internal/podspec/ ./spawner/internal/profile/ -update
+	$(GO) test ./launcher/menu/ -run '^TestRenderGolden$$' -update
 
 .PHONY: update-helm
 update-helm: helm ## Regenerate the Helm chart's golden renders (helm/testdata)

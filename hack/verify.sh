@@ -11,4 +11,12 @@ if [[ -n "$unformatted" ]]; then
 fi
 go vet ./...
 make update update-helm >/dev/null
-git diff --exit-code -- '*.golden*' || { echo "golden files are stale: run make update and commit" >&2; exit 1; }
+# Golden files: *.golden* (the service's, the chart's) and the trees under
+# testdata/golden/ (the desktop menu's), changed or new.
+golden=('*.golden*' '**/testdata/golden/**')
+stale=$(git ls-files --others --exclude-standard -- "${golden[@]}")
+if ! git diff --exit-code -- "${golden[@]}" || [[ -n "$stale" ]]; then
+  [[ -z "$stale" ]] || echo "new golden files: $stale" >&2
+  echo "golden files are stale: run make update and commit" >&2
+  exit 1
+fi

@@ -20,7 +20,7 @@
 //	                     is renewed when less than half of it is left (tokenrenew)
 //	session_service_url  this service's URL as session pods reach it (their launcher
 //	                     agent's KUBEDESK_SERVICE_URL), e.g. http://kubedesk-spawner.jhub:8080
-//	catalog_file         YAML app catalog (launcher/catalog format)
+//	catalog_file         YAML app catalog (spawner/catalog format)
 //	neurodesk_apps_file  Neurodesk apps.json, imported into the catalog
 //	xpra_image           image of the Xpra sidecar in app pods ("kubedesk/xpra-sidecar:3.1")
 //	max_apps_per_session apps one session may run at once (8); launches in flight count
