@@ -384,9 +384,8 @@ func TestEgressBlocksCloudMetadata(t *testing.T) {
 						if peer.IPBlock == nil {
 							continue
 						}
-						assert.NotEqual(t, "169.254.169.254/32", peer.IPBlock.CIDR)
-						if peer.IPBlock.CIDR == "0.0.0.0/0" {
-							assert.Contains(t, peer.IPBlock.Except, "169.254.169.254/32")
+						for _, ip := range []string{"169.254.169.254", "100.100.100.200"} {
+							assert.False(t, inBlock(peer.IPBlock, ip), "%s reachable by %v", ip, peer.IPBlock)
 						}
 					}
 				}

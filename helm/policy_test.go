@@ -231,18 +231,37 @@ func TestPolicies(t *testing.T) {
 			{"alice-app", "private-host", 53, udp, false},
 			{"alice-app", "kube-system-other", 53, udp, false},
 			{"alice-app", "nodelocal-dns", 53, udp, false},
+			// Link-local is not the internet: AWS keeps container
+			// credentials there; Alibaba's metadata server is not either.
+			{"alice", "link-local", 80, tcp, false},
+			{"alice", "nodelocal-dns", 53, udp, false},
+			{"alice", "alibaba-metadata", 80, tcp, false},
+			{"alice-app", "link-local", 80, tcp, false},
+			{"alice-app", "alibaba-metadata", 80, tcp, false},
 		}},
 		{
 			name: "a node-local DNS cache",
 			sets: []string{"clusterDNS.ipBlocks={169.254.20.10/32}"},
-			// (Sessions reach that address anyway: it is outside the
-			// private ranges, where they may go.)
 			extra: []connection{
+				{"alice", "nodelocal-dns", 53, udp, true},
+				{"alice", "nodelocal-dns", 53, tcp, true},
+				{"alice", "nodelocal-dns", 80, tcp, false},
 				{"alice-app", "nodelocal-dns", 53, udp, true},
 				{"alice-app", "nodelocal-dns", 53, tcp, true},
 				{"alice-app", "nodelocal-dns", 80, tcp, false},
 				{"alice-app", "private-host", 53, udp, false},
 				{"alice", "private-host", 53, udp, false},
+			},
+		},
+		{
+			name: "sessions may reach the metadata servers",
+			sets: []string{"sessions.networkPolicy.egressAllowRules.cloudMetadataServer=true"},
+			extra: []connection{
+				{"alice", "metadata", 80, tcp, true},
+				{"alice", "alibaba-metadata", 80, tcp, true},
+				// The metadata servers alone, not all of link-local.
+				{"alice", "link-local", 80, tcp, false},
+				{"alice-app", "metadata", 80, tcp, false},
 			},
 		},
 		{
@@ -308,6 +327,8 @@ func TestPolicies(t *testing.T) {
 				{name: "prometheus", namespace: "monitoring", ip: "10.42.2.9", labels: map[string]string{"app.kubernetes.io/name": "prometheus"}},
 				{name: "internet", ip: "93.184.216.34"},
 				{name: "metadata", ip: "169.254.169.254"},
+				{name: "alibaba-metadata", ip: "100.100.100.200"},
+				{name: "link-local", ip: "169.254.170.2"},
 				{name: "private-host", ip: "10.0.5.5"},
 			} {
 				ep[e.name] = e
@@ -337,7 +358,7 @@ func TestPolicies(t *testing.T) {
 			assert.ElementsMatch(t, []string{fullname("apps"), alice.App.Name}, n.selecting(ep["alice-app"]), "policies of an app pod")
 			assert.Equal(t, []string{fullname("spawner")}, n.selecting(ep["service"]), "policies of the service")
 
-			check(t, n, append([]connection{
+			check(t, n, overriding([]connection{
 				// Session pods: reached by the proxy and the hub only.
 				{"proxy", "alice", 8888, tcp, true},
 				{"hub", "alice", 8888, tcp, true},
@@ -380,7 +401,24 @@ func TestPolicies(t *testing.T) {
 				{"alice", "service", 9090, tcp, false},
 				{"proxy", "service", 8080, tcp, false},
 				{"service", "internet", 443, tcp, true},
-			}, tc.extra...))
+			}, tc.extra))
 		})
 	}
+}
+
+// overriding is base with the connections of a case in place of base's own
+// to the same place, and the case's others after.
+func overriding(base, extra []connection) []connection {
+	same := func(a, b connection) bool {
+		return a.from == b.from && a.to == b.to && a.port == b.port && a.proto == b.proto
+	}
+	out := slices.Clone(base)
+	for _, e := range extra {
+		if i := slices.IndexFunc(out, func(b connection) bool { return same(b, e) }); i >= 0 {
+			out[i] = e
+		} else {
+			out = append(out, e)
+		}
+	}
+	return out
 }

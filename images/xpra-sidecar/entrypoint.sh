@@ -9,6 +9,10 @@
 #   XPRA_PASSWORD_FILE  the per-app password, mounted from a Secret; Xpra
 #                       reads it itself (--tcp-auth=file), so the secret is
 #                       never in argv or in the environment
+#   XPRA_ENCRYPTION_KEY_FILE
+#                       the per-app key of the stream's AES encryption
+#                       (--tcp-encryption), from the same Secret; without it
+#                       the stream is not encrypted, which is said in the log
 #   KUBEDESK_POD_IP     address to bind (else 0.0.0.0)
 #   /tmp/.X11-unix      an emptyDir shared with the app container: the X
 #                       server's only listening socket is X<n> in there
@@ -31,6 +35,7 @@ die() { log "error: $*"; exit 1; }
 display=${XPRA_DISPLAY:-:100}
 port=${XPRA_PORT:-14500}
 pwfile=${XPRA_PASSWORD_FILE:-/etc/kubedesk/xpra/password}
+keyfile=${XPRA_ENCRYPTION_KEY_FILE:-}
 bind_ip=${KUBEDESK_POD_IP:-0.0.0.0}
 screen=${XPRA_SCREEN:-1920x1080x24+32}
 dpi=${XPRA_DPI:-96}
@@ -44,6 +49,17 @@ case $port in '' | *[!0-9]*) die "XPRA_PORT=$port is not a port number" ;; esac
 # and refuse every client.
 [ -r "$pwfile" ] || die "password file $pwfile is missing or unreadable"
 [ -s "$pwfile" ] || die "password file $pwfile is empty"
+# The pod's traffic crosses the node's network in the clear unless the CNI
+# encrypts it: Xpra's own AES, keyed per app, keeps the windows, keystrokes
+# and clipboard of one user's app unreadable on the way to their session.
+encryption=()
+if [ -n "$keyfile" ]; then
+	[ -r "$keyfile" ] || die "encryption key file $keyfile is missing or unreadable"
+	[ -s "$keyfile" ] || die "encryption key file $keyfile is empty"
+	encryption=(--tcp-encryption=AES --tcp-encryption-keyfile="$keyfile")
+else
+	log "warning: no XPRA_ENCRYPTION_KEY_FILE: the Xpra stream is not encrypted"
+fi
 
 # Xpra's own state (its Unix socket, logs, config) stays in a private
 # directory, never in the app's home or in the shared X socket directory.
@@ -172,12 +188,13 @@ fi
 log "Xvfb ready on :$num (pid $xvfb_pid), socket $x11/X$num"
 
 # Start the Xpra server on that display: seamless (`start`), TCP with file
-# auth on the pod IP, the HTML5 client on the same port, and every desktop
-# integration a pod has no use for switched off.
-log "starting xpra on $bind_ip:$port"
+# auth and AES on the pod IP (websockets of the HTML5 client too), the HTML5
+# client on the same port, and every desktop integration a pod has no use
+# for switched off.
+log "starting xpra on $bind_ip:$port${encryption:+ (AES)}"
 "$xpra" start ":$num" --use-display=yes --daemon=no \
 	--bind=none --socket-dirs="$run/sockets" \
-	--bind-tcp="$bind_ip:$port" --tcp-auth="file:filename=$pwfile" \
+	--bind-tcp="$bind_ip:$port" --tcp-auth="file:filename=$pwfile" "${encryption[@]}" \
 	--html=on \
 	--exit-with-children=no --start-new-commands=no \
 	--sharing=no --opengl=no \

@@ -66,18 +66,39 @@ func TestSidecarOnDevnode(t *testing.T) {
 	t.Logf("user desktop: Xvfb %s", desktop)
 	home := t.TempDir()
 
-	// A wrong password is refused (and no dialog: --password-file is given).
-	wrong := filepath.Join(home, "wrong")
-	require.NoError(t, os.WriteFile(wrong, []byte("not-the-password"), 0o600))
-	out, err := xpraCmd(ctx, home, desktop, "info", a.uri(), "--password-file="+wrong).CombinedOutput()
-	require.Error(t, err, "xpra info with a wrong password must fail:\n%s", out)
-	require.Contains(t, string(out), "authentication failed")
+	// The stream is AES, keyed per app: a client needs the right password
+	// and the right key (and gets no dialog: --password-file is given).
+	write := func(name, secret string) string {
+		f := filepath.Join(home, name)
+		require.NoError(t, os.WriteFile(f, []byte(secret), 0o600)) // no newline: read byte for byte
+		return f
+	}
+	pw, wrong := write("password-a", a.password), write("wrong", "not-the-password")
+	key, wrongKey := write("key-a", a.key), write("key-b", b.key)
+	aes := func(keyFile string) string { return "--encryption-keyfile=" + keyFile }
+	for _, c := range []struct {
+		name string
+		args []string
+		want string // in xpra's output; "" for success
+	}{
+		{"a wrong password", []string{"--password-file=" + wrong, "--encryption=AES", aes(key)}, "authentication failed"},
+		{"no key", []string{"--password-file=" + pw}, "missing encryption tokens"},
+		{"another app's key", []string{"--password-file=" + pw, "--encryption=AES", aes(wrongKey)}, "wrong key"},
+		{"password and key", []string{"--password-file=" + pw, "--encryption=AES", aes(key)}, ""},
+	} {
+		out, err := xpraCmd(ctx, home, desktop, append([]string{"info", a.uri()}, c.args...)...).CombinedOutput()
+		if c.want == "" {
+			require.NoError(t, err, "xpra info with %s:\n%s", c.name, out)
+			continue
+		}
+		require.Error(t, err, "xpra info with %s must fail:\n%s", c.name, out)
+		require.Contains(t, string(out), c.want, c.name)
+	}
 
 	// Attach a's windows into the desktop, as the agent does.
-	pw := filepath.Join(home, "password-a")
-	require.NoError(t, os.WriteFile(pw, []byte(a.password), 0o600)) // no newline: compared byte for byte
 	attachStart := time.Now()
 	attach := xpraCmd(context.Background(), home, desktop, "attach", a.uri(), "--password-file="+pw,
+		"--encryption=AES", aes(key),
 		"--opengl=no", "--tray=no", "--system-tray=no", "--notifications=no", "--speaker=off", "--microphone=off",
 		"--webcam=no", "--printing=no", "--file-transfer=no", "--dbus-proxy=no", "--mmap=no")
 	var attachLog bytes.Buffer
@@ -195,6 +216,7 @@ type appPod struct {
 	pod          *corev1.Pod
 	title        string
 	password     string
+	key          string // of the stream's AES encryption
 	created      time.Time
 	sidecarReady time.Duration
 	appRunning   time.Duration
@@ -252,7 +274,7 @@ func newApp(t *testing.T, session *corev1.Pod, tag string) *appPod {
 	}
 	app.Env = env
 	pod.Spec.InitContainers[0].Image = "kubedesk/xpra-sidecar:3"
-	return &appPod{pod: pod, title: title, password: utilrand.String(24)}
+	return &appPod{pod: pod, title: title, password: utilrand.String(24), key: utilrand.String(32)}
 }
 
 // setDisplay changes the display of both containers.
@@ -281,7 +303,7 @@ func (a *appPod) create(ctx context.Context, t *testing.T, client kubernetes.Int
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Pod", Name: pod.Name, UID: pod.UID, Controller: &ctrl, BlockOwnerDeletion: &ctrl}},
 		},
 		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{"password": []byte(a.password)},
+		Data: map[string][]byte{"password": []byte(a.password), "encryption-key": []byte(a.key)},
 	}, metav1.CreateOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,11 +44,18 @@ func TestAgent(t *testing.T) {
 	lc := launchapi.NewClient(cfg.Socket)
 	var app sessionapi.App
 	deadline := time.After(waitShort)
-	for _, err := os.Stat(cfg.Socket); err != nil; _, err = os.Stat(cfg.Socket) {
+	// The socket's file exists once bound, a moment before it listens: wait
+	// for a connection to be accepted, not for the file.
+	for {
+		conn, err := net.Dial("unix", cfg.Socket)
+		if err == nil {
+			conn.Close()
+			break
+		}
 		select {
 		case <-deadline:
-			t.Fatal("no socket")
-		case <-time.After(5 * time.Millisecond): // polling a file, not asserting
+			t.Fatalf("the socket does not accept connections: %v", err)
+		case <-time.After(5 * time.Millisecond): // polling a socket, not asserting
 		}
 	}
 	if app, err = lc.Launch(ctx, sessionapi.LaunchRequest{App: "itksnap"}); err != nil {

@@ -224,11 +224,11 @@ func (l *localAPI) serviceError(w http.ResponseWriter, what string, err error) {
 		Message: "Apps are unavailable in this session: " + oneLine(err.Error()) + ". Tell your operator."})
 }
 
-// public drops what the local API never hands out: the Xpra password.
+// public drops what the local API never hands out: the Xpra secrets.
 func public(a sessionapi.App) sessionapi.App {
 	if a.Xpra != nil {
 		x := *a.Xpra
-		x.Password = ""
+		x.Password, x.EncryptionKey = "", ""
 		a.Xpra = &x
 	}
 	return a

@@ -93,7 +93,7 @@ func (p *proxy) Start(ctx context.Context) error {
 }
 
 // maxPageBytes bounds the client's page the proxy reads to put the
-// password in (Xpra 3.1's index.html is about 40 KB).
+// secrets in (Xpra 3.1's index.html is about 40 KB).
 const maxPageBytes = 4 << 20
 
 type routeKey struct{}
@@ -102,7 +102,7 @@ type routeKey struct{}
 type proxied struct {
 	route
 	// page is a request for the HTML5 client's page, which the proxy
-	// hands the password in (withPassword).
+	// hands the password and key in (withSecrets).
 	page bool
 }
 
@@ -117,10 +117,11 @@ func (p *proxy) handler() http.Handler {
 			pr.Out.URL.Path = "/" + pr.In.PathValue("rest")
 			pr.Out.URL.RawPath = ""
 			q := pr.In.URL.Query()
-			// Neither the hub token nor the app's Xpra password (which
-			// only the browser's client needs) reaches the app pod's logs.
+			// Neither the hub token nor the app's Xpra secrets (which
+			// only the browser's client needs) reach the app pod's logs.
 			q.Del("token")
 			q.Del("password")
+			q.Del("key")
 			pr.Out.URL.RawQuery = q.Encode()
 			// The hub's credentials stay here: the app pod is not the hub.
 			pr.Out.Header.Del("Authorization")
@@ -151,7 +152,7 @@ func (p *proxy) handler() http.Handler {
 			if len(page) > maxPageBytes {
 				return fmt.Errorf("the client's page is over %d bytes", maxPageBytes)
 			}
-			page = withPassword(page, px.Password)
+			page = withSecrets(page, px.route)
 			resp.Body = io.NopCloser(bytes.NewReader(page))
 			resp.ContentLength = int64(len(page))
 			resp.Header.Set("Content-Length", strconv.Itoa(len(page)))
@@ -197,12 +198,15 @@ func (p *proxy) handler() http.Handler {
 		rest := r.PathValue("rest")
 		if rest == "default-settings.txt" {
 			// The separate xpra-html5 client (Xpra 5 and later) reads its
-			// defaults from here; the password among them never appears in
+			// defaults from here; the secrets among them never appear in
 			// a URL.
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("X-Content-Type-Options", "nosniff")
 			w.Header().Set("Cache-Control", "no-store")
 			fmt.Fprintf(w, "# from the kubedesk launcher agent\npassword=%s\n", rt.Password)
+			if rt.EncryptionKey != "" {
+				fmt.Fprintf(w, "encryption=AES\nkey=%s\n", rt.EncryptionKey)
+			}
 			return
 		}
 		px := proxied{route: rt, page: r.Method == http.MethodGet && (rest == "" || rest == "index.html") && !isWebSocket(r)}
@@ -222,17 +226,27 @@ func (p *proxy) handler() http.Handler {
 	return mux
 }
 
-// withPassword puts the app's Xpra password where the HTML5 client looks
-// when its URL has none, sessionStorage (Utilities.getparam of Xpra 3.1's
-// client and of xpra-html5), in a script at the top of the page's head, so
-// it runs before the client's own. The client reads it before it connects
-// and removes it. The password is never in a URL: not in the browser's
-// history, not in an access log, not in a Referer. Xpra's
+// withSecrets puts the app's Xpra password, and the key of its stream's
+// encryption, where the HTML5 client looks when its URL has none,
+// sessionStorage (Utilities.getparam of Xpra 3.1's client and of
+// xpra-html5), in a script at the top of the page's head, so it runs before
+// the client's own. The client reads them once jQuery calls its ready
+// handler, and removes the password itself. The key stays in the tab's
+// sessionStorage: no moment is safe to remove it (jQuery runs ready
+// handlers asynchronously, so with a cached page the window's load event
+// can come first, and a removal then made the client connect unencrypted),
+// and the only scripts that can read it are JupyterLab's origin's, which
+// can fetch this page anyway. Neither is ever in a URL: not in the
+// browser's history, not in an access log, not in a Referer. Xpra's
 // Content-Security-Policy allows inline scripts (its page has its own).
-func withPassword(page []byte, password string) []byte {
-	// json.Marshal escapes <, > and &: the value cannot end the script.
-	js, _ := json.Marshal(password)
-	script := []byte(`<script>try{sessionStorage.setItem("password",` + string(js) + `)}catch(e){}</script>`)
+func withSecrets(page []byte, r route) []byte {
+	// json.Marshal escapes <, > and &: a value cannot end the script.
+	str := func(v string) string { js, _ := json.Marshal(v); return string(js) }
+	js := `var s=sessionStorage;s.setItem("password",` + str(r.Password) + `);`
+	if r.EncryptionKey != "" {
+		js += `s.setItem("encryption","AES");s.setItem("key",` + str(r.EncryptionKey) + `);`
+	}
+	script := []byte(`<script>try{` + js + `}catch(e){}</script>`)
 	at := 0
 	lower := bytes.ToLower(page)
 	for off := 0; ; {

@@ -85,7 +85,7 @@ func newProxyFixture(t *testing.T) *proxyFixture {
 		lookup: func(_ context.Context, id string) (route, error) {
 			switch id {
 			case "a1":
-				return route{AppID: "a1", Host: host, Port: port, Password: "xpra-pw"}, nil
+				return route{AppID: "a1", Host: host, Port: port, Password: "xpra-pw", EncryptionKey: "xpra-key"}, nil
 			case "starting":
 				return route{}, errNotRunning{status: "starting"}
 			}
@@ -182,7 +182,7 @@ func TestProxyPassword(t *testing.T) {
 	t.Parallel()
 	f := newProxyFixture(t)
 	resp, body := f.get(t, "/apps/a1/default-settings.txt", "alice-token", "")
-	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "\npassword=xpra-pw\n") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "\npassword=xpra-pw\nencryption=AES\nkey=xpra-key\n") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("default-settings.txt: %d %q %v", resp.StatusCode, body, resp.Header)
 	}
 	if resp, _ := f.get(t, "/apps/a1/default-settings.txt", "bob-token", ""); resp.StatusCode != http.StatusForbidden {
@@ -199,11 +199,12 @@ func TestProxyPassword(t *testing.T) {
 			sid = c.Value
 		}
 	}
-	const script = `<script>try{sessionStorage.setItem("password","xpra-pw")}catch(e){}</script>`
+	const script = `<script>try{var s=sessionStorage;s.setItem("password","xpra-pw");` +
+		`s.setItem("encryption","AES");s.setItem("key","xpra-key");}catch(e){}</script>`
 	for _, page := range []struct{ name, path, cookie string }{
 		{"first visit", "/apps/a1/?token=alice-token", ""},
 		{"with the cookie", "/apps/a1/", sid},
-		{"index.html", "/apps/a1/index.html?password=leaked&x=1", sid},
+		{"index.html", "/apps/a1/index.html?password=leaked&key=leaked&x=1", sid},
 	} {
 		resp, body := f.get(t, page.path, "", page.cookie)
 		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(body, `<!DOCTYPE html><html><HEAD lang="en">`+script+`<script src="js/Client.js">`) {
@@ -220,7 +221,7 @@ func TestProxyPassword(t *testing.T) {
 		}
 	}
 	// Only the page carries it; the rest of the client passes as it is.
-	if _, body := f.get(t, "/apps/a1/js/Client.js", "", sid); strings.Contains(body, "xpra-pw") {
+	if _, body := f.get(t, "/apps/a1/js/Client.js", "", sid); strings.Contains(body, "xpra-pw") || strings.Contains(body, "xpra-key") {
 		t.Errorf("Client.js: %s", body)
 	}
 	if resp, body := f.get(t, "/apps/a1/", "bob-token", ""); resp.StatusCode != http.StatusForbidden || strings.Contains(body, "xpra-pw") {
@@ -234,16 +235,17 @@ func TestProxyPassword(t *testing.T) {
 	}
 }
 
-func TestWithPassword(t *testing.T) {
+func TestWithSecrets(t *testing.T) {
 	t.Parallel()
-	const script = `<script>try{sessionStorage.setItem("password","p\u003c/script\u003e\"")}catch(e){}</script>`
+	const script = `<script>try{var s=sessionStorage;s.setItem("password","p\u003c/script\u003e\"");}catch(e){}</script>`
 	for _, tc := range []struct{ name, page, want string }{
 		{"head", `<html><head><title>x</title></head>`, `<html><head>` + script + `<title>x</title></head>`},
 		{"head with attributes", "<html><head\nlang=en>", "<html><head\nlang=en>" + script},
 		{"a header element is not the head", `<header>h</header><HEAD>`, `<header>h</header><HEAD>` + script},
 		{"no head", `<p>x</p>`, script + `<p>x</p>`},
 	} {
-		if got := string(withPassword([]byte(tc.page), `p</script>"`)); got != tc.want {
+		// A service that predates encryption sends no key: none is set.
+		if got := string(withSecrets([]byte(tc.page), route{Password: `p</script>"`})); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
 	}

@@ -11,12 +11,14 @@ import (
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
-// route is where an app's Xpra server listens and its password.
+// route is where an app's Xpra server listens, its password and the key
+// that encrypts its stream (none from a service that predates encryption).
 type route struct {
-	AppID    string
-	Host     string
-	Port     int
-	Password string
+	AppID         string
+	Host          string
+	Port          int
+	Password      string
+	EncryptionKey string
 }
 
 // URI is the xpra connection string, tcp://host:port/ (the password is
@@ -178,7 +180,7 @@ func routeOf(a sessionapi.App) (route, bool) {
 	if a.Status != sessionapi.StatusRunning || a.Xpra == nil || a.Xpra.Host == "" || a.Xpra.Port <= 0 {
 		return route{}, false
 	}
-	return route{AppID: a.ID, Host: a.Xpra.Host, Port: int(a.Xpra.Port), Password: a.Xpra.Password}, true
+	return route{AppID: a.ID, Host: a.Xpra.Host, Port: int(a.Xpra.Port), Password: a.Xpra.Password, EncryptionKey: a.Xpra.EncryptionKey}, true
 }
 
 // route returns the last known route of a running app.

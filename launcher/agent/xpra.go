@@ -33,24 +33,47 @@ var AttachOptions = []string{
 	"--title=@title@",
 }
 
-// xpraAttacher runs `xpra attach tcp://host:port/ --password-file=F …`
+// xpraAttacher runs `xpra attach tcp://host:port/ --password-file=F
+// --encryption=AES --encryption-keyfile=K …`
 // with DISPLAY and XAUTHORITY of the desktop.
 type xpraAttacher struct {
 	command []string // XpraCommand
 	extra   []string // XpraAttachArgs
-	// secretsDir holds the password files (0600 each); the agent uses the
+	// secretsDir holds the password and key files (0600 each); the agent uses the
 	// socket's folder, /tmp/kubedesk (0700).
 	secretsDir string
 	display    func() (X, error)
 	log        *slog.Logger
 }
 
-// attachArgs is the command line after the program: no secret in it.
-func (x *xpraAttacher) attachArgs(r route, passwordFile string) []string {
+// attachArgs is the command line after the program: no secret in it, only
+// the files that hold them. keyFile is empty for an unencrypted stream.
+func (x *xpraAttacher) attachArgs(r route, passwordFile, keyFile string) []string {
 	args := append([]string{}, x.command[1:]...)
 	args = append(args, "attach", r.URI(), "--password-file="+passwordFile)
+	if keyFile != "" {
+		args = append(args, "--encryption=AES", "--encryption-keyfile="+keyFile)
+	}
 	args = append(args, AttachOptions...)
 	return append(args, x.extra...)
+}
+
+// writeSecret writes a secret to a new 0600 file in dir, without a newline
+// (xpra reads password and key files byte for byte).
+func writeSecret(dir, pattern, secret string) (string, error) {
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return "", err
+	}
+	_, werr := f.WriteString(secret)
+	if cerr := f.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+		return "", werr
+	}
+	return f.Name(), nil
 }
 
 // attachEnv is the agent's environment with the desktop's display, and
@@ -88,19 +111,18 @@ func (x *xpraAttacher) Attach(ctx context.Context, r route, connected func()) er
 		return err
 	}
 	// A missing password makes xpra attach open a dialog on the desktop
-	// and hang, so there is always a file, written without a newline
-	// (xpra compares it byte for byte). CreateTemp makes it 0600.
-	f, err := os.CreateTemp(x.secretsDir, "xpra-password-*")
+	// and hang, so there is always a file.
+	pwFile, err := writeSecret(x.secretsDir, "xpra-password-*", r.Password)
 	if err != nil {
 		return fmt.Errorf("xpra attach: password file: %w", err)
 	}
-	defer os.Remove(f.Name())
-	_, werr := f.WriteString(r.Password)
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return fmt.Errorf("xpra attach: password file: %w", werr)
+	defer os.Remove(pwFile)
+	keyFile := ""
+	if r.EncryptionKey != "" {
+		if keyFile, err = writeSecret(x.secretsDir, "xpra-key-*", r.EncryptionKey); err != nil {
+			return fmt.Errorf("xpra attach: encryption key file: %w", err)
+		}
+		defer os.Remove(keyFile)
 	}
 
 	// connected is called once, and never after Attach returns.
@@ -118,7 +140,7 @@ func (x *xpraAttacher) Attach(ctx context.Context, r route, connected func()) er
 	timer := time.AfterFunc(connectedAfter, fire)
 	defer timer.Stop()
 
-	cmd := exec.CommandContext(ctx, x.command[0], x.attachArgs(r, f.Name())...)
+	cmd := exec.CommandContext(ctx, x.command[0], x.attachArgs(r, pwFile, keyFile)...)
 	cmd.Env = attachEnv(os.Environ(), d)
 	// xpra detaches cleanly on SIGINT; WaitDelay kills it if it does not.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }

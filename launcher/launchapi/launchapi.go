@@ -15,8 +15,9 @@
 // Errors are a sessionapi.Error document with the status the spawner
 // service gave (its code and message are passed through unchanged, so a
 // person reads the service's words), or 502 service_unreachable when the
-// agent could not reach the service. The Xpra password of an app never
-// leaves the agent over this API: an App's Xpra has no password here.
+// agent could not reach the service. The Xpra secrets of an app (its
+// password and encryption key) never leave the agent over this API: an
+// App's Xpra has neither here.
 //
 // # Why the session API's types
 //
@@ -25,7 +26,7 @@
 // service's documents and errors through. So its documents are
 // sessionapi's types, not a copy of them: a field the service adds reaches
 // the CLI without a second declaration to keep in step, and the one
-// difference (no Xpra password) is the agent's to enforce, not a type's.
+// difference (no Xpra secrets) is the agent's to enforce, not a type's.
 // sessionapi imports only the standard library, so the launch CLI stays
 // small.
 package launchapi

@@ -69,15 +69,19 @@ type App struct {
 	StartedAt time.Time `json:"started_at"`
 	// Xpra is where the app's Xpra server listens, once it runs. The
 	// launcher agent attaches to it; its local API hands it out without
-	// the password.
+	// its secrets.
 	Xpra *Xpra `json:"xpra,omitempty"`
 }
 
-// Xpra is an app's Xpra server address and its per-app password.
+// Xpra is an app's Xpra server address and its per-app secrets: the
+// password and the key of the stream's AES encryption.
 type Xpra struct {
 	Host     string `json:"host"`
 	Port     int32  `json:"port"`
 	Password string `json:"password,omitempty"`
+	// EncryptionKey is the key of the stream's AES encryption (none from a
+	// service that predates encryption).
+	EncryptionKey string `json:"encryption_key,omitempty"`
 }
 
 // Error is the error document of every route of the service's API, the

@@ -16,9 +16,9 @@
 //       → {id} of the app the Running apps panel then lists, or {notice} when refused
 //   {"cmd": "wait-status", "id": ID, "status": "running"}  → {text}: the panel's status line
 //   {"cmd": "open-tab", "id": ID, "title": T, "screenshot": PNG}
-//       → {window: {title, width, height, colors}, passwordURLs}: "Open in tab", the app's
-//         window drawn in it; passwordURLs counts the requests so far (pages,
-//         frames, websockets) whose URL had a password= parameter
+//       → {window: {title, width, height, colors}, secretURLs}: "Open in tab", the app's
+//         window drawn in it; secretURLs counts the requests so far (pages,
+//         frames, websockets) whose URL had a password= or key= parameter
 //   {"cmd": "open-from-output", "label": L, "id": ID, "title": T, "screenshot": PNG}
 //       → as open-tab, by the button labelled L in the open notebook's output
 //   {"cmd": "show-on-desktop", "id": ID}
@@ -68,10 +68,10 @@ const timeout = Number(process.env.KUBEDESK_TIMEOUT_MS || 180_000);
 const { browser, page } = await launch({ viewport: { width: 1600, height: 1000 } });
 // The app's Xpra password reaches its HTML5 client in the page, never in
 // a URL (history, access logs, Referer): count any request that has one.
-const withPassword = (u) => /[?&#]password=/.test(u);
-let passwordURLs = 0;
-page.on('request', (req) => { if (withPassword(req.url())) passwordURLs++; });
-page.on('websocket', (ws) => { if (withPassword(ws.url())) passwordURLs++; });
+const withSecret = (u) => /[?&#](password|key)=/.test(u);
+let secretURLs = 0;
+page.on('request', (req) => { if (withSecret(req.url())) secretURLs++; });
+page.on('websocket', (ws) => { if (withSecret(ws.url())) secretURLs++; });
 let labURL = '';
 let desktopPage = null;
 
@@ -189,8 +189,8 @@ async function waitForAppWindow(id, title, shot) {
   // title bar and a canvas; drawn means more than one colour.
   const window = await waitForXpraWindow(frame, title, { timeout });
   await screenshot(page, shot);
-  if (withPassword(frame.url())) passwordURLs++;
-  return { window, url: frame.url(), passwordURLs };
+  if (withSecret(frame.url())) secretURLs++;
+  return { window, url: frame.url(), secretURLs };
 }
 
 const commands = {

@@ -3,9 +3,10 @@
 // headless Chromium, waits until the app's window is in the page (Xpra's
 // HTML window whose title contains TITLE) and its canvas is drawn (more
 // than one colour), saves a screenshot, and prints one JSON line. Exit
-// status 0 on success. passwordURLs counts the page's requests (pages,
-// assets, websocket) whose URL has a password= parameter: the launcher
-// agent hands the client its Xpra password in the page, never in a URL.
+// status 0 on success. secretURLs counts the page's requests (pages,
+// assets, websocket) whose URL has a password= or key= parameter: the
+// launcher agent hands the client its Xpra password and the key of the
+// stream's encryption in the page, never in a URL.
 //
 //   node test/browser/xpra-html5.mjs URL TITLE SCREENSHOT.png
 //   URL: e.g. http://127.42.0.7:8899/apps/<id>/?token=<hub token>
@@ -22,10 +23,10 @@ if (!url || !title || !shot) {
 const timeout = Number(process.env.KUBEDESK_TIMEOUT_MS || 60_000);
 const hold = Number(process.env.KUBEDESK_HOLD_MS || 0);
 const { browser, page } = await launch({ viewport: { width: 1280, height: 800 } });
-const withPassword = (u) => /[?&#]password=/.test(u);
-let passwordURLs = 0;
-page.on('request', (req) => { if (withPassword(req.url())) passwordURLs++; });
-page.on('websocket', (ws) => { if (withPassword(ws.url())) passwordURLs++; });
+const withSecret = (u) => /[?&#](password|key)=/.test(u);
+let secretURLs = 0;
+page.on('request', (req) => { if (withSecret(req.url())) secretURLs++; });
+page.on('websocket', (ws) => { if (withSecret(ws.url())) secretURLs++; });
 const t0 = Date.now();
 try {
   await page.goto(url, { timeout, waitUntil: 'domcontentloaded' });
@@ -33,12 +34,12 @@ try {
   const ms = Date.now() - t0;
   await screenshot(page, shot);
   if (hold > 0) await page.waitForTimeout(hold);
-  if (withPassword(page.url())) passwordURLs++;
-  console.log(JSON.stringify({ ok: true, ms, window: win, url: page.url(), passwordURLs, screenshot: shot }));
+  if (withSecret(page.url())) secretURLs++;
+  console.log(JSON.stringify({ ok: true, ms, window: win, url: page.url(), secretURLs, screenshot: shot }));
 } catch (err) {
   await screenshot(page, shot.replace(/\.png$/, '-failed.png')).catch(() => {});
   const text = await page.evaluate(() => document.body?.innerText?.slice(0, 500)).catch(() => '');
-  console.log(JSON.stringify({ ok: false, error: String(err), page: text, url: page.url(), passwordURLs }));
+  console.log(JSON.stringify({ ok: false, error: String(err), page: text, url: page.url(), secretURLs }));
   process.exitCode = 1;
 } finally {
   await browser.close();

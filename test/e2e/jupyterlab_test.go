@@ -124,7 +124,7 @@ func TestJupyterLab(t *testing.T) {
 	view := lab.do(map[string]any{"cmd": "open-tab", "id": started.ID, "title": title, "screenshot": shot})
 	assert.Contains(t, view.Window.Title, title)
 	assert.Greater(t, view.Window.Colors, 1, "the window is drawn in the tab")
-	assert.Zero(t, view.PasswordURLs, "requests with the Xpra password in their URL (tab at %s)", view.URL)
+	assert.Zero(t, view.SecretURLs, "requests with an Xpra password or key in their URL (tab at %s)", view.URL)
 	t.Logf("the app's window in a JupyterLab tab: %q %dx%d, %d colours; screenshot %s",
 		view.Window.Title, view.Window.Width, view.Window.Height, view.Window.Colors, shot)
 	// Xpra serves one client: while the tab has the app, its window is not
@@ -280,7 +280,7 @@ type labAnswer struct {
 	} `json:"window"`
 	Outputs []string `json:"outputs"`
 	// open-tab, open-from-output: requests whose URL had a password=.
-	PasswordURLs int `json:"passwordURLs"`
+	SecretURLs int `json:"secretURLs"`
 	// spawn: the progress page's messages.
 	Messages []string `json:"messages"`
 	// desktop: noVNC's status line.

@@ -286,13 +286,13 @@ func viewInBrowser(t *testing.T, admin *hubAdmin, session *corev1.Pod, id, title
 	cmd := exec.Command("node", filepath.Join(repoRoot(t), "test", "browser", "xpra-html5.mjs"), u, title, shot)
 	out, err := cmd.Output()
 	var res struct {
-		OK           bool   `json:"ok"`
-		MS           int64  `json:"ms"`
-		Error        string `json:"error"`
-		Page         string `json:"page"`
-		URL          string `json:"url"`
-		PasswordURLs int    `json:"passwordURLs"`
-		Window       struct {
+		OK         bool   `json:"ok"`
+		MS         int64  `json:"ms"`
+		Error      string `json:"error"`
+		Page       string `json:"page"`
+		URL        string `json:"url"`
+		SecretURLs int    `json:"secretURLs"`
+		Window     struct {
 			Title         string `json:"title"`
 			Width, Height int
 			Colors        int `json:"colors"`
@@ -302,7 +302,7 @@ func viewInBrowser(t *testing.T, admin *hubAdmin, session *corev1.Pod, id, title
 	require.True(t, res.OK, "the app's window in the HTML5 client at %s: %s; page: %q", res.URL, res.Error, res.Page)
 	assert.Contains(t, res.Window.Title, title)
 	assert.Greater(t, res.Window.Colors, 1, "the window's canvas is drawn")
-	assert.Zero(t, res.PasswordURLs, "requests with the Xpra password in their URL (page at %s)", res.URL)
+	assert.Zero(t, res.SecretURLs, "requests with an Xpra password or key in their URL (page at %s)", res.URL)
 	t.Logf("HTML5 view: window %q %dx%d (%d colours) %d ms after opening the page; screenshot %s",
 		res.Window.Title, res.Window.Width, res.Window.Height, res.Window.Colors, res.MS, shot)
 }

@@ -63,28 +63,32 @@ component: app
   kubedesk.egressAllowRules: NetworkPolicyEgressRules for Zero to
   JupyterHub's egressAllowRules, but DNS (each policy has its own DNS rule):
   the internet (nonPrivateIPs), the private ranges (privateIPs) and the
-  cloud metadata server (cloudMetadataServer), each excluded from the
-  others unless allowed. Call with the egressAllowRules mapping.
+  cloud metadata servers (cloudMetadataServer), each excluded from the
+  others unless allowed. Link-local addresses (169.254.0.0/16) are never
+  "the internet": clouds keep more than the metadata server there (AWS's
+  container credentials at 169.254.170.2, its DNS at 169.254.169.253), and
+  a node-local DNS cache is reached through clusterDNS. Call with the
+  egressAllowRules mapping.
 */}}
 {{- define "kubedesk.egressAllowRules" -}}
 {{- $private := list "10.0.0.0/8" "172.16.0.0/12" "192.168.0.0/16" }}
-{{- $metadata := "169.254.169.254/32" }}
+{{- /* AWS, GCP, Azure, OpenStack, Oracle; Alibaba's. */}}
+{{- $metadata := list "169.254.169.254/32" "100.100.100.200/32" }}
+{{- $linkLocal := "169.254.0.0/16" }}
 {{- if .nonPrivateIPs }}
-{{- $except := list }}
+{{- $except := list $linkLocal }}
 {{- if not .privateIPs }}
 {{- $except = concat $except $private }}
 {{- end }}
 {{- if not .cloudMetadataServer }}
-{{- $except = append $except $metadata }}
+{{- $except = append $except (last $metadata) }}
 {{- end }}
-# The internet{{ if $except }}: every address but {{ join ", " $except }}{{ end }}.
+# The internet: every address but {{ join ", " $except }}.
 - to:
     - ipBlock:
         cidr: 0.0.0.0/0
-        {{- with $except }}
         except:
-          {{- toYaml . | nindent 10 }}
-        {{- end }}
+          {{- toYaml $except | nindent 10 }}
 {{- end }}
 {{- if .privateIPs }}
 # Other pods and services at private addresses.
@@ -95,10 +99,12 @@ component: app
     {{- end }}
 {{- end }}
 {{- if .cloudMetadataServer }}
-# The cloud metadata server, allowed on purpose.
+# The cloud metadata servers, allowed on purpose.
 - to:
+    {{- range $metadata }}
     - ipBlock:
-        cidr: {{ $metadata }}
+        cidr: {{ . }}
+    {{- end }}
 {{- end }}
 {{- end }}
 

@@ -45,6 +45,25 @@ func startApps(t *testing.T, cfg Config) (*Manager, *fake.Clientset, Caller) {
 // startAppsWith starts a manager whose client is wrap(the fake clientset).
 func startAppsWith(t *testing.T, cfg Config, wrap func(kubernetes.Interface) kubernetes.Interface) (*Manager, *fake.Clientset, Caller) {
 	t.Helper()
+	client := fake.NewClientset()
+	// A real API server takes milliseconds to create a pod, and its watch
+	// longer to show it: that is the window concurrent launches raced in.
+	client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
+		time.Sleep(20 * time.Millisecond)
+		return false, nil, nil
+	})
+	return startManager(t, cfg, client, wrap(client))
+}
+
+// startAppsOn starts a manager on an existing fake clientset, as a service
+// that restarts finds the cluster another left.
+func startAppsOn(t *testing.T, cfg Config, client *fake.Clientset) (*Manager, *fake.Clientset, Caller) {
+	t.Helper()
+	return startManager(t, cfg, client, client)
+}
+
+func startManager(t *testing.T, cfg Config, client *fake.Clientset, api kubernetes.Interface) (*Manager, *fake.Clientset, Caller) {
+	t.Helper()
 	cat, problems := catalog.Parse([]byte(`
 - id: xterm
   name: XTerm
@@ -56,16 +75,9 @@ func startAppsWith(t *testing.T, cfg Config, wrap func(kubernetes.Interface) kub
 	require.Empty(t, problems)
 	session := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "jupyter-alice", Namespace: testNS, UID: "session-uid"},
 		Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: podspec.NotebookContainerName}}}}
-	client := fake.NewClientset()
-	// A real API server takes milliseconds to create a pod, and its watch
-	// longer to show it: that is the window concurrent launches raced in.
-	client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
-		time.Sleep(20 * time.Millisecond)
-		return false, nil, nil
-	})
 	cfg.Namespace = testNS
 	m := metrics.NewSpawner(prometheus.NewRegistry(), func() map[string]int { return nil }, func() map[string]int { return nil })
-	mgr := New(wrap(client), cfg, cat, oneSession{session}, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	mgr := New(api, cfg, cat, oneSession{session}, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Start(ctx) }()

@@ -106,9 +106,9 @@ type Manager struct {
 	// admission counts each session's launches in flight for the quota.
 	admission admission
 
-	mu        sync.Mutex
-	passwords map[string]string // app pod name → Xpra password
-	started   map[string]bool   // app pods whose start time is recorded
+	mu      sync.Mutex
+	creds   map[string]podspec.XpraCredentials // app pod name → its Xpra secrets
+	started map[string]bool                    // app pods whose start time is recorded
 }
 
 // New builds a Manager; Start runs its informer.
@@ -130,10 +130,10 @@ func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = podspec.AppSelector() }))
 	mgr := &Manager{
 		client: client, cfg: cfg, catalog: cat, sessions: sessions, metrics: m, log: log,
-		informer:  factory.Core().V1().Pods().Informer(),
-		pods:      factory.Core().V1().Pods().Lister(),
-		passwords: map[string]string{},
-		started:   map[string]bool{},
+		informer: factory.Core().V1().Pods().Informer(),
+		pods:     factory.Core().V1().Pods().Lister(),
+		creds:    map[string]podspec.XpraCredentials{},
+		started:  map[string]bool{},
 	}
 	_, _ = mgr.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    mgr.onPod,
@@ -255,8 +255,8 @@ func (m *Manager) launch(ctx context.Context, c Caller, req sessionapi.LaunchReq
 		return sessionapi.App{}, fmt.Errorf("create app pod: %w", err)
 	}
 	m.admission.created(session.Name, pod.Name, time.Now())
-	password := randomString(24)
-	if _, err := core.Secrets(m.cfg.Namespace).Create(ctx, podspec.AppSecret(pod, password), metav1.CreateOptions{}); err != nil {
+	creds := podspec.XpraCredentials{Password: randomString(24), EncryptionKey: randomString(32)}
+	if _, err := core.Secrets(m.cfg.Namespace).Create(ctx, podspec.AppSecret(pod, creds), metav1.CreateOptions{}); err != nil {
 		m.deleteQuietly(pod.Name)
 		return sessionapi.App{}, fmt.Errorf("create app secret: %w", err)
 	}
@@ -266,7 +266,7 @@ func (m *Manager) launch(ctx context.Context, c Caller, req sessionapi.LaunchReq
 		return sessionapi.App{}, fmt.Errorf("create app network policy: %w", err)
 	}
 	m.mu.Lock()
-	m.passwords[pod.Name] = password
+	m.creds[pod.Name] = creds
 	m.mu.Unlock()
 	m.log.Info("App launched", "user", c.User, "server", c.Server, "app", app.ID, "version", app.Version, "pod", pod.Name)
 	return m.view(ctx, pod), nil
@@ -350,8 +350,7 @@ func (m *Manager) ofSession(session string) []*corev1.Pod {
 	return pods
 }
 
-// view is an app as the API shows it. The password comes from memory, or
-// after a restart of the service from the app's Secret.
+// view is an app as the API shows it.
 func (m *Manager) view(ctx context.Context, pod *corev1.Pod) sessionapi.App {
 	st, msg, code := status(pod)
 	a := sessionapi.App{
@@ -359,28 +358,34 @@ func (m *Manager) view(ctx context.Context, pod *corev1.Pod) sessionapi.App {
 		Status: st, Message: msg, Pod: pod.Name, ExitCode: code, StartedAt: pod.CreationTimestamp.Time,
 	}
 	if st == sessionapi.StatusRunning {
-		a.Xpra = &sessionapi.Xpra{Host: pod.Status.PodIP, Port: m.cfg.XpraPort, Password: m.password(ctx, pod.Name)}
+		creds := m.credentials(ctx, pod.Name)
+		a.Xpra = &sessionapi.Xpra{Host: pod.Status.PodIP, Port: m.cfg.XpraPort, Password: creds.Password, EncryptionKey: creds.EncryptionKey}
 	}
 	return a
 }
 
-func (m *Manager) password(ctx context.Context, pod string) string {
+// credentials are the app's Xpra secrets: from memory, or after a restart
+// of the service from the app's Secret.
+func (m *Manager) credentials(ctx context.Context, pod string) podspec.XpraCredentials {
 	m.mu.Lock()
-	p, ok := m.passwords[pod]
+	c, ok := m.creds[pod]
 	m.mu.Unlock()
 	if ok {
-		return p
+		return c
 	}
 	secret, err := m.client.CoreV1().Secrets(m.cfg.Namespace).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
-		m.log.Warn("Read app password", "pod", pod, "err", err)
-		return ""
+		m.log.Warn("Read app credentials", "pod", pod, "err", err)
+		return podspec.XpraCredentials{}
 	}
-	p = string(secret.Data[podspec.XpraPasswordKey])
+	c = podspec.XpraCredentials{
+		Password:      string(secret.Data[podspec.XpraPasswordKey]),
+		EncryptionKey: string(secret.Data[podspec.XpraEncryptionKey]),
+	}
 	m.mu.Lock()
-	m.passwords[pod] = p
+	m.creds[pod] = c
 	m.mu.Unlock()
-	return p
+	return c
 }
 
 // status reads an app pod: running once the app container runs and the
@@ -461,7 +466,7 @@ func (m *Manager) onDelete(obj any) {
 		m.admission.observed(pod.Labels[podspec.LabelSession], pod.Name)
 		m.mu.Lock()
 		delete(m.started, pod.Name)
-		delete(m.passwords, pod.Name)
+		delete(m.creds, pod.Name)
 		m.mu.Unlock()
 	}
 }
@@ -475,7 +480,7 @@ func (m *Manager) deleteQuietly(name string) {
 		m.log.Error("Delete app pod", "pod", name, "err", err)
 	}
 	m.mu.Lock()
-	delete(m.passwords, name)
+	delete(m.creds, name)
 	m.mu.Unlock()
 }
 

@@ -31,9 +31,10 @@ const (
 	X11VolumeName      = "x11"
 	XpraAuthVolumeName = "xpra-auth"
 	// XpraAuthMountPath holds the per-app password file the sidecar's
-	// --tcp-auth=file reads.
+	// --tcp-auth=file reads, and the key file of its --tcp-encryption.
 	XpraAuthMountPath = "/etc/kubedesk/xpra"
 	XpraPasswordKey   = "password"
+	XpraEncryptionKey = "encryption-key"
 	// X11SocketDir is shared by the app and the sidecar: the sidecar's X
 	// server puts its socket there, the app connects to it.
 	X11SocketDir = "/tmp/.X11-unix"
@@ -138,6 +139,7 @@ func AppPod(in AppPodInput) *corev1.Pod {
 			{Name: "XPRA_DISPLAY", Value: in.Display},
 			{Name: "XPRA_PORT", Value: fmt.Sprint(in.XpraPort)},
 			{Name: "XPRA_PASSWORD_FILE", Value: XpraAuthMountPath + "/" + XpraPasswordKey},
+			{Name: "XPRA_ENCRYPTION_KEY_FILE", Value: XpraAuthMountPath + "/" + XpraEncryptionKey},
 			fieldEnv(EnvPodIP, "status.podIP"),
 		},
 		StartupProbe:   &corev1.Probe{ProbeHandler: tcp, PeriodSeconds: 1, FailureThreshold: 120},
@@ -200,9 +202,18 @@ func AppPod(in AppPodInput) *corev1.Pod {
 	return pod
 }
 
-// AppSecret holds the app's Xpra password. It is owned by the app pod, so it
-// goes with it.
-func AppSecret(app *corev1.Pod, password string) *corev1.Secret {
+// XpraCredentials are an app's two Xpra secrets, each of its own: the
+// password its clients authenticate with, and the key that encrypts the
+// stream (AES) between the sidecar and the session, which crosses the pod
+// network where anyone on a node's path could read it.
+type XpraCredentials struct {
+	Password      string
+	EncryptionKey string
+}
+
+// AppSecret holds the app's Xpra credentials. It is owned by the app pod, so
+// it goes with it.
+func AppSecret(app *corev1.Pod, creds XpraCredentials) *corev1.Secret {
 	return &corev1.Secret{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -212,7 +223,10 @@ func AppSecret(app *corev1.Pod, password string) *corev1.Secret {
 			OwnerReferences: []metav1.OwnerReference{ownerRef(app)},
 		},
 		Type: corev1.SecretTypeOpaque,
-		Data: map[string][]byte{XpraPasswordKey: []byte(password)},
+		Data: map[string][]byte{
+			XpraPasswordKey:   []byte(creds.Password),
+			XpraEncryptionKey: []byte(creds.EncryptionKey),
+		},
 	}
 }
 

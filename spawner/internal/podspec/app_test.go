@@ -2,6 +2,8 @@ package podspec
 
 import (
 	"encoding/json"
+	"path"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -127,10 +129,20 @@ func TestAppSecretAndPolicy(t *testing.T) {
 	in := appInput(t)
 	pod := AppPod(in)
 	pod.UID = "app-uid"
-	secret := AppSecret(pod, "s3cret")
+	secret := AppSecret(pod, XpraCredentials{Password: "s3cret", EncryptionKey: "k3y"})
 	assert.Equal(t, pod.Name, secret.Name, "the sidecar mounts the Secret named after its pod")
 	assert.Equal(t, types.UID("app-uid"), secret.OwnerReferences[0].UID)
-	assert.Equal(t, "s3cret", string(secret.Data[XpraPasswordKey]))
+	// Every file the sidecar is told to read is a key of that Secret: the
+	// password for --tcp-auth, the key for --tcp-encryption.
+	files := map[string]string{}
+	for _, e := range pod.Spec.InitContainers[0].Env {
+		if strings.HasSuffix(e.Name, "_FILE") {
+			dir, key := path.Split(e.Value)
+			assert.Equal(t, XpraAuthMountPath+"/", dir, e.Name)
+			files[e.Name] = string(secret.Data[key])
+		}
+	}
+	assert.Equal(t, map[string]string{"XPRA_PASSWORD_FILE": "s3cret", "XPRA_ENCRYPTION_KEY_FILE": "k3y"}, files)
 
 	np := AppNetworkPolicy(pod, in.Session, in.XpraPort)
 	assert.Equal(t, in.Instance, np.Spec.PodSelector.MatchLabels[LabelAppInstance])
