@@ -35,7 +35,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
 	"kubedesk.dev/kubedesk/test/devcluster"
 )
@@ -483,7 +483,7 @@ func TestConfigurationLoadsInService(t *testing.T) {
 			assert.Contains(t, string(out), "Configuration is valid")
 
 			// --check does not read the app catalog; the service reads it
-			// with launcher/catalog, and skips (logs) a bad entry, so a
+			// with spawner/catalog, and skips (logs) a bad entry, so a
 			// mistake would only show in its log. Parse it here, strictly.
 			path := envValue(t, files.env, "KUBEDESK_CATALOG_FILE")
 			cat, problems := catalog.Load(path)
@@ -532,7 +532,7 @@ sessions:
 
 // TestCatalogValues checks that examples/catalog/kubedesk-values.yaml is
 // neurodesk-subset.yaml indented under sessions.catalog (-update rewrites
-// it), so the chart's example catalog is the one launcher/catalog tests.
+// it), so the chart's example catalog is the one spawner/catalog tests.
 func TestCatalogValues(t *testing.T) {
 	t.Parallel()
 	src, err := os.ReadFile(catalogExample)

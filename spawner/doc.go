@@ -11,6 +11,13 @@
 //   - podspec: the Settings of a session and the objects built from them;
 //   - profile: KubeSpawner-compatible profiles over those Settings;
 //   - session: the state machine, informers, reconcile and progress;
+//   - apps: the app pods launched from sessions;
 //   - api: the REST API, its OpenAPI document and the ops endpoints;
 //   - metrics: everything Prometheus scrapes.
+//
+// Two packages of the service are public, for the parts outside it:
+// catalog, the app catalog operators write (the chart's and the examples'
+// tests parse it), and sessionapi, the wire types and client of the
+// session routes, which the launcher agent in each session pod uses. The
+// service imports nothing from launcher/.
 package spawner

@@ -25,7 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/api"
 	"kubedesk.dev/kubedesk/spawner/internal/apps"
 	"kubedesk.dev/kubedesk/spawner/internal/config"

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"kubedesk.dev/kubedesk/helm/chartenv"
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 )
 
 func host(t *testing.T) chartenv.Host {

@@ -4,7 +4,7 @@
  * Launcher, status lines for people, and which apps open a file.
  */
 
-/** One version of an app this session may launch (launchapi.CatalogApp). */
+/** One version of an app this session may launch (spawner/sessionapi.CatalogApp). */
 export interface ICatalogApp {
   id: string;
   name: string;
@@ -16,10 +16,10 @@ export interface ICatalogApp {
   terminal?: boolean;
 }
 
-/** The statuses the service reports (launchapi.Status*). */
+/** The statuses the service reports (spawner/sessionapi.Status*). */
 export type AppStatus = 'starting' | 'running' | 'stopping' | 'ended' | 'failed';
 
-/** One of the session's apps (launchapi.App, without the Xpra address). */
+/** One of the session's apps (spawner/sessionapi.App, without the Xpra address). */
 export interface IRunningApp {
   id: string;
   app: string;
@@ -71,7 +71,7 @@ export function displayName(app: ICatalogApp): string {
 }
 
 /**
- * Compares versions as the catalog does (launcher/catalog.CompareVersions):
+ * Compares versions as the catalog does (spawner/sessionapi.CompareVersions):
  * runs of digits by number, everything else by text.
  */
 export function compareVersions(a: string, b: string): number {

@@ -17,6 +17,7 @@ import (
 
 	"kubedesk.dev/kubedesk/hubapi"
 	"kubedesk.dev/kubedesk/launcher/menu"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // Options are what the agent takes besides its Config; the zero value is
@@ -71,7 +72,7 @@ func New(cfg Config, opts Options) (*Agent, error) {
 	}
 	svc := opts.service
 	if svc == nil {
-		svc = newServiceClient(cfg.ServiceURL, cfg.TokenFile, hc)
+		svc = sessionapi.NewClient(cfg.ServiceURL, cfg.TokenFile, hc)
 	}
 	mopts := opts.Menu
 	if mopts.DataHome == "" || mopts.ConfigHome == "" {

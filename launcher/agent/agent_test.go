@@ -10,6 +10,7 @@ import (
 
 	"kubedesk.dev/kubedesk/launcher/launchapi"
 	"kubedesk.dev/kubedesk/launcher/menu"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // TestAgent wires every part with fakes: a launch through the socket
@@ -41,7 +42,7 @@ func TestAgent(t *testing.T) {
 	go func() { done <- a.Start(ctx) }()
 
 	lc := launchapi.NewClient(cfg.Socket)
-	var app launchapi.App
+	var app sessionapi.App
 	deadline := time.After(waitShort)
 	// The socket's file exists once bound, a moment before it listens: wait
 	// for a connection to be accepted, not for the file.
@@ -57,10 +58,10 @@ func TestAgent(t *testing.T) {
 		case <-time.After(5 * time.Millisecond): // polling a socket, not asserting
 		}
 	}
-	if app, err = lc.Launch(ctx, launchapi.LaunchRequest{App: "itksnap"}); err != nil {
+	if app, err = lc.Launch(ctx, sessionapi.LaunchRequest{App: "itksnap"}); err != nil {
 		t.Fatal(err)
 	}
-	svc.setStatus("tok-a", app.ID, launchapi.StatusRunning, &launchapi.Xpra{Host: "10.0.0.3", Port: 14500, Password: "pw"})
+	svc.setStatus("tok-a", app.ID, sessionapi.StatusRunning, &sessionapi.Xpra{Host: "10.0.0.3", Port: 14500, Password: "pw"})
 	if r := recv(t, att.attached, "the attach"); r.AppID != app.ID {
 		t.Fatalf("attached %+v", r)
 	}

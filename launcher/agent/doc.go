@@ -14,7 +14,7 @@
 //     is its client). POST /apps, GET /apps, GET /apps/{id} and DELETE
 //     /apps/{id} are forwarded to the service's /api/v1/session/apps with
 //     the session token, GET /catalog to its /api/v1/session/catalog
-//     (answered as launchapi.CatalogApp: no image, command or resources);
+//     (answered as sessionapi.CatalogApp: no image, command or resources);
 //     the service's error code and message come back unchanged. No TCP:
 //     only the socket's 0600 mode and an SO_PEERCRED check that the caller
 //     runs as the agent's uid guard it.

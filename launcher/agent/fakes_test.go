@@ -18,8 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"kubedesk.dev/kubedesk/hubapi"
-	"kubedesk.dev/kubedesk/launcher/catalog"
-	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // Named timeouts: how long a test waits for something that should happen.
@@ -47,21 +46,21 @@ type fakeService struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex
-	catalog  []catalog.App
-	sessions map[string][]launchapi.App // token → apps
-	launched []launchapi.LaunchRequest
+	catalog  []sessionapi.CatalogApp     // as the service lists it
+	sessions map[string][]sessionapi.App // token → apps
+	launched []sessionapi.LaunchRequest
 	stopped  []string
 	nextID   int
 }
 
 func newFakeService(t *testing.T, tokens ...string) *fakeService {
-	f := &fakeService{sessions: map[string][]launchapi.App{}}
+	f := &fakeService{sessions: map[string][]sessionapi.App{}}
 	for _, tok := range tokens {
 		f.sessions[tok] = nil
 	}
-	f.catalog = []catalog.App{
-		{ID: "itksnap", Name: "ITK-SNAP", Version: "4.2.2", Image: "vnmd/itksnap_4.2.2:20240101", Command: []string{"itksnap"}, Categories: []string{"visualization"}},
-		{ID: "fsleyes", Name: "FSLeyes", Version: "1.0", Image: "vnmd/fsleyes_1.0:20240101", Command: []string{"fsleyes"}, Categories: []string{"visualization"}},
+	f.catalog = []sessionapi.CatalogApp{
+		{ID: "itksnap", Name: "ITK-SNAP", Version: "4.2.2", Categories: []string{"visualization"}},
+		{ID: "fsleyes", Name: "FSLeyes", Version: "1.0", Categories: []string{"visualization"}},
 	}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
@@ -86,21 +85,16 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/api/v1/session")
 	switch {
 	case r.Method == http.MethodGet && path == "/catalog":
-		// As the service answers: what menus show, no image or command.
-		out := []launchapi.CatalogApp{}
-		for _, a := range f.catalog {
-			out = append(out, launchapi.CatalogApp{ID: a.ID, Name: a.Name, Version: a.Version, Description: a.Description,
-				Icon: a.Icon, Categories: a.Categories, FileTypes: a.FileTypes, Terminal: a.Terminal})
-		}
+		out := append([]sessionapi.CatalogApp{}, f.catalog...)
 		json.NewEncoder(w).Encode(out)
 	case r.Method == http.MethodPost && path == "/apps":
-		var req launchapi.LaunchRequest
+		var req sessionapi.LaunchRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 			f.fail(w, http.StatusBadRequest, "bad_request", err.Error())
 			return
 		}
 		f.launched = append(f.launched, req)
-		var app *catalog.App
+		var app *sessionapi.CatalogApp
 		for i := range f.catalog {
 			if f.catalog[i].ID == req.App {
 				app = &f.catalog[i]
@@ -111,13 +105,13 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.nextID++
-		a := launchapi.App{ID: fmt.Sprintf("%s-%d", req.App, f.nextID), App: req.App, Version: app.Version, Status: launchapi.StatusStarting, Pod: "app-pod"}
-		f.sessions[tok] = append([]launchapi.App{a}, apps...)
+		a := sessionapi.App{ID: fmt.Sprintf("%s-%d", req.App, f.nextID), App: req.App, Version: app.Version, Status: sessionapi.StatusStarting, Pod: "app-pod"}
+		f.sessions[tok] = append([]sessionapi.App{a}, apps...)
 		w.WriteHeader(http.StatusAccepted)
 		json.NewEncoder(w).Encode(a)
 	case r.Method == http.MethodGet && path == "/apps":
 		if apps == nil {
-			apps = []launchapi.App{}
+			apps = []sessionapi.App{}
 		}
 		json.NewEncoder(w).Encode(apps)
 	case strings.HasPrefix(path, "/apps/"):
@@ -128,7 +122,7 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			if r.Method == http.MethodDelete {
 				f.stopped = append(f.stopped, id)
-				apps[i].Status = launchapi.StatusStopping
+				apps[i].Status = sessionapi.StatusStopping
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
@@ -146,13 +140,13 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // setApps replaces a session's apps.
-func (f *fakeService) setApps(token string, apps ...launchapi.App) {
+func (f *fakeService) setApps(token string, apps ...sessionapi.App) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sessions[token] = apps
 }
 
-func (f *fakeService) setStatus(token, id, status string, x *launchapi.Xpra) {
+func (f *fakeService) setStatus(token, id string, status sessionapi.Status, x *sessionapi.Xpra) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range f.sessions[token] {
@@ -163,10 +157,10 @@ func (f *fakeService) setStatus(token, id, status string, x *launchapi.Xpra) {
 	}
 }
 
-func (f *fakeService) launches() []launchapi.LaunchRequest {
+func (f *fakeService) launches() []sessionapi.LaunchRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]launchapi.LaunchRequest(nil), f.launched...)
+	return append([]sessionapi.LaunchRequest(nil), f.launched...)
 }
 
 func (f *fakeService) stops() []string {
@@ -175,20 +169,20 @@ func (f *fakeService) stops() []string {
 	return append([]string(nil), f.stopped...)
 }
 
-// client returns a serviceClient with a token file holding token.
-func (f *fakeService) client(t *testing.T, token string) (*serviceClient, string) {
+// client returns a service client with a token file holding token.
+func (f *fakeService) client(t *testing.T, token string) (*sessionapi.Client, string) {
 	file := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(file, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hc := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(hc.CloseIdleConnections)
-	return newServiceClient(f.srv.URL, file, hc), file
+	return sessionapi.NewClient(f.srv.URL, file, hc), file
 }
 
-func running(id, host string, port int, password string) launchapi.App {
-	return launchapi.App{ID: id, App: "itksnap", Version: "4.2.2", Status: launchapi.StatusRunning, Pod: "app-" + id,
-		Xpra: &launchapi.Xpra{Host: host, Port: port, Password: password}}
+func running(id, host string, port int32, password string) sessionapi.App {
+	return sessionapi.App{ID: id, App: "itksnap", Version: "4.2.2", Status: sessionapi.StatusRunning, Pod: "app-" + id,
+		Xpra: &sessionapi.Xpra{Host: host, Port: port, Password: password}}
 }
 
 // fakeAttacher records attaches; a test ends one with end(id, err).

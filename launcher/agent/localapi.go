@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // localAPI serves launchapi on a Unix socket for the launch CLI. Only the
@@ -125,7 +125,7 @@ func (l *localAPI) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if uid, _ := r.Context().Value(peerKey{}).(int); uid != l.uid {
 			l.log.Warn("Refused a launch API call from another uid", "uid", uid)
-			writeError(w, &launchapi.Error{Status: http.StatusForbidden, Code: "forbidden", Message: "Only the session's user may use the launcher."})
+			writeError(w, &sessionapi.Error{Status: http.StatusForbidden, Code: "forbidden", Message: "Only the session's user may use the launcher."})
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -133,7 +133,7 @@ func (l *localAPI) handler() http.Handler {
 }
 
 // catalog answers the service's catalog for this session as it came (what
-// a client shows, launchapi.CatalogApp), so the JupyterLab extension and
+// a client shows, sessionapi.CatalogApp), so the JupyterLab extension and
 // notebooks list the same apps as the desktop's menu.
 func (l *localAPI) catalog(w http.ResponseWriter, r *http.Request) {
 	list, err := l.svc.Catalog(r.Context())
@@ -142,26 +142,26 @@ func (l *localAPI) catalog(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if list == nil {
-		list = []launchapi.CatalogApp{}
+		list = []sessionapi.CatalogApp{}
 	}
 	writeJSON(w, http.StatusOK, list)
 }
 
 func (l *localAPI) launch(w http.ResponseWriter, r *http.Request) {
-	var req launchapi.LaunchRequest
+	var req sessionapi.LaunchRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		writeError(w, &launchapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "The request is not a launch request: " + err.Error()})
+		writeError(w, &sessionapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Message: "The request is not a launch request: " + err.Error()})
 		return
 	}
 	if req.App == "" {
-		writeError(w, &launchapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Field: "app", Message: "Name the app to launch."})
+		writeError(w, &sessionapi.Error{Status: http.StatusBadRequest, Code: "bad_request", Field: "app", Message: "Name the app to launch."})
 		return
 	}
 	for _, f := range req.Files {
 		if !filepath.IsAbs(f) {
-			writeError(w, &launchapi.Error{Status: http.StatusBadRequest, Code: "bad_file", Field: "files", Message: fmt.Sprintf("%q is not an absolute path.", f)})
+			writeError(w, &sessionapi.Error{Status: http.StatusBadRequest, Code: "bad_file", Field: "files", Message: fmt.Sprintf("%q is not an absolute path.", f)})
 			return
 		}
 	}
@@ -181,7 +181,7 @@ func (l *localAPI) list(w http.ResponseWriter, r *http.Request) {
 		l.serviceError(w, "list apps", err)
 		return
 	}
-	out := make([]launchapi.App, 0, len(list))
+	out := make([]sessionapi.App, 0, len(list))
 	for _, a := range list {
 		out = append(out, public(a))
 	}
@@ -209,23 +209,23 @@ func (l *localAPI) stop(w http.ResponseWriter, r *http.Request) {
 // serviceError passes the service's own error through, or says the service
 // could not be reached.
 func (l *localAPI) serviceError(w http.ResponseWriter, what string, err error) {
-	var e *launchapi.Error
+	var e *sessionapi.Error
 	if errors.As(err, &e) {
 		writeError(w, e)
 		return
 	}
 	l.log.Error("Service call failed", "call", what, "err", err)
 	if isUnreachable(err) {
-		writeError(w, &launchapi.Error{Status: http.StatusBadGateway, Code: CodeServiceUnreachable,
+		writeError(w, &sessionapi.Error{Status: http.StatusBadGateway, Code: CodeServiceUnreachable,
 			Message: unreachable(l.serviceURL, err)})
 		return
 	}
-	writeError(w, &launchapi.Error{Status: http.StatusServiceUnavailable, Code: CodeLauncherUnavailable,
+	writeError(w, &sessionapi.Error{Status: http.StatusServiceUnavailable, Code: CodeLauncherUnavailable,
 		Message: "Apps are unavailable in this session: " + oneLine(err.Error()) + ". Tell your operator."})
 }
 
 // public drops what the local API never hands out: the Xpra secrets.
-func public(a launchapi.App) launchapi.App {
+func public(a sessionapi.App) sessionapi.App {
 	if a.Xpra != nil {
 		x := *a.Xpra
 		x.Password, x.EncryptionKey = "", ""
@@ -240,7 +240,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeError(w http.ResponseWriter, e *launchapi.Error) {
+func writeError(w http.ResponseWriter, e *sessionapi.Error) {
 	status := e.Status
 	if status < 400 {
 		status = http.StatusInternalServerError

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // startLocalAPI serves the launch API for svc on a fresh socket, letting in
@@ -59,7 +60,7 @@ func TestLocalAPICatalog(t *testing.T) {
 		t.Fatalf("catalog has %d apps, want 2: %+v", len(list), list)
 	}
 	got := list[0]
-	want := launchapi.CatalogApp{ID: "itksnap", Name: "ITK-SNAP", Version: "4.2.2", Icon: "itksnap",
+	want := sessionapi.CatalogApp{ID: "itksnap", Name: "ITK-SNAP", Version: "4.2.2", Icon: "itksnap",
 		Categories: []string{"visualization"}, FileTypes: []string{".nii.gz", "application/dicom"}}
 	if got.ID != want.ID || got.Name != want.Name || got.Version != want.Version || got.Icon != want.Icon ||
 		!slices.Equal(got.Categories, want.Categories) || !slices.Equal(got.FileTypes, want.FileTypes) {
@@ -74,7 +75,7 @@ func TestLocalAPICatalogErrors(t *testing.T) {
 	t.Parallel()
 	svc := newFakeService(t, "tok-a")
 	stale, _ := svc.client(t, "tok-gone")
-	var e *launchapi.Error
+	var e *sessionapi.Error
 	_, err := startLocalAPI(t, stale, os.Getuid()).Catalog(context.Background())
 	if !errors.As(err, &e) || e.Status != http.StatusUnauthorized || e.Code != "invalid_token" || e.Message != "The session token is not valid." {
 		t.Errorf("stale token: got %#v", err)

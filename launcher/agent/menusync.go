@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/launcher/menu"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // menuSync writes the desktop menu from the service's catalog at start,
@@ -83,12 +83,7 @@ func (m *menuSync) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	entries := make([]catalog.App, 0, len(apps))
-	for _, a := range apps {
-		entries = append(entries, catalog.App{ID: a.ID, Name: a.Name, Version: a.Version, Description: a.Description,
-			Icon: a.Icon, Categories: a.Categories, FileTypes: a.FileTypes, Terminal: a.Terminal})
-	}
-	c, problems := catalog.NewListing(entries...)
+	c, problems := sessionapi.NewListing(apps...)
 	for _, p := range problems {
 		m.log.Warn("Catalog entry skipped", "problem", p.Error())
 	}
@@ -115,7 +110,7 @@ const desktopDBTimeout = 30 * time.Second
 // GIO finds the apps for a type only through the applications folder's
 // mimeinfo.cache. Without the tools the menu works and only that is
 // missing.
-func writeMenu(c *catalog.Catalog, opts menu.Options, log *slog.Logger) (menu.Changes, error) {
+func writeMenu(c *sessionapi.Listing, opts menu.Options, log *slog.Logger) (menu.Changes, error) {
 	ch, err := menu.Write(c, opts)
 	if err != nil {
 		return ch, err

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
 	"kubedesk.dev/kubedesk/launcher/menu"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 func TestMenuWrittenFromTheCatalog(t *testing.T) {
@@ -52,7 +52,7 @@ func TestMenuUpdatesTheMIMEDatabase(t *testing.T) {
 	if _, err := exec.LookPath("update-mime-database"); err != nil {
 		t.Skip("update-mime-database (shared-mime-info) is not installed")
 	}
-	c, problems := catalog.Parse([]byte(`- {id: mricron, version: "1", image: m, command: [mricron], file_types: [.nii.gz, application/x-nifti]}`), "apps.yaml")
+	c, problems := sessionapi.NewListing(sessionapi.CatalogApp{ID: "mricron", Version: "1", FileTypes: []string{".nii.gz", "application/x-nifti"}})
 	if len(problems) > 0 {
 		t.Fatal(problems)
 	}

@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"kubedesk.dev/kubedesk/hubapi"
-	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // identifier is what the proxy needs of the hub: *hubapi.Client.
@@ -74,9 +74,9 @@ type proxySession struct {
 }
 
 // errNotRunning is a lookup of an app that is not (yet) running.
-type errNotRunning struct{ status string }
+type errNotRunning struct{ status sessionapi.Status }
 
-func (e errNotRunning) Error() string { return "the app is " + e.status }
+func (e errNotRunning) Error() string { return "the app is " + string(e.status) }
 
 func (p *proxy) Start(ctx context.Context) error {
 	ln, err := net.Listen("tcp", p.addr)
@@ -181,7 +181,7 @@ func (p *proxy) handler() http.Handler {
 		id := r.PathValue("id")
 		rt, err := p.lookup(r.Context(), id)
 		var nr errNotRunning
-		var ae *launchapi.Error
+		var ae *sessionapi.Error
 		switch {
 		case errors.As(err, &nr):
 			w.Header().Set("Retry-After", "2")

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // route is where an app's Xpra server listens, its password and the key
@@ -122,7 +122,7 @@ func (s *supervisor) sync(ctx context.Context) time.Duration {
 	starting := false
 	running := map[string]route{}
 	for _, a := range list {
-		if a.Status == launchapi.StatusStarting {
+		if a.Status == sessionapi.StatusStarting {
 			starting = true
 		}
 		if r, ok := routeOf(a); ok {
@@ -176,11 +176,11 @@ func (s *supervisor) sync(ctx context.Context) time.Duration {
 }
 
 // routeOf is the app's Xpra route when the app runs and has one.
-func routeOf(a launchapi.App) (route, bool) {
-	if a.Status != launchapi.StatusRunning || a.Xpra == nil || a.Xpra.Host == "" || a.Xpra.Port <= 0 {
+func routeOf(a sessionapi.App) (route, bool) {
+	if a.Status != sessionapi.StatusRunning || a.Xpra == nil || a.Xpra.Host == "" || a.Xpra.Port <= 0 {
 		return route{}, false
 	}
-	return route{AppID: a.ID, Host: a.Xpra.Host, Port: a.Xpra.Port, Password: a.Xpra.Password, EncryptionKey: a.Xpra.EncryptionKey}, true
+	return route{AppID: a.ID, Host: a.Xpra.Host, Port: int(a.Xpra.Port), Password: a.Xpra.Password, EncryptionKey: a.Xpra.EncryptionKey}, true
 }
 
 // route returns the last known route of a running app.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 func newTestSupervisor(t *testing.T, svc sessionAPI, att attacher) *supervisor {
@@ -36,7 +36,7 @@ func TestSupervisorAttachReattachDetach(t *testing.T) {
 	t.Parallel()
 	svc := newFakeService(t, "tok-a")
 	client, _ := svc.client(t, "tok-a")
-	svc.setApps("tok-a", launchapi.App{ID: "a1", App: "itksnap", Status: launchapi.StatusStarting})
+	svc.setApps("tok-a", sessionapi.App{ID: "a1", App: "itksnap", Status: sessionapi.StatusStarting})
 	att := newFakeAttacher()
 	s := newTestSupervisor(t, client, att)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -53,7 +53,7 @@ func TestSupervisorAttachReattachDetach(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Start(ctx) }()
 
-	svc.setStatus("tok-a", "a1", launchapi.StatusRunning, &launchapi.Xpra{Host: "10.0.0.7", Port: 14500, Password: "s3cret"})
+	svc.setStatus("tok-a", "a1", sessionapi.StatusRunning, &sessionapi.Xpra{Host: "10.0.0.7", Port: 14500, Password: "s3cret"})
 	r := recv(t, att.attached, "the first attach")
 	want := route{AppID: "a1", Host: "10.0.0.7", Port: 14500, Password: "s3cret"}
 	if r != want {
@@ -70,7 +70,7 @@ func TestSupervisorAttachReattachDetach(t *testing.T) {
 	}
 
 	// The app ends: the attach is stopped and not started again.
-	svc.setStatus("tok-a", "a1", launchapi.StatusEnded, nil)
+	svc.setStatus("tok-a", "a1", sessionapi.StatusEnded, nil)
 	if id := recv(t, att.detached, "the detach"); id != "a1" {
 		t.Fatalf("detached %q", id)
 	}

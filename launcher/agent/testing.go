@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // ServeLaunchAPI serves only the launch API on socket, forwarding to the
@@ -16,6 +18,6 @@ func ServeLaunchAPI(ctx context.Context, socket, serviceURL, tokenFile string, u
 	if uid < 0 {
 		uid = os.Getuid()
 	}
-	l := &localAPI{socket: socket, svc: newServiceClient(serviceURL, tokenFile, hc), log: log, uid: uid, kick: func() {}}
+	l := &localAPI{socket: socket, svc: sessionapi.NewClient(serviceURL, tokenFile, hc), log: log, uid: uid, kick: func() {}}
 	return l.Start(ctx)
 }

@@ -12,9 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
-	"kubedesk.dev/kubedesk/launcher/launchapi"
 	"kubedesk.dev/kubedesk/launcher/menu"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // The codes of the local API's answers when apps are unavailable.
@@ -74,14 +73,14 @@ func runUnavailable(ctx context.Context, cfg Config, sentence string, mopts menu
 		return err
 	}
 	uid := os.Getuid()
-	e := &launchapi.Error{Status: http.StatusServiceUnavailable, Code: CodeLauncherUnavailable, Message: sentence}
+	e := &sessionapi.Error{Status: http.StatusServiceUnavailable, Code: CodeLauncherUnavailable, Message: sentence}
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
 		ConnContext:       peerContext(log),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if peer, _ := r.Context().Value(peerKey{}).(int); peer != uid {
-				writeError(w, &launchapi.Error{Status: http.StatusForbidden, Code: "forbidden", Message: "Only the session's user may use the launcher."})
+				writeError(w, &sessionapi.Error{Status: http.StatusForbidden, Code: "forbidden", Message: "Only the session's user may use the launcher."})
 				return
 			}
 			writeError(w, e)
@@ -101,11 +100,11 @@ func writeNotice(mopts menu.Options, sentence string) error {
 		mopts.DataHome, mopts.ConfigHome = d.DataHome, d.ConfigHome
 	}
 	mopts.Notice = sentence
-	empty, _ := catalog.New()
+	empty, _ := sessionapi.NewListing()
 	_, err := writeMenu(empty, mopts, slog.New(slog.DiscardHandler))
 	return err
 }
 
 // isUnreachable tells a service that did not answer from one that
 // refused, and from the agent's own trouble (its token file, say).
-func isUnreachable(err error) bool { return errors.Is(err, errUnreachable) }
+func isUnreachable(err error) bool { return errors.Is(err, sessionapi.ErrUnreachable) }

@@ -11,6 +11,7 @@ import (
 
 	"kubedesk.dev/kubedesk/launcher/launchapi"
 	"kubedesk.dev/kubedesk/launcher/menu"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // A session whose agent was given no service URL (the operator left
@@ -44,10 +45,10 @@ func TestUnavailableAgentSaysWhy(t *testing.T) {
 	lc := launchapi.NewClient(cfg.Socket)
 	for what, call := range map[string]func() error{
 		"catalog": func() error { _, err := lc.Catalog(ctx); return err },
-		"launch":  func() error { _, err := lc.Launch(ctx, launchapi.LaunchRequest{App: "xterm"}); return err },
+		"launch":  func() error { _, err := lc.Launch(ctx, sessionapi.LaunchRequest{App: "xterm"}); return err },
 		"list":    func() error { _, err := lc.List(ctx); return err },
 	} {
-		var e *launchapi.Error
+		var e *sessionapi.Error
 		if err := call(); !errors.As(err, &e) {
 			t.Errorf("%s: %v, want the agent's refusal", what, err)
 			continue
@@ -76,7 +77,7 @@ func TestMenuNoticeUntilTheServiceAnswers(t *testing.T) {
 	if err := os.WriteFile(token, []byte("tok-a\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	down := newServiceClient("http://127.0.0.1:1", token, nil)
+	down := sessionapi.NewClient("http://127.0.0.1:1", token, nil)
 	m := newMenuSync(down, opts, 0, testLogger(t))
 	m.serviceURL = "http://127.0.0.1:1"
 	if err := m.sync(context.Background()); err == nil {
@@ -112,10 +113,10 @@ func TestLocalAPIServiceDown(t *testing.T) {
 	if err := os.WriteFile(token, []byte("tok-a\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	down := newServiceClient("http://127.0.0.1:1", token, nil)
+	down := sessionapi.NewClient("http://127.0.0.1:1", token, nil)
 	lc := startLocalAPIAt(t, down, "http://127.0.0.1:1")
 	_, err := lc.Catalog(context.Background())
-	var e *launchapi.Error
+	var e *sessionapi.Error
 	if !errors.As(err, &e) || e.Code != CodeServiceUnreachable || !strings.Contains(e.Message, "cannot reach the kubedesk service at http://127.0.0.1:1 (connection refused)") {
 		t.Fatalf("catalog with the service down: %v", err)
 	}
@@ -126,10 +127,10 @@ func TestLocalAPIServiceDown(t *testing.T) {
 func TestLocalAPITokenMissing(t *testing.T) {
 	t.Parallel()
 	svc := newFakeService(t, "tok-a")
-	missing := newServiceClient(svc.srv.URL, filepath.Join(t.TempDir(), "token"), nil)
+	missing := sessionapi.NewClient(svc.srv.URL, filepath.Join(t.TempDir(), "token"), nil)
 	lc := startLocalAPIAt(t, missing, svc.srv.URL)
 	_, err := lc.Catalog(context.Background())
-	var e *launchapi.Error
+	var e *sessionapi.Error
 	if !errors.As(err, &e) || e.Status != 503 || e.Code != CodeLauncherUnavailable || !strings.Contains(e.Message, "read the session token") {
 		t.Fatalf("catalog without a token file: %v", err)
 	}

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // Exit codes.
@@ -131,7 +132,7 @@ func (c *CLI) Run(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	case len(rest) == 0:
 		return usageError("name the app to launch")
 	}
-	req := launchapi.LaunchRequest{App: rest[0]}
+	req := sessionapi.LaunchRequest{App: rest[0]}
 	files := rest[1:]
 	if len(files) > 0 && c.isVersion(files[0]) {
 		req.Version, files = files[0], files[1:]
@@ -174,7 +175,7 @@ func (c *CLI) isVersion(arg string) bool {
 	return err != nil
 }
 
-func (c *CLI) wait(ctx context.Context, client *launchapi.Client, a launchapi.App, timeout time.Duration, stdout io.Writer) error {
+func (c *CLI) wait(ctx context.Context, client *launchapi.Client, a sessionapi.App, timeout time.Duration, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	every := c.PollInterval
@@ -185,10 +186,10 @@ func (c *CLI) wait(ctx context.Context, client *launchapi.Client, a launchapi.Ap
 	defer t.Stop()
 	for {
 		switch a.Status {
-		case launchapi.StatusRunning:
+		case sessionapi.StatusRunning:
 			fmt.Fprintf(stdout, "%s is running.\n", a.ID)
 			return nil
-		case launchapi.StatusFailed, launchapi.StatusEnded, launchapi.StatusStopping:
+		case sessionapi.StatusFailed, sessionapi.StatusEnded, sessionapi.StatusStopping:
 			msg := a.Message
 			if msg == "" {
 				msg = "no reason given"
@@ -231,7 +232,7 @@ func (c *CLI) list(ctx context.Context, client *launchapi.Client, stdout io.Writ
 // failure turns an agent or service error into a readable one with its
 // exit code.
 func failure(err error) error {
-	var e *launchapi.Error
+	var e *sessionapi.Error
 	switch {
 	case errors.Is(err, launchapi.ErrAgentUnreachable):
 		return &ExitError{Code: ExitUnreachable, Err: err}

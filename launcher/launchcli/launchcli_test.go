@@ -19,8 +19,8 @@ import (
 	"go.uber.org/goleak"
 
 	"kubedesk.dev/kubedesk/launcher/agent"
-	"kubedesk.dev/kubedesk/launcher/launchapi"
 	"kubedesk.dev/kubedesk/launcher/launchcli"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 const waitShort = 5 * time.Second
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // in its catalog (itksnap).
 type service struct {
 	mu       sync.Mutex
-	launched []launchapi.LaunchRequest
+	launched []sessionapi.LaunchRequest
 	gets     int
 	stopped  []string
 }
@@ -44,11 +44,11 @@ func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	app := launchapi.App{ID: "itksnap-1", App: "itksnap", Version: "4.2.2", Status: "starting", Pod: "app-x",
-		Xpra: &launchapi.Xpra{Host: "10.1.2.3", Port: 14500, Password: "never-shown"}}
+	app := sessionapi.App{ID: "itksnap-1", App: "itksnap", Version: "4.2.2", Status: "starting", Pod: "app-x",
+		Xpra: &sessionapi.Xpra{Host: "10.1.2.3", Port: 14500, Password: "never-shown"}}
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/session/apps":
-		var req launchapi.LaunchRequest
+		var req sessionapi.LaunchRequest
 		json.NewDecoder(r.Body).Decode(&req)
 		s.launched = append(s.launched, req)
 		if req.App != "itksnap" {
@@ -59,7 +59,7 @@ func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
 		json.NewEncoder(w).Encode(app)
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/session/apps":
-		json.NewEncoder(w).Encode([]launchapi.App{app})
+		json.NewEncoder(w).Encode([]sessionapi.App{app})
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/session/apps/itksnap-1":
 		if s.gets++; s.gets > 1 {
 			app.Status = "running"
@@ -149,12 +149,12 @@ func TestLaunch(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
-		want launchapi.LaunchRequest
+		want sessionapi.LaunchRequest
 	}{
-		{"menu entry", []string{"itksnap", "4.2.2", "/home/jovyan/a.nii"}, launchapi.LaunchRequest{App: "itksnap", Version: "4.2.2", Files: []string{"/home/jovyan/a.nii"}}},
-		{"relative file", []string{"itksnap", "4.2.2", "brain.nii.gz", "../b.nii"}, launchapi.LaunchRequest{App: "itksnap", Version: "4.2.2", Files: []string{"/home/jovyan/data/brain.nii.gz", "/home/jovyan/b.nii"}}},
-		{"file instead of a version", []string{"itksnap", "brain.nii.gz"}, launchapi.LaunchRequest{App: "itksnap", Files: []string{"/home/jovyan/data/brain.nii.gz"}}},
-		{"newest version", []string{"itksnap"}, launchapi.LaunchRequest{App: "itksnap"}},
+		{"menu entry", []string{"itksnap", "4.2.2", "/home/jovyan/a.nii"}, sessionapi.LaunchRequest{App: "itksnap", Version: "4.2.2", Files: []string{"/home/jovyan/a.nii"}}},
+		{"relative file", []string{"itksnap", "4.2.2", "brain.nii.gz", "../b.nii"}, sessionapi.LaunchRequest{App: "itksnap", Version: "4.2.2", Files: []string{"/home/jovyan/data/brain.nii.gz", "/home/jovyan/b.nii"}}},
+		{"file instead of a version", []string{"itksnap", "brain.nii.gz"}, sessionapi.LaunchRequest{App: "itksnap", Files: []string{"/home/jovyan/data/brain.nii.gz"}}},
+		{"newest version", []string{"itksnap"}, sessionapi.LaunchRequest{App: "itksnap"}},
 	} {
 		out, err := run(t, socket, tc.args...)
 		if err != nil {

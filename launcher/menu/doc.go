@@ -1,6 +1,7 @@
-// Package menu turns an app catalog into the desktop's Applications menu,
-// following the freedesktop Desktop Entry and Desktop Menu
-// specifications, which XFCE (the session image's desktop) reads and
+// Package menu turns the session's catalog, as the service lists it
+// (sessionapi.Listing: what menus show, checked), into the desktop's
+// Applications menu, following the freedesktop Desktop Entry and Desktop
+// Menu specifications, which XFCE (the session image's desktop) reads and
 // reloads by itself when the files change.
 //
 // Write puts, for each app version, a desktop entry

@@ -12,7 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // The names this package owns. Write replaces and removes files with these
@@ -63,7 +63,7 @@ type Options struct {
 	Launch []string
 	// Icon chooses an entry's icon; nil means DefaultIconFor. A launcher
 	// that caches icon URLs as files can map them here.
-	Icon func(catalog.App) string
+	Icon func(sessionapi.CatalogApp) string
 	// Notice, when set, is a sentence that says why apps are missing or
 	// cannot start (the launcher cannot reach the service, say): the menu
 	// gets an entry NoticeName, first in "Kubedesk Apps", that shows it in
@@ -104,7 +104,7 @@ func DefaultOptions() (Options, error) {
 
 // DefaultIconFor is the app's Icon when it is an icon name or an absolute
 // path, and DefaultIcon otherwise.
-func DefaultIconFor(a catalog.App) string {
+func DefaultIconFor(a sessionapi.CatalogApp) string {
 	if a.Icon == "" || strings.Contains(a.Icon, "://") || (strings.ContainsRune(a.Icon, '/') && !filepath.IsAbs(a.Icon)) {
 		return DefaultIcon
 	}
@@ -114,7 +114,7 @@ func DefaultIconFor(a catalog.App) string {
 // EntryFile is the desktop entry's file name for an app. An ID holds no
 // "_" and a version may hold "-", so "_" keeps "foo-1 2" and "foo 1-2"
 // apart.
-func EntryFile(a catalog.App) string {
+func EntryFile(a sessionapi.CatalogApp) string {
 	return Prefix + "-" + a.ID + "_" + a.Version + ".desktop"
 }
 
@@ -134,7 +134,7 @@ func AppDirectory(id string) string {
 // "desktop-directories/…" and "mime/packages/…" (DataHome),
 // "menus/applications-merged/…" (ConfigHome). It touches no file; Write
 // does.
-func Render(c *catalog.Catalog, opts Options) map[string][]byte {
+func Render(c *sessionapi.Listing, opts Options) map[string][]byte {
 	if len(opts.Launch) == 0 {
 		opts.Launch = []string{"launch"}
 	}
@@ -189,7 +189,7 @@ func noticeEntry(opts Options) []byte {
 }
 
 // desktopEntry is an app version's entry; mimes are the types it opens.
-func desktopEntry(a catalog.App, mimes []string, opts Options) []byte {
+func desktopEntry(a sessionapi.CatalogApp, mimes []string, opts Options) []byte {
 	var b bytes.Buffer
 	kv := func(k, v string) { fmt.Fprintf(&b, "%s=%s\n", k, v) }
 	b.WriteString("[Desktop Entry]\n")
@@ -243,16 +243,16 @@ type category struct {
 }
 
 // categoriesOf lists an app's categories by slug, Other for none.
-func categoriesOf(a catalog.App) []category {
+func categoriesOf(a sessionapi.CatalogApp) []category {
 	var out []category
 	for _, c := range a.Categories {
-		slug := catalog.CategorySlug(c)
+		slug := sessionapi.Slug(c)
 		if !slices.ContainsFunc(out, func(x category) bool { return x.slug == slug }) {
 			out = append(out, category{slug: slug, label: label(c)})
 		}
 	}
 	if len(out) == 0 {
-		out = append(out, category{slug: catalog.CategorySlug(OtherCategory), label: OtherCategory})
+		out = append(out, category{slug: sessionapi.Slug(OtherCategory), label: OtherCategory})
 	}
 	return out
 }
@@ -271,15 +271,15 @@ type menuCategory struct {
 
 type menuApp struct {
 	id, name string
-	newest   catalog.App
+	newest   sessionapi.CatalogApp
 	entries  []string // newest first
 }
 
-// buildTree groups the apps (by ID, newest version first, as Catalog.Apps
+// buildTree groups the apps (by ID, newest version first, as Listing.Apps
 // gives them) into categories sorted by label, and each category's apps by
 // name. Categories with the same slug are one; the first label in sorted
 // order names it.
-func buildTree(apps []catalog.App) []*menuCategory {
+func buildTree(apps []sessionapi.CatalogApp) []*menuCategory {
 	byID := map[string]*menuApp{}
 	var ids []string
 	for _, a := range apps {
@@ -398,7 +398,7 @@ type Changes struct {
 // the menu that refers to them; then desktop entries and .directory files
 // with this package's prefix that the catalog no longer has are removed.
 // Other files are left alone.
-func Write(c *catalog.Catalog, opts Options) (Changes, error) {
+func Write(c *sessionapi.Listing, opts Options) (Changes, error) {
 	var ch Changes
 	if !filepath.IsAbs(opts.DataHome) || !filepath.IsAbs(opts.ConfigHome) {
 		return ch, fmt.Errorf("write menu: DataHome %q and ConfigHome %q must be absolute paths", opts.DataHome, opts.ConfigHome)

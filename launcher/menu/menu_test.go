@@ -15,7 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -26,11 +27,11 @@ const goldenDir = "testdata/golden"
 // python).
 const toolTimeout = 2 * time.Minute
 
-func loadCatalog(t *testing.T, path string) *catalog.Catalog {
+func loadCatalog(t *testing.T, path string) *sessionapi.Listing {
 	t.Helper()
 	c, problems := catalog.Load(path)
 	require.Empty(t, problems)
-	return c
+	return listingOf(t, c)
 }
 
 func testOptions() Options {
@@ -128,20 +129,20 @@ func TestDefaultIconFor(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.icon, func(t *testing.T) {
 			t.Parallel()
-			assert.Equal(t, tt.want, DefaultIconFor(catalog.App{Icon: tt.icon}))
+			assert.Equal(t, tt.want, DefaultIconFor(sessionapi.CatalogApp{Icon: tt.icon}))
 		})
 	}
 }
 
 func TestEntryFileKeepsIDsAndVersionsApart(t *testing.T) {
 	t.Parallel()
-	a := EntryFile(catalog.App{ID: "foo-1", Version: "2"})
-	b := EntryFile(catalog.App{ID: "foo", Version: "1-2"})
+	a := EntryFile(sessionapi.CatalogApp{ID: "foo-1", Version: "2"})
+	b := EntryFile(sessionapi.CatalogApp{ID: "foo", Version: "1-2"})
 	assert.Equal(t, "kubedesk-foo-1_2.desktop", a)
 	assert.Equal(t, "kubedesk-foo_1-2.desktop", b)
 }
 
-func writeTo(t *testing.T, c *catalog.Catalog) (Options, Changes) {
+func writeTo(t *testing.T, c *sessionapi.Listing) (Options, Changes) {
 	t.Helper()
 	root := t.TempDir()
 	opts := testOptions()
@@ -223,7 +224,7 @@ func TestWriteReplacesOnlyItsOwnFiles(t *testing.T) {
 - {id: fsl-shell, name: FSL shell, version: 6.0.7.19, categories: [functional imaging], image: "vnmd/fsl_6.0.7.19:20260217", command: [/bin/bash], terminal: true}
 `), "smaller.yaml")
 	require.Empty(t, problems)
-	ch, err := Write(smaller, opts)
+	ch, err := Write(listingOf(t, smaller), opts)
 	require.NoError(t, err)
 
 	rel := func(paths []string) []string {
@@ -275,7 +276,7 @@ func TestWriteReplacesOnlyItsOwnFiles(t *testing.T) {
 
 func TestWriteEmptyCatalog(t *testing.T) {
 	t.Parallel()
-	empty, _ := catalog.New()
+	empty, _ := sessionapi.NewListing()
 	opts, ch := writeTo(t, empty)
 	assert.Len(t, ch.Written, 2, "the top directory and an empty menu")
 	menu, err := os.ReadFile(filepath.Join(opts.ConfigHome, MergedMenusDir, MenuFile))
@@ -287,7 +288,7 @@ func TestWriteEmptyCatalog(t *testing.T) {
 // next Write without one removes it.
 func TestWriteNotice(t *testing.T) {
 	t.Parallel()
-	empty, _ := catalog.New()
+	empty, _ := sessionapi.NewListing()
 	root := t.TempDir()
 	opts := Options{DataHome: filepath.Join(root, "share"), ConfigHome: filepath.Join(root, "config"),
 		Notice: "Apps are unavailable: the service said \"no\"; 100% sure."}
@@ -314,7 +315,7 @@ func TestWriteNotice(t *testing.T) {
 
 func TestWriteNeedsAbsoluteHomes(t *testing.T) {
 	t.Parallel()
-	empty, _ := catalog.New()
+	empty, _ := sessionapi.NewListing()
 	_, err := Write(empty, Options{DataHome: "share", ConfigHome: "/config"})
 	require.EqualError(t, err, `write menu: DataHome "share" and ConfigHome "/config" must be absolute paths`)
 }

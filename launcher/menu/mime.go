@@ -9,7 +9,7 @@ import (
 	"strings"
 	"sync"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // A file manager offers an app for a file by the file's MIME type: the
@@ -35,7 +35,7 @@ const (
 // know to its type: the MIME type of an app that declares exactly one (in
 // catalog order), else application/x-kubedesk-<extension>, so the type of
 // a file never depends on which apps name it.
-func mimeTable(apps []catalog.App, known func(ext string) bool) map[string]string {
+func mimeTable(apps []sessionapi.CatalogApp, known func(ext string) bool) map[string]string {
 	table := map[string]string{}
 	for _, a := range apps {
 		exts, mimes := splitFileTypes(a)
@@ -58,7 +58,7 @@ func mimeTable(apps []catalog.App, known func(ext string) bool) map[string]strin
 
 // splitFileTypes parts an app's file types into extensions (lower case,
 // with the dot) and MIME types.
-func splitFileTypes(a catalog.App) (exts, mimes []string) {
+func splitFileTypes(a sessionapi.CatalogApp) (exts, mimes []string) {
 	for _, ft := range a.FileTypes {
 		switch {
 		case strings.ContainsRune(ft, '/'):
@@ -72,7 +72,7 @@ func splitFileTypes(a catalog.App) (exts, mimes []string) {
 
 // mimeTypesOf are the MIME types an app's entry lists: those it declares,
 // and the types the table gave its extensions.
-func mimeTypesOf(a catalog.App, table map[string]string) []string {
+func mimeTypesOf(a sessionapi.CatalogApp, table map[string]string) []string {
 	exts, mimes := splitFileTypes(a)
 	out := slices.Clone(mimes)
 	for _, ext := range exts {

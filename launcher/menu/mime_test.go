@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 )
 
 // The demo's three kinds of app: a viewer that names one MIME type for
@@ -28,7 +28,7 @@ func TestMIMEPackageTypesOnlyUnknownExtensions(t *testing.T) {
 	c, problems := catalog.Parse([]byte(mimeCatalog), "apps.yaml")
 	require.Empty(t, problems)
 	known := func(ext string) bool { return ext == ".png" || ext == ".jpg" || ext == ".hdr" }
-	files := Render(c, Options{KnownFileType: known})
+	files := Render(listingOf(t, c), Options{KnownFileType: known})
 
 	pkg := string(files[MIMEPackagesDir+"/"+MIMEPackage])
 	assert.Equal(t, `<?xml version="1.0" encoding="UTF-8"?>
@@ -67,16 +67,17 @@ func TestMIMEPackageTypesOnlyUnknownExtensions(t *testing.T) {
 func TestMIMEPackageGoesWhenNotNeeded(t *testing.T) {
 	t.Parallel()
 	c, _ := catalog.Parse([]byte(mimeCatalog), "apps.yaml")
+	l := listingOf(t, c)
 	root := t.TempDir()
 	opts := Options{DataHome: filepath.Join(root, "share"), ConfigHome: filepath.Join(root, "config"),
 		KnownFileType: func(string) bool { return false }}
-	_, err := Write(c, opts)
+	_, err := Write(l, opts)
 	require.NoError(t, err)
 	pkg := filepath.Join(opts.DataHome, MIMEPackagesDir, MIMEPackage)
 	require.FileExists(t, pkg)
 
 	opts.KnownFileType = func(string) bool { return true }
-	ch, err := Write(c, opts)
+	ch, err := Write(l, opts)
 	require.NoError(t, err)
 	assert.Contains(t, ch.Removed, pkg)
 	assert.NoFileExists(t, pkg)

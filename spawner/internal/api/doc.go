@@ -6,6 +6,13 @@
 // token, compared in constant time. Session routes answer 503 until the
 // session manager has rebuilt its state from the cluster, so that a service
 // restarted under a running hub never reports a live server as gone.
-// Errors are JSON objects {"code", "message", "field"} whose message is
-// written for the person who will read it in JupyterHub.
+// Errors are JSON objects {"code", "message", "field"} (sessionapi.Error)
+// whose message is written for the person who will read it in JupyterHub.
+//
+// The session routes (/api/v1/session/*, the launcher agent's, with a
+// session token instead of the hub's) speak spawner/sessionapi's types.
+// Two tests keep openapi.yaml true: every documented operation is served
+// and every served route documented (TestOpenAPIMatchesRoutes), and the
+// schemas of the session API have the fields of its Go types
+// (TestOpenAPIMatchesWireTypes).
 package api

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // FuzzRequests sends the REST API what a hub, a session or anyone on the
@@ -63,7 +65,7 @@ func FuzzRequests(f *testing.F) {
 		rec := do(t, newTestServer(t, &fakeSessions{ready: true}), method, path, auth, string(body))
 		require.Less(t, rec.Code, 500, "%s %s %q: %d %s", method, path, body, rec.Code, rec.Body)
 		if rec.Code >= 400 {
-			var e apiError
+			var e sessionapi.Error
 			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), "%s %s: %d %s", method, path, rec.Code, rec.Body)
 			require.NotEmpty(t, e.Code, "%s %s: %s", method, path, rec.Body)
 			require.NotEmpty(t, e.Message, "%s %s: %s", method, path, rec.Body)

@@ -22,6 +22,7 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/httpguard"
 	"kubedesk.dev/kubedesk/spawner/internal/progress"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 func (s *server) listProfiles(c echo.Context) error {
@@ -97,12 +98,12 @@ func (s *server) create(c echo.Context) error {
 	if err != nil {
 		var oe *OptionsError
 		if errors.As(err, &oe) {
-			return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "invalid_options", Message: oe.Message, Field: oe.Field})
+			return echo.NewHTTPError(http.StatusBadRequest, sessionapi.Error{Code: "invalid_options", Message: oe.Message, Field: oe.Field})
 		}
 		return fail(http.StatusBadRequest, "invalid_options", err.Error())
 	}
 	if req.StartTimeout < 0 {
-		return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "bad_request", Field: "start_timeout", Message: "start_timeout must be a positive number of seconds."})
+		return echo.NewHTTPError(http.StatusBadRequest, sessionapi.Error{Code: "bad_request", Field: "start_timeout", Message: "start_timeout must be a positive number of seconds."})
 	}
 	spec := session.Spec{Profile: profile, Settings: settings, Env: req.Env, Request: req.digest()}
 	if req.StartTimeout > 0 {
@@ -148,12 +149,12 @@ func decodeStrict(c echo.Context, dst any) error {
 func validateEnv(env map[string]string) error {
 	prefix, ok := env["JUPYTERHUB_SERVICE_PREFIX"]
 	if !ok || !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
-		return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "invalid_env", Field: "env.JUPYTERHUB_SERVICE_PREFIX",
+		return echo.NewHTTPError(http.StatusBadRequest, sessionapi.Error{Code: "invalid_env", Field: "env.JUPYTERHUB_SERVICE_PREFIX",
 			Message: "env must hold JUPYTERHUB_SERVICE_PREFIX, a path that starts and ends with '/' (the hub's Spawner.get_env() provides it)."})
 	}
 	for name := range env {
 		if !envName.MatchString(name) {
-			return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "invalid_env", Field: "env",
+			return echo.NewHTTPError(http.StatusBadRequest, sessionapi.Error{Code: "invalid_env", Field: "env",
 				Message: fmt.Sprintf("%q is not a valid environment variable name.", name)})
 		}
 	}

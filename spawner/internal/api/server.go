@@ -22,6 +22,7 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/internal/progress"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // OpenAPI is the API's description; a test keeps it and the routes in step.
@@ -181,7 +182,7 @@ func New(opts Options) (http.Handler, error) {
 	bodyLimit := middleware.BodyLimit(strconv.FormatInt(opts.MaxBodyBytes, 10) + "B")
 	if opts.Apps != nil && opts.Tokens != nil {
 		// The launcher agent's routes: a session token, not the hub's.
-		own := e.Group(Prefix+"/session", s.authenticateSession, bodyLimit)
+		own := e.Group(sessionapi.Prefix, s.authenticateSession, bodyLimit)
 		own.GET("/catalog", s.sessionCatalog)
 		own.POST("/apps", s.launchApp)
 		own.GET("/apps", s.listApps)
@@ -203,15 +204,10 @@ func New(opts Options) (http.Handler, error) {
 	return e, nil
 }
 
-// apiError is the JSON body of every error.
-type apiError struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Field   string `json:"field,omitempty"`
-}
-
+// fail is an error answer; its body, as of every error, is a
+// sessionapi.Error (schema Error).
 func fail(status int, code, msg string) *echo.HTTPError {
-	return echo.NewHTTPError(status, apiError{Code: code, Message: msg})
+	return echo.NewHTTPError(status, sessionapi.Error{Code: code, Message: msg})
 }
 
 // handleError renders echo's own errors (404, 405, 413) in the API's shape.
@@ -224,9 +220,9 @@ func (s *server) handleError(err error, c echo.Context) {
 		s.opts.Logger.Error("Request failed", "path", c.Path(), "err", err)
 		he = fail(http.StatusInternalServerError, "internal", "The service failed unexpectedly; its log has the details.")
 	}
-	body, ok := he.Message.(apiError)
+	body, ok := he.Message.(sessionapi.Error)
 	if !ok {
-		body = apiError{Code: codeFor(he.Code), Message: fmt.Sprint(he.Message)}
+		body = sessionapi.Error{Code: codeFor(he.Code), Message: fmt.Sprint(he.Message)}
 		if he.Code == http.StatusRequestEntityTooLarge {
 			body.Message = fmt.Sprintf("The request body is larger than the %d bytes the service accepts.", s.opts.MaxBodyBytes)
 		}

@@ -22,13 +22,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"sigs.k8s.io/yaml"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/apps"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/internal/progress"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
 	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 const hubToken = "0123456789abcdef-hub-token"
@@ -106,18 +107,18 @@ func (f *fakeApps) Catalog(apps.Caller) ([]catalog.App, error) {
 		Placement: catalog.Placement{NodeSelector: map[string]string{"pool": "gpu"}}, Profiles: []string{"gpu"},
 	}}, nil
 }
-func (f *fakeApps) Launch(_ context.Context, c apps.Caller, r apps.LaunchRequest) (apps.App, error) {
+func (f *fakeApps) Launch(_ context.Context, c apps.Caller, r sessionapi.LaunchRequest) (sessionapi.App, error) {
 	if r.App == "forbidden-app" {
-		return apps.App{}, &apps.Error{Code: apps.CodeNotAllowed, Message: "not in this profile"}
+		return sessionapi.App{}, &apps.Error{Code: apps.CodeNotAllowed, Message: "not in this profile"}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.launched = append(f.launched, c)
-	return apps.App{ID: "pod-1", App: r.App, Status: apps.StatusStarting}, nil
+	return sessionapi.App{ID: "pod-1", App: r.App, Status: sessionapi.StatusStarting}, nil
 }
-func (f *fakeApps) List(context.Context, apps.Caller) ([]apps.App, error) { return nil, nil }
-func (f *fakeApps) Get(context.Context, apps.Caller, string) (apps.App, error) {
-	return apps.App{}, &apps.Error{Code: apps.CodeNotFound, Message: "No such app in this session."}
+func (f *fakeApps) List(context.Context, apps.Caller) ([]sessionapi.App, error) { return nil, nil }
+func (f *fakeApps) Get(context.Context, apps.Caller, string) (sessionapi.App, error) {
+	return sessionapi.App{}, &apps.Error{Code: apps.CodeNotFound, Message: "No such app in this session."}
 }
 func (f *fakeApps) Stop(context.Context, apps.Caller, string) error { return nil }
 
@@ -162,9 +163,9 @@ func do(t *testing.T, h http.Handler, method, path, auth, body string) *httptest
 	return rec
 }
 
-func decodeError(t *testing.T, rec *httptest.ResponseRecorder) apiError {
+func decodeError(t *testing.T, rec *httptest.ResponseRecorder) sessionapi.Error {
 	t.Helper()
-	var e apiError
+	var e sessionapi.Error
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), rec.Body.String())
 	return e
 }

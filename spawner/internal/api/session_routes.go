@@ -8,20 +8,20 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
-	"kubedesk.dev/kubedesk/launcher/launchapi"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/apps"
 	"kubedesk.dev/kubedesk/spawner/internal/httpguard"
 	"kubedesk.dev/kubedesk/spawner/internal/sessiontoken"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // Apps is what the session routes need of the app manager.
 type Apps interface {
 	Ready() bool
 	Catalog(apps.Caller) ([]catalog.App, error)
-	Launch(context.Context, apps.Caller, apps.LaunchRequest) (apps.App, error)
-	List(context.Context, apps.Caller) ([]apps.App, error)
-	Get(context.Context, apps.Caller, string) (apps.App, error)
+	Launch(context.Context, apps.Caller, sessionapi.LaunchRequest) (sessionapi.App, error)
+	List(context.Context, apps.Caller) ([]sessionapi.App, error)
+	Get(context.Context, apps.Caller, string) (sessionapi.App, error)
 	Stop(context.Context, apps.Caller, string) error
 }
 
@@ -89,7 +89,7 @@ func appError(err error) error {
 }
 
 // sessionCatalog answers the apps the session may launch with what its
-// menus show (launchapi.CatalogApp) and nothing more: images, command
+// menus show (catalog.App.Listing) and nothing more: images, command
 // lines, env, resources and placement are the service's to use, and a
 // session, where any user code runs, has no need to read them.
 func (s *server) sessionCatalog(c echo.Context) error {
@@ -97,21 +97,20 @@ func (s *server) sessionCatalog(c echo.Context) error {
 	if err != nil {
 		return appError(err)
 	}
-	out := make([]launchapi.CatalogApp, 0, len(list))
+	out := make([]sessionapi.CatalogApp, 0, len(list))
 	for _, a := range list {
-		out = append(out, launchapi.CatalogApp{ID: a.ID, Name: a.Name, Version: a.Version, Description: a.Description,
-			Icon: a.Icon, Categories: a.Categories, FileTypes: a.FileTypes, Terminal: a.Terminal})
+		out = append(out, a.Listing())
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
 func (s *server) launchApp(c echo.Context) error {
-	var req apps.LaunchRequest
+	var req sessionapi.LaunchRequest
 	if err := decodeStrict(c, &req); err != nil {
 		return err
 	}
 	if req.App == "" {
-		return echo.NewHTTPError(http.StatusBadRequest, apiError{Code: "bad_request", Field: "app", Message: "Name the app to launch."})
+		return echo.NewHTTPError(http.StatusBadRequest, sessionapi.Error{Code: "bad_request", Field: "app", Message: "Name the app to launch."})
 	}
 	a, err := s.opts.Apps.Launch(c.Request().Context(), caller(c), req)
 	if err != nil {

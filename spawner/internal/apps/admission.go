@@ -5,6 +5,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // admission serializes the quota check of each session's launches and
@@ -53,7 +55,7 @@ func (a *admission) admit(session, pod string, limit int, cached []*corev1.Pod, 
 	seen := make(map[string]bool, len(cached))
 	for _, p := range cached {
 		seen[p.Name] = true
-		if st, _, _ := status(p); st == StatusStarting || st == StatusRunning {
+		if st, _, _ := status(p); st == sessionapi.StatusStarting || st == sessionapi.StatusRunning {
 			n++
 		}
 	}

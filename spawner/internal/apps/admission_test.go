@@ -22,9 +22,10 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	k8stesting "k8s.io/client-go/testing"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 const testNS = "hub"
@@ -101,7 +102,7 @@ func TestConcurrentLaunchesKeepTheQuota(t *testing.T) {
 	outcomes := map[string]int{}
 	for range 40 {
 		wg.Go(func() {
-			_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm"})
+			_, err := mgr.Launch(context.Background(), caller, sessionapi.LaunchRequest{App: "xterm"})
 			code := "created"
 			var e *Error
 			if errors.As(err, &e) {
@@ -119,7 +120,7 @@ func TestConcurrentLaunchesKeepTheQuota(t *testing.T) {
 	assert.Equal(t, 2, appPods(t, client))
 
 	// The quota counts the apps the cache shows once they are there.
-	_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm"})
+	_, err := mgr.Launch(context.Background(), caller, sessionapi.LaunchRequest{App: "xterm"})
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, CodeQuota, e.Code)
@@ -135,7 +136,7 @@ func TestALaunchIsCountedOnceWhileItFinishes(t *testing.T) {
 	})
 	first := make(chan error, 1)
 	go func() {
-		_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm"})
+		_, err := mgr.Launch(context.Background(), caller, sessionapi.LaunchRequest{App: "xterm"})
 		first <- err
 	}()
 	require.Eventually(t, func() bool { return len(mgr.ofSession("jupyter-alice")) == 1 }, 5*time.Second, 5*time.Millisecond,
@@ -143,7 +144,7 @@ func TestALaunchIsCountedOnceWhileItFinishes(t *testing.T) {
 
 	second := make(chan error, 1)
 	go func() {
-		_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm"})
+		_, err := mgr.Launch(context.Background(), caller, sessionapi.LaunchRequest{App: "xterm"})
 		second <- err
 	}()
 	require.Eventually(t, func() bool { return len(mgr.ofSession("jupyter-alice")) == 2 }, 5*time.Second, 5*time.Millisecond,
@@ -151,7 +152,7 @@ func TestALaunchIsCountedOnceWhileItFinishes(t *testing.T) {
 	close(hold)
 	require.NoError(t, <-first)
 	require.NoError(t, <-second)
-	_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm"})
+	_, err := mgr.Launch(context.Background(), caller, sessionapi.LaunchRequest{App: "xterm"})
 	var e *Error
 	require.ErrorAs(t, err, &e, "a third is over the quota")
 	assert.Equal(t, CodeQuota, e.Code)
@@ -211,7 +212,7 @@ func TestLaunchArgumentCaps(t *testing.T) {
 		{"too many bytes", files(2, 40), CodeArgsTooLong},
 		{"a megabyte in one argument", files(1, 1<<20), CodeArgsTooLong},
 	} {
-		_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm", Files: tc.files})
+		_, err := mgr.Launch(context.Background(), caller, sessionapi.LaunchRequest{App: "xterm", Files: tc.files})
 		var e *Error
 		require.ErrorAs(t, err, &e, tc.name)
 		assert.Equal(t, tc.code, e.Code, tc.name)
@@ -219,7 +220,7 @@ func TestLaunchArgumentCaps(t *testing.T) {
 	}
 	assert.Zero(t, appPods(t, client), "no refused launch created a pod")
 
-	_, err := mgr.Launch(context.Background(), caller, LaunchRequest{App: "xterm", Files: files(3, 20)})
+	_, err := mgr.Launch(context.Background(), caller, sessionapi.LaunchRequest{App: "xterm", Files: files(3, 20)})
 	require.NoError(t, err, "at the caps a launch goes through")
 }
 

@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // Each app gets a password and a key of the stream's encryption of its own,
@@ -20,9 +21,9 @@ import (
 func TestAppCredentials(t *testing.T) {
 	mgr, client, caller := startApps(t, Config{})
 	ctx := context.Background()
-	a, err := mgr.Launch(ctx, caller, LaunchRequest{App: "xterm"})
+	a, err := mgr.Launch(ctx, caller, sessionapi.LaunchRequest{App: "xterm"})
 	require.NoError(t, err)
-	b, err := mgr.Launch(ctx, caller, LaunchRequest{App: "xterm"})
+	b, err := mgr.Launch(ctx, caller, sessionapi.LaunchRequest{App: "xterm"})
 	require.NoError(t, err)
 
 	secrets := map[string]podspec.XpraCredentials{}
@@ -39,10 +40,10 @@ func TestAppCredentials(t *testing.T) {
 
 	running(t, client, a.ID)
 	route := func(m *Manager) podspec.XpraCredentials {
-		var got App
+		var got sessionapi.App
 		require.Eventually(t, func() bool {
 			got, err = m.Get(ctx, caller, a.ID)
-			return err == nil && got.Status == StatusRunning
+			return err == nil && got.Status == sessionapi.StatusRunning
 		}, 5*time.Second, 10*time.Millisecond)
 		require.NotNil(t, got.Xpra)
 		return podspec.XpraCredentials{Password: got.Xpra.Password, EncryptionKey: got.Xpra.EncryptionKey}

@@ -1,6 +1,8 @@
 // Package apps starts, follows and stops app pods: one application launched
 // from a desktop session, in its own pod with an Xpra sidecar that streams
-// its windows back to the session (see docs/launch-design.md).
+// its windows back to the session (see docs/launch-design.md). It answers
+// the session routes in the session API's types (spawner/sessionapi); the
+// apps it launches come from the service's catalog (spawner/catalog).
 //
 // Every launch is checked before anything is created: the session must be
 // running and its token must name the session's current pod; the app must be

@@ -21,9 +21,10 @@ import (
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // Config tunes the Manager.
@@ -67,46 +68,6 @@ type Sessions interface {
 // Caller is the session a request comes from: the claims of its token.
 type Caller struct {
 	User, Server, SessionUID string
-}
-
-// LaunchRequest asks for an app.
-type LaunchRequest struct {
-	App     string   `json:"app"`
-	Version string   `json:"version"`
-	Files   []string `json:"files"`
-}
-
-// Status of an app.
-type Status string
-
-const (
-	StatusStarting Status = "starting"
-	StatusRunning  Status = "running"
-	StatusStopping Status = "stopping"
-	StatusEnded    Status = "ended"
-	StatusFailed   Status = "failed"
-)
-
-// App is an app instance as the launcher agent sees it.
-type App struct {
-	ID        string     `json:"id"`
-	App       string     `json:"app"`
-	Version   string     `json:"version"`
-	Status    Status     `json:"status"`
-	Message   string     `json:"message,omitempty"`
-	Pod       string     `json:"pod"`
-	ExitCode  *int       `json:"exit_code,omitempty"`
-	StartedAt time.Time  `json:"started_at"`
-	Xpra      *XpraRoute `json:"xpra,omitempty"`
-}
-
-// XpraRoute is where the agent attaches to the app's windows.
-type XpraRoute struct {
-	Host     string `json:"host"`
-	Port     int32  `json:"port"`
-	Password string `json:"password"`
-	// EncryptionKey is the key of the stream's AES encryption.
-	EncryptionKey string `json:"encryption_key"`
 }
 
 // Error codes of refused launches, stable for clients.
@@ -185,7 +146,7 @@ func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions
 // Counts returns the number of app pods per status, for the apps gauge.
 func (m *Manager) Counts() map[string]int {
 	counts := map[string]int{}
-	for _, st := range []Status{StatusStarting, StatusRunning, StatusStopping, StatusEnded, StatusFailed} {
+	for _, st := range []sessionapi.Status{sessionapi.StatusStarting, sessionapi.StatusRunning, sessionapi.StatusStopping, sessionapi.StatusEnded, sessionapi.StatusFailed} {
 		counts[string(st)] = 0
 	}
 	pods, _ := m.pods.Pods(m.cfg.Namespace).List(labels.Everything())
@@ -229,7 +190,7 @@ func (m *Manager) session(c Caller) (*corev1.Pod, string, error) {
 
 // Launch checks a request and creates the app pod, its password Secret and
 // its NetworkPolicy. It returns as soon as the pod exists.
-func (m *Manager) Launch(ctx context.Context, c Caller, req LaunchRequest) (App, error) {
+func (m *Manager) Launch(ctx context.Context, c Caller, req sessionapi.LaunchRequest) (sessionapi.App, error) {
 	a, err := m.launch(ctx, c, req)
 	outcome := "created"
 	var e *Error
@@ -243,20 +204,20 @@ func (m *Manager) Launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 	return a, err
 }
 
-func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App, error) {
+func (m *Manager) launch(ctx context.Context, c Caller, req sessionapi.LaunchRequest) (sessionapi.App, error) {
 	session, profile, err := m.session(c)
 	if err != nil {
-		return App{}, err
+		return sessionapi.App{}, err
 	}
 	if err := m.checkArgs(req); err != nil {
-		return App{}, err
+		return sessionapi.App{}, err
 	}
 	app, err := m.catalog.Lookup(req.App, req.Version)
 	if err != nil {
-		return App{}, &Error{Code: CodeUnknownApp, Message: err.Error()}
+		return sessionapi.App{}, &Error{Code: CodeUnknownApp, Message: err.Error()}
 	}
 	if !app.AllowedFor(profile) {
-		return App{}, &Error{Code: CodeNotAllowed, Message: fmt.Sprintf("%s is not available in the %q profile of this session.", app.Name, profile)}
+		return sessionapi.App{}, &Error{Code: CodeNotAllowed, Message: fmt.Sprintf("%s is not available in the %q profile of this session.", app.Name, profile)}
 	}
 	home := "/home/jovyan"
 	if env := homeOf(session); env != "" {
@@ -264,7 +225,7 @@ func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 	}
 	command, err := app.CommandLine(req.Files, home)
 	if err != nil {
-		return App{}, &Error{Code: CodeBadFile, Message: err.Error()}
+		return sessionapi.App{}, &Error{Code: CodeBadFile, Message: err.Error()}
 	}
 	display := m.cfg.Display
 	if display == "" {
@@ -285,24 +246,24 @@ func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 		if n == 1 {
 			apps = "app"
 		}
-		return App{}, &Error{Code: CodeQuota, Message: fmt.Sprintf("This session already runs or starts %d %s, the most it may; close one first.", n, apps)}
+		return sessionapi.App{}, &Error{Code: CodeQuota, Message: fmt.Sprintf("This session already runs or starts %d %s, the most it may; close one first.", n, apps)}
 	}
 	core := m.client.CoreV1()
 	pod, err := core.Pods(m.cfg.Namespace).Create(ctx, spec, metav1.CreateOptions{})
 	if err != nil {
 		m.admission.released(session.Name, spec.Name)
-		return App{}, fmt.Errorf("create app pod: %w", err)
+		return sessionapi.App{}, fmt.Errorf("create app pod: %w", err)
 	}
 	m.admission.created(session.Name, pod.Name, time.Now())
 	creds := podspec.XpraCredentials{Password: randomString(24), EncryptionKey: randomString(32)}
 	if _, err := core.Secrets(m.cfg.Namespace).Create(ctx, podspec.AppSecret(pod, creds), metav1.CreateOptions{}); err != nil {
 		m.deleteQuietly(pod.Name)
-		return App{}, fmt.Errorf("create app secret: %w", err)
+		return sessionapi.App{}, fmt.Errorf("create app secret: %w", err)
 	}
 	np := podspec.AppNetworkPolicy(pod, session, m.cfg.XpraPort)
 	if _, err := m.client.NetworkingV1().NetworkPolicies(m.cfg.Namespace).Create(ctx, np, metav1.CreateOptions{}); err != nil {
 		m.deleteQuietly(pod.Name)
-		return App{}, fmt.Errorf("create app network policy: %w", err)
+		return sessionapi.App{}, fmt.Errorf("create app network policy: %w", err)
 	}
 	m.mu.Lock()
 	m.creds[pod.Name] = creds
@@ -313,7 +274,7 @@ func (m *Manager) launch(ctx context.Context, c Caller, req LaunchRequest) (App,
 
 // checkArgs refuses launches over the caps on file arguments, before
 // anything looks at the files.
-func (m *Manager) checkArgs(req LaunchRequest) error {
+func (m *Manager) checkArgs(req sessionapi.LaunchRequest) error {
 	if len(req.Files) > m.cfg.MaxLaunchFiles {
 		return &Error{Code: CodeTooManyFiles, Message: fmt.Sprintf("A launch may pass at most %d files; this one passes %d.", m.cfg.MaxLaunchFiles, len(req.Files))}
 	}
@@ -328,13 +289,13 @@ func (m *Manager) checkArgs(req LaunchRequest) error {
 }
 
 // List returns the caller's apps, newest first.
-func (m *Manager) List(ctx context.Context, c Caller) ([]App, error) {
+func (m *Manager) List(ctx context.Context, c Caller) ([]sessionapi.App, error) {
 	session, _, err := m.session(c)
 	if err != nil {
 		return nil, err
 	}
 	pods := m.ofSession(session.Name)
-	out := make([]App, 0, len(pods))
+	out := make([]sessionapi.App, 0, len(pods))
 	for _, p := range pods {
 		out = append(out, m.view(ctx, p))
 	}
@@ -343,10 +304,10 @@ func (m *Manager) List(ctx context.Context, c Caller) ([]App, error) {
 }
 
 // Get returns one of the caller's apps by id (its pod's name).
-func (m *Manager) Get(ctx context.Context, c Caller, id string) (App, error) {
+func (m *Manager) Get(ctx context.Context, c Caller, id string) (sessionapi.App, error) {
 	pod, err := m.find(c, id)
 	if err != nil {
-		return App{}, err
+		return sessionapi.App{}, err
 	}
 	return m.view(ctx, pod), nil
 }
@@ -390,15 +351,15 @@ func (m *Manager) ofSession(session string) []*corev1.Pod {
 }
 
 // view is an app as the API shows it.
-func (m *Manager) view(ctx context.Context, pod *corev1.Pod) App {
+func (m *Manager) view(ctx context.Context, pod *corev1.Pod) sessionapi.App {
 	st, msg, code := status(pod)
-	a := App{
+	a := sessionapi.App{
 		ID: pod.Name, App: pod.Labels[podspec.LabelApp], Version: pod.Labels[podspec.LabelAppVersion],
 		Status: st, Message: msg, Pod: pod.Name, ExitCode: code, StartedAt: pod.CreationTimestamp.Time,
 	}
-	if st == StatusRunning {
+	if st == sessionapi.StatusRunning {
 		creds := m.credentials(ctx, pod.Name)
-		a.Xpra = &XpraRoute{Host: pod.Status.PodIP, Port: m.cfg.XpraPort, Password: creds.Password, EncryptionKey: creds.EncryptionKey}
+		a.Xpra = &sessionapi.Xpra{Host: pod.Status.PodIP, Port: m.cfg.XpraPort, Password: creds.Password, EncryptionKey: creds.EncryptionKey}
 	}
 	return a
 }
@@ -429,9 +390,9 @@ func (m *Manager) credentials(ctx context.Context, pod string) podspec.XpraCrede
 
 // status reads an app pod: running once the app container runs and the
 // sidecar is ready, ended with the app's exit code when it stops.
-func status(pod *corev1.Pod) (Status, string, *int) {
+func status(pod *corev1.Pod) (sessionapi.Status, string, *int) {
 	if pod.DeletionTimestamp != nil {
-		return StatusStopping, "The app is closing.", nil
+		return sessionapi.StatusStopping, "The app is closing.", nil
 	}
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name != podspec.AppContainerName {
@@ -439,24 +400,24 @@ func status(pod *corev1.Pod) (Status, string, *int) {
 		}
 		if t := cs.State.Terminated; t != nil {
 			code := int(t.ExitCode)
-			return StatusEnded, fmt.Sprintf("The app exited with code %d.", code), &code
+			return sessionapi.StatusEnded, fmt.Sprintf("The app exited with code %d.", code), &code
 		}
 		if w := cs.State.Waiting; w != nil {
 			switch w.Reason {
 			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError", "CreateContainerConfigError", "RunContainerError":
-				return StatusFailed, fmt.Sprintf("The app could not start: %s", w.Message), nil
+				return sessionapi.StatusFailed, fmt.Sprintf("The app could not start: %s", w.Message), nil
 			}
 		}
 	}
 	switch pod.Status.Phase {
 	case corev1.PodSucceeded, corev1.PodFailed:
-		return StatusEnded, "The app has ended.", nil
+		return sessionapi.StatusEnded, "The app has ended.", nil
 	case corev1.PodRunning:
 		if sidecarReady(pod) && pod.Status.PodIP != "" {
-			return StatusRunning, "", nil
+			return sessionapi.StatusRunning, "", nil
 		}
 	}
-	return StatusStarting, "Starting the app.", nil
+	return sessionapi.StatusStarting, "Starting the app.", nil
 }
 
 func sidecarReady(pod *corev1.Pod) bool {
@@ -480,7 +441,7 @@ func (m *Manager) onPod(obj any) {
 		return
 	}
 	st, _, _ := status(pod)
-	if st == StatusRunning {
+	if st == sessionapi.StatusRunning {
 		m.mu.Lock()
 		first := !m.started[pod.Name]
 		m.started[pod.Name] = true
@@ -491,7 +452,7 @@ func (m *Manager) onPod(obj any) {
 			m.metrics.AppStart.Observe(time.Since(pod.CreationTimestamp.Time).Seconds())
 		}
 	}
-	if st == StatusEnded {
+	if st == sessionapi.StatusEnded {
 		m.log.Info("App ended", "pod", pod.Name, "app", pod.Labels[podspec.LabelApp])
 		go m.deleteQuietly(pod.Name)
 	}

@@ -27,7 +27,7 @@
 //	                     PEM certificate (chain) and key: the API listener serves TLS
 //	                     (HTTP/1.1) with them, re-read when the files change (a renewed
 //	                     Secret); ops_listen stays plain HTTP for probes and Prometheus
-//	catalog_file         YAML app catalog (launcher/catalog format)
+//	catalog_file         YAML app catalog (spawner/catalog format)
 //	neurodesk_apps_file  Neurodesk apps.json, imported into the catalog
 //	xpra_image           image of the Xpra sidecar in app pods ("kubedesk/xpra-sidecar:3.1")
 //	max_apps_per_session apps one session may run at once (8); launches in flight count

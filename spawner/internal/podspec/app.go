@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 )
 
 // Labels and names of app pods: an application started from a session, in a
@@ -184,7 +184,7 @@ func AppPod(in AppPodInput) *corev1.Pod {
 			Containers:       []corev1.Container{app},
 			Volumes:          volumes,
 			NodeSelector:     maps.Clone(in.App.Placement.NodeSelector),
-			Tolerations:      appTolerations(in.App.Placement.Tolerations),
+			Tolerations:      copyAll(in.App.Placement.Tolerations),
 			ImagePullSecrets: append([]corev1.LocalObjectReference(nil), session.Spec.ImagePullSecrets...),
 		},
 	}
@@ -316,17 +316,6 @@ func appResources(r catalog.Resources) corev1.ResourceRequirements {
 	}
 	if len(out.Limits) == 0 {
 		out.Limits = nil
-	}
-	return out
-}
-
-func appTolerations(ts []catalog.Toleration) []corev1.Toleration {
-	var out []corev1.Toleration
-	for _, t := range ts {
-		out = append(out, corev1.Toleration{
-			Key: t.Key, Operator: corev1.TolerationOperator(t.Operator), Value: t.Value,
-			Effect: corev1.TaintEffect(t.Effect), TolerationSeconds: t.TolerationSeconds,
-		})
 	}
 	return out
 }

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"kubedesk.dev/kubedesk/launcher/catalog"
+	"kubedesk.dev/kubedesk/spawner/catalog"
 )
 
 func sessionPod(t *testing.T) *corev1.Pod {
@@ -106,7 +106,7 @@ func TestAppPodWithoutPinning(t *testing.T) {
 	in := appInput(t)
 	in.PinToNode = ""
 	in.App.Placement = catalog.Placement{NodeSelector: map[string]string{"kubedesk.dev/gpu": "true"},
-		Tolerations: []catalog.Toleration{{Key: "nvidia.com/gpu", Operator: "Exists", Effect: "NoSchedule"}}}
+		Tolerations: []corev1.Toleration{{Key: "nvidia.com/gpu", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}}
 	in.App.Resources.GPU = "1"
 	pod := AppPod(in)
 	assert.Nil(t, pod.Spec.Affinity)

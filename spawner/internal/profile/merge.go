@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"kubedesk.dev/kubedesk/launcher/confparse"
+	"kubedesk.dev/kubedesk/spawner/internal/confparse"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 )
 

@@ -9,7 +9,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"kubedesk.dev/kubedesk/launcher/confparse"
+	"kubedesk.dev/kubedesk/spawner/internal/confparse"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // Profile is one entry of KubeSpawner's profile_list.
@@ -267,7 +268,8 @@ func (d *decoder) profile(n *yaml.Node, index int) Profile {
 		}
 	}
 	if p.Slug == "" {
-		p.Slug = confparse.Slug(p.DisplayName)
+		// What KubeSpawner derives with python-slugify, for ASCII names.
+		p.Slug = sessionapi.Slug(p.DisplayName)
 	}
 	loc := profileLabel(p, index)
 	for _, kv := range pairs {

@@ -3,14 +3,16 @@ package catalog
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
-	"kubedesk.dev/kubedesk/launcher/confparse"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // fieldError is one broken rule of an app: the field, as a path such as
@@ -34,61 +36,28 @@ func (c *checker) addAt(path, shown, format string, args ...any) {
 }
 
 // validate checks an app against the rules that Parse, ImportNeurodesk and
-// New share. Type errors are the decoder's; these are the rules on values.
-func validate(a App) []fieldError { return check(a, true) }
-
-// validateListing checks only what a menu shows (NewListing): a session's
-// catalog comes without image, command, env, resources or placement.
-func validateListing(a App) []fieldError { return check(a, false) }
-
-func check(a App, pod bool) []fieldError {
+// New share. Type errors are the decoder's; these are the rules on values:
+// the session catalog's on the fields a menu shows (sessionapi's
+// CatalogApp.Check), and the service's own on the rest. They are reported
+// in the order of App's fields.
+func validate(a App) []fieldError {
+	shown := a.Listing().Check()
+	// The image, command and args come before file_types.
+	split := slices.IndexFunc(shown, func(e sessionapi.FieldError) bool { return strings.HasPrefix(e.Field, "file_types") })
+	if split < 0 {
+		split = len(shown)
+	}
 	c := &checker{}
+	c.listed(shown[:split])
 	switch {
-	case a.ID == "":
-		c.add("id", "is required")
-	case len(validation.IsDNS1123Label(a.ID)) > 0:
-		c.add("id", "%q must be a DNS label (lower-case letters, digits and \"-\", starting and ending with a letter or digit, at most 63 characters), since it names pods and labels", a.ID)
+	case a.Image == "":
+		c.add("image", "is required")
+	case !imageRef.MatchString(a.Image):
+		c.add("image", "%q is not an image reference such as \"vnmd/itksnap_4.4.0:20260117\"", a.Image)
 	}
-	switch {
-	case a.Version == "":
-		c.add("version", "is required")
-	case len(validation.IsValidLabelValue(a.Version)) > 0:
-		c.add("version", "%q must be a label value (letters, digits, \".\", \"_\" and \"-\", starting and ending with a letter or digit, at most 63 characters)", a.Version)
-	}
-	c.text("name", a.Name, false)
-	c.text("description", a.Description, true)
-	c.text("icon", a.Icon, false)
-	for i, cat := range a.Categories {
-		field := fmt.Sprintf("categories[%d]", i)
-		switch {
-		case strings.TrimSpace(cat) == "":
-			c.add(field, "must not be empty")
-		case strings.ContainsRune(cat, ';'):
-			c.add(field, "%q must not contain \";\"", cat)
-		case CategorySlug(cat) == "":
-			c.add(field, "%q needs at least one letter or digit", cat)
-		default:
-			c.text(field, cat, false)
-		}
-	}
-	if pod {
-		switch {
-		case a.Image == "":
-			c.add("image", "is required")
-		case !imageRef.MatchString(a.Image):
-			c.add("image", "%q is not an image reference such as \"vnmd/itksnap_4.4.0:20260117\"", a.Image)
-		}
-		c.command(a.Command)
-		c.args(a.Args)
-	}
-	for i, ft := range a.FileTypes {
-		if !fileExt.MatchString(ft) && !mimeType.MatchString(ft) {
-			c.add(fmt.Sprintf("file_types[%d]", i), "%q is neither a file name extension such as \".nii.gz\" nor a MIME type such as \"image/png\"", ft)
-		}
-	}
-	if !pod {
-		return c.errs
-	}
+	c.command(a.Command)
+	c.args(a.Args)
+	c.listed(shown[split:])
 	for _, k := range sortedKeys(a.Env) {
 		if len(validation.IsEnvVarName(k)) > 0 {
 			c.addAt("env."+k, "env", "%q is not a valid variable name (letters, digits, \"_\", \"-\" and \".\", not starting with a digit)", k)
@@ -123,18 +92,10 @@ func check(a App, pod bool) []fieldError {
 	return c.errs
 }
 
-// text refuses NUL bytes everywhere and other control characters in
-// one-line texts.
-func (c *checker) text(field, s string, multiline bool) {
-	for _, r := range s {
-		if r == 0 {
-			c.add(field, "contains a NUL byte")
-			return
-		}
-		if unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\t')) {
-			c.add(field, "contains the control character %U", r)
-			return
-		}
+// listed adds the session catalog's findings.
+func (c *checker) listed(errs []sessionapi.FieldError) {
+	for _, e := range errs {
+		c.errs = append(c.errs, fieldError{field: e.Field, msg: e.Message})
 	}
 }
 
@@ -202,7 +163,7 @@ func (c *checker) quantity(field, s string, bytes bool) {
 	}
 }
 
-func (c *checker) toleration(field string, t Toleration) {
+func (c *checker) toleration(field string, t corev1.Toleration) {
 	switch t.Operator {
 	case "", "Equal":
 		if t.Key == "" {
@@ -240,15 +201,4 @@ var (
 		`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*` +
 		`(?::[\w][\w.-]{0,127})?` +
 		`(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`)
-	// fileExt is ".nii", ".nii.gz", ".tar.gz": a dot, then dot-separated
-	// words.
-	fileExt = regexp.MustCompile(`^(?:\.[A-Za-z0-9_+-]+)+$`)
-	// mimeType is RFC 6838's type/subtype, without parameters.
-	mimeType = regexp.MustCompile(`^[a-z0-9][a-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$`)
 )
-
-// CategorySlug is the form of a category used in file names and menu
-// categories: lower case, with each run of other characters than ASCII
-// letters and digits turned into one "-" ("Image segmentation" →
-// "image-segmentation"). Categories with the same slug are one menu.
-func CategorySlug(category string) string { return confparse.Slug(category) }

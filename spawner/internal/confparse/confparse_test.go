@@ -68,18 +68,3 @@ func TestSuggest(t *testing.T) {
 	assert.Equal(t, 3, EditDistance("kitten", "sitting"))
 	assert.Equal(t, 0, EditDistance("", ""))
 }
-
-func TestSlug(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ in, want string }{
-		{"Desktop", "desktop"},
-		{"GPU Server (A100)", "gpu-server-a100"},
-		{"  --Big__&__Fast--  ", "big-fast"},
-		{"R 4.3", "r-4-3"},
-		{"Image segmentation", "image-segmentation"},
-		{"!!!", ""},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, Slug(tt.in), tt.in)
-	}
-}

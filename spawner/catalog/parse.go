@@ -9,8 +9,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+	corev1 "k8s.io/api/core/v1"
 
-	"kubedesk.dev/kubedesk/launcher/confparse"
+	"kubedesk.dev/kubedesk/spawner/internal/confparse"
 )
 
 // Load reads and parses a catalog file; see Parse. A file that cannot be
@@ -346,7 +347,7 @@ func (d *entryDecoder) placement(n *yaml.Node) Placement {
 	return p
 }
 
-func (d *entryDecoder) tolerations(n *yaml.Node, field string) []Toleration {
+func (d *entryDecoder) tolerations(n *yaml.Node, field string) []corev1.Toleration {
 	n = confparse.Deref(n)
 	if confparse.IsNull(n) {
 		return nil
@@ -355,21 +356,21 @@ func (d *entryDecoder) tolerations(n *yaml.Node, field string) []Toleration {
 		d.errorf(field, "must be a list, got %s", confparse.KindName(n))
 		return nil
 	}
-	var out []Toleration
+	var out []corev1.Toleration
 	for i, item := range n.Content {
 		f := fmt.Sprintf("%s[%d]", field, i)
 		d.lines[f] = confparse.Deref(item).Line
-		var t Toleration
+		var t corev1.Toleration
 		for _, kv := range d.mapping(item, f) {
 			switch kv.Key {
 			case "key":
 				t.Key = d.str(kv.Value, f+".key")
 			case "operator":
-				t.Operator = d.str(kv.Value, f+".operator")
+				t.Operator = corev1.TolerationOperator(d.str(kv.Value, f+".operator"))
 			case "value":
 				t.Value = d.str(kv.Value, f+".value")
 			case "effect":
-				t.Effect = d.str(kv.Value, f+".effect")
+				t.Effect = corev1.TaintEffect(d.str(kv.Value, f+".effect"))
 			case "tolerationSeconds":
 				v := confparse.Deref(kv.Value)
 				var s int64

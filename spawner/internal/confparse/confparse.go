@@ -1,17 +1,17 @@
 // Package confparse holds what the two files operators write by hand, the
-// app catalog (launcher/catalog) and the spawner's profiles
+// app catalog (spawner/catalog) and the spawner's profiles
 // (spawner/internal/profile), need to be read strictly and to report their
 // mistakes well: a YAML mapping's entries in order, with duplicate keys
 // refused and "<<" merges expanded; how to name a node in a message; a
-// "did you mean" for misspelt keys; and the slug form of a display name.
+// "did you mean" for misspelt keys.
 //
-// It lives under launcher/ because both the agent and the service read the
-// catalog; the profiles use it so that the two formats report alike.
+// Only the service reads those files, so it is the service's: the launcher
+// agent gets its session's catalog over the session API, already parsed.
+// Both formats use it so that they report alike.
 package confparse
 
 import (
 	"fmt"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -140,27 +140,4 @@ func EditDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-// Slug is s in lower case with each run of characters other than ASCII
-// letters and digits turned into one "-", none at either end ("Image
-// segmentation" → "image-segmentation"). For ASCII names it is what
-// python-slugify gives, which KubeSpawner derives a profile's missing slug
-// with; other letters become separators, where python-slugify would
-// transliterate them ("é" → "e").
-func Slug(s string) string {
-	var b strings.Builder
-	dash := false
-	for _, r := range strings.ToLower(s) {
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			if dash && b.Len() > 0 {
-				b.WriteByte('-')
-			}
-			dash = false
-			b.WriteRune(r)
-			continue
-		}
-		dash = true
-	}
-	return b.String()
 }

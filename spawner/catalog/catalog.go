@@ -5,7 +5,8 @@ import (
 	"slices"
 	"strings"
 
-	"kubedesk.dev/kubedesk/launcher/confparse"
+	"kubedesk.dev/kubedesk/spawner/internal/confparse"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // Catalog is a validated set of apps, several versions per ID. It is not
@@ -41,7 +42,7 @@ func (c *Catalog) add(a App, o origin) (origin, bool) {
 	}
 	c.origin[a.String()] = o
 	versions := append(c.byID[a.ID], a)
-	slices.SortStableFunc(versions, func(x, y App) int { return CompareVersions(y.Version, x.Version) })
+	slices.SortStableFunc(versions, func(x, y App) int { return sessionapi.CompareVersions(y.Version, x.Version) })
 	c.byID[a.ID] = versions
 	return o, true
 }
@@ -50,16 +51,7 @@ func (c *Catalog) add(a App, o origin) (origin, bool) {
 // app is checked by the same rules as Parse, and an app that fails them,
 // or repeats an earlier app's ID and version, is left out and reported.
 // An empty Name becomes the ID.
-func New(apps ...App) (*Catalog, []Problem) { return newFrom(apps, validate) }
-
-// NewListing is New for the entries of a session's catalog as the service
-// hands them to the launcher agent: what a menu shows, without the image,
-// command, env, resources and placement that only the service needs (it
-// checked them when it loaded its catalog). Such a catalog lists apps; it
-// builds no pods.
-func NewListing(apps ...App) (*Catalog, []Problem) { return newFrom(apps, validateListing) }
-
-func newFrom(apps []App, validate func(App) []fieldError) (*Catalog, []Problem) {
+func New(apps ...App) (*Catalog, []Problem) {
 	c := newCatalog()
 	var problems []Problem
 	for i, a := range apps {
@@ -147,7 +139,7 @@ func (c *Catalog) Versions(id string) []string {
 }
 
 // Lookup finds an app by ID and version; version "" means the newest (see
-// CompareVersions). Anything else not found is a *NotFoundError.
+// sessionapi.CompareVersions). Anything else not found is a *NotFoundError.
 func (c *Catalog) Lookup(id, version string) (App, error) {
 	versions, ok := c.byID[id]
 	if !ok {

@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // App is one version of one application: what the spawner service needs to
@@ -20,7 +24,8 @@ type App struct {
 	Name string `json:"name"`
 	// Version tells versions of one ID apart (version): a Kubernetes label
 	// value (letters, digits, ".", "_", "-"), such as "4.4.0", "r7771" or
-	// "20260117". Lookup compares versions with CompareVersions.
+	// "20260117". Lookup compares versions with
+	// sessionapi.CompareVersions.
 	Version     string `json:"version"`
 	Description string `json:"description,omitempty"`
 	// Icon is an icon theme name, an absolute file path or a URL (icon).
@@ -65,21 +70,10 @@ type Resources struct {
 // Placement steers the app pod to nodes, for GPUs or large memory.
 type Placement struct {
 	NodeSelector map[string]string `json:"node_selector,omitempty"`
-	Tolerations  []Toleration      `json:"tolerations,omitempty"`
-}
-
-// Toleration has the fields, names and rules of Kubernetes' toleration, so
-// operators can paste one; it is not k8s.io/api's type because the launcher
-// agent must not depend on the Kubernetes API packages.
-type Toleration struct {
-	Key string `json:"key,omitempty"`
-	// Operator is "Equal" (the default when empty) or "Exists".
-	Operator string `json:"operator,omitempty"`
-	Value    string `json:"value,omitempty"`
-	// Effect is "NoSchedule", "PreferNoSchedule", "NoExecute" or empty
-	// (every effect).
-	Effect            string `json:"effect,omitempty"`
-	TolerationSeconds *int64 `json:"tolerationSeconds,omitempty"`
+	// Tolerations are Kubernetes' own, keys and all, so operators can paste
+	// one (key, operator, value, effect, tolerationSeconds); the catalog
+	// takes the operators Equal (the default when empty) and Exists.
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
 }
 
 // The placeholders that Args may hold.
@@ -90,6 +84,17 @@ const (
 
 // String is the app's id and version, as in "itksnap 4.4.0".
 func (a App) String() string { return a.ID + " " + a.Version }
+
+// Listing is the app as the session catalog lists it: what a menu shows,
+// none of what builds its pod (image, command, env, resources, placement,
+// profiles), which a session, where any user code runs, has no need to
+// read.
+func (a App) Listing() sessionapi.CatalogApp {
+	return sessionapi.CatalogApp{
+		ID: a.ID, Name: a.Name, Version: a.Version, Description: a.Description, Icon: a.Icon,
+		Categories: slices.Clone(a.Categories), FileTypes: slices.Clone(a.FileTypes), Terminal: a.Terminal,
+	}
+}
 
 // AllowedFor reports whether a session of the profile with this slug may
 // launch the app.
@@ -195,13 +200,9 @@ func (a App) clone() App {
 	a.Profiles = slices.Clone(a.Profiles)
 	a.Placement.NodeSelector = maps.Clone(a.Placement.NodeSelector)
 	if a.Placement.Tolerations != nil {
-		ts := make([]Toleration, len(a.Placement.Tolerations))
-		for i, t := range a.Placement.Tolerations {
-			if t.TolerationSeconds != nil {
-				s := *t.TolerationSeconds
-				t.TolerationSeconds = &s
-			}
-			ts[i] = t
+		ts := make([]corev1.Toleration, len(a.Placement.Tolerations))
+		for i := range a.Placement.Tolerations {
+			a.Placement.Tolerations[i].DeepCopyInto(&ts[i])
 		}
 		a.Placement.Tolerations = ts
 	}

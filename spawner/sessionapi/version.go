@@ -1,4 +1,4 @@
-package catalog
+package sessionapi
 
 import (
 	"strings"
@@ -8,7 +8,10 @@ import (
 // older than, the same as or newer than b. It is meant for the versions
 // that catalogs hold: dotted numbers ("4.4.0" < "4.10.0"), Neurodesk build
 // dates ("20240321" < "20260117"), SPM's "r7487" < "r7771", with a leading
-// "v" ignored.
+// "v" ignored. It is part of the session API: the session catalog lists an
+// app's versions newest first by it, a LaunchRequest without a version
+// launches the newest by it, and the service's catalog (spawner/catalog)
+// orders its entries by it.
 //
 // Each version is split into runs of digits and runs of letters; ".", "-",
 // "_" and "+" only separate. Runs are compared in turn: numbers by value,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	corev1 "k8s.io/api/core/v1"
 )
 
 // ids lists "id version" of every app, in Apps order.
@@ -117,7 +118,7 @@ func TestParseFullApp(t *testing.T) {
 		Resources:   Resources{CPU: "2", Memory: "8Gi", GPU: "1"},
 		Placement: Placement{
 			NodeSelector: map[string]string{"nvidia.com/gpu.present": "true"},
-			Tolerations: []Toleration{
+			Tolerations: []corev1.Toleration{
 				{Key: "nvidia.com/gpu", Operator: "Exists", Effect: "NoSchedule"},
 				{Key: "spot", Value: "yes", Effect: "NoExecute", TolerationSeconds: &sixty},
 			},

@@ -9,7 +9,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"kubedesk.dev/kubedesk/launcher/confparse"
+	"kubedesk.dev/kubedesk/spawner/internal/confparse"
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // NeurodeskOptions adjust ImportNeurodesk.
@@ -326,7 +327,7 @@ func (im *importer) add(container string, categories []string, e neurodeskEntry)
 // neurodeskID makes a kubedesk ID of an exe or container name: lower case,
 // with runs of other characters than letters and digits turned into "-".
 func neurodeskID(name string) string {
-	return CategorySlug(name)
+	return sessionapi.Slug(name)
 }
 
 func (im *importer) scalar(n *yaml.Node, app, field string) (string, bool) {

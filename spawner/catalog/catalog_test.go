@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 // app is a small valid fixture; opts adjust it.
@@ -145,32 +147,28 @@ func TestMerge(t *testing.T) {
 	assert.Equal(t, "mirror/itksnap:4.4.0", a.Image, "the first catalog wins")
 }
 
-// TestNewListing: the agent's menu takes the session's catalog as the
-// service hands it, without image or command, and still refuses what a
-// menu entry could not carry. Tried: a bare entry, a bad ID, a control
-// character in the name, a file type that is neither, a repeat.
-func TestNewListing(t *testing.T) {
+// TestListing: what a session reads of an app is what its menus show, and
+// a catalog entry needs more than that: New checks the listing's rules and
+// the pod's, reported in the order of App's fields.
+func TestListing(t *testing.T) {
 	t.Parallel()
-	c, problems := NewListing(
-		App{ID: "xterm", Version: "1", FileTypes: []string{".txt"}},
-		App{ID: "Bad_ID", Version: "1"},
-		App{ID: "a", Version: "1", Name: "two\nlines"},
-		App{ID: "b", Version: "1", FileTypes: []string{"txt"}},
-		App{ID: "xterm", Version: "1"},
-	)
-	if got := len(c.Apps()); got != 1 || c.Apps()[0].Name != "xterm" {
-		t.Errorf("apps %+v, want xterm alone (named by its ID)", c.Apps())
+	a := App{
+		ID: "xterm", Name: "XTerm", Version: "1", Description: "A terminal", Icon: "xterm",
+		Categories: []string{"System"}, FileTypes: []string{".txt"}, Terminal: true,
+		Image: "registry.example/xterm:1", Command: []string{"xterm"}, Args: []string{"{file}"},
+		Env: map[string]string{"LICENSE_SERVER": "secret-host:27000"}, Resources: Resources{CPU: "1"},
+		Placement: Placement{NodeSelector: map[string]string{"pool": "gpu"}}, Profiles: []string{"gpu"},
 	}
-	want := []string{"id:", "name: contains the control character", "file_types[0]:", "duplicate of"}
-	if len(problems) != len(want) {
-		t.Fatalf("problems %v, want %d", problems, len(want))
+	assert.Equal(t, sessionapi.CatalogApp{
+		ID: "xterm", Name: "XTerm", Version: "1", Description: "A terminal", Icon: "xterm",
+		Categories: []string{"System"}, FileTypes: []string{".txt"}, Terminal: true,
+	}, a.Listing())
+
+	_, problems := New(App{ID: "Bad", Version: "1", FileTypes: []string{"txt"}, Env: map[string]string{"1x": ""}})
+	var got []string
+	for _, p := range problems {
+		field, _, _ := strings.Cut(p.Message, ":")
+		got = append(got, field)
 	}
-	for i, p := range problems {
-		if !strings.Contains(p.Error(), want[i]) {
-			t.Errorf("problem %d %q, want %q", i, p.Error(), want[i])
-		}
-	}
-	if _, problems := New(App{ID: "xterm", Version: "1"}); len(problems) == 0 {
-		t.Error("New took an app without image and command")
-	}
+	assert.Equal(t, []string{"id", "image", "command", "file_types[0]", "env"}, got, "%v", problems)
 }

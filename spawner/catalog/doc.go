@@ -1,13 +1,18 @@
-// Package catalog is kubedesk's list of launchable applications: which
-// image each app runs, its command and file arguments, its resources and
-// placement, and which session profiles may use it.
+// Package catalog is kubedesk's list of launchable applications, the
+// spawner service's data model of them: which image each app runs, its
+// command and file arguments, its resources and placement (Kubernetes'
+// own tolerations), and which session profiles may use it.
 //
-// Two programs read it, so it is plain data with no Kubernetes client and
-// no network: the spawner service checks every launch request against it
-// (the app and version exist, the session's profile may use it, its
-// resources fit the quota) and builds the app pod from it; the launcher
-// agent in the session pod builds the desktop menu from it (package
-// launcher/menu) and turns a menu click into a launch request.
+// The service reads it from the operator's files (catalog_file and
+// neurodesk_apps_file), checks every launch request against it (the app
+// and version exist, the session's profile may use it, its files lie in
+// the home directory) and builds the app pod from it (package
+// spawner/internal/podspec). It is plain data with no Kubernetes client
+// and no network. A session never sees it: the session API lists each
+// entry as App.Listing gives it (a sessionapi.CatalogApp, what a menu
+// shows), and the launcher agent builds its menu from that listing.
+// Outside the service, the chart's, the examples' and the end-to-end tests
+// parse catalogs with it.
 //
 // # Inputs
 //
@@ -20,8 +25,10 @@
 //     command (empty, a NUL byte, a placeholder in command rather than
 //     args, an unknown placeholder) or a repeated id and version is a
 //     Problem naming the file, line and entry, and that entry is skipped.
-//     The rest of the file still loads, so one typo never takes the agent
-//     or the service down. Problem messages are part of the contract.
+//     The rest of the file still loads, so one typo never takes the
+//     service down. Problem messages are part of the contract. The rules
+//     on the fields a menu shows are the session API's
+//     (sessionapi.CatalogApp.Check); the rest are this package's.
 //   - ImportNeurodesk reads Neurodesk's apps.json (neurodesk/neurocommand):
 //     each "<exe>GUI-<container> <version>" entry becomes the app <exe> in
 //     the image vnmd/<container>_<version>:<build date>, with its exec
@@ -33,9 +40,9 @@
 // # Queries
 //
 // Lookup finds an app by id and version, "" meaning the newest by
-// CompareVersions (dotted numbers, Neurodesk's YYYYMMDD build dates);
-// a miss is a *NotFoundError that names close ids or the versions there
-// are. Versions, ForProfile, Categories and Apps list the rest.
+// sessionapi.CompareVersions (dotted numbers, Neurodesk's YYYYMMDD build
+// dates); a miss is a *NotFoundError that names close ids or the versions
+// there are. Versions, ForProfile, Categories and Apps list the rest.
 //
 // # Command lines
 //
