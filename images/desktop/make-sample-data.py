@@ -54,12 +54,14 @@ def nifti1(data: bytes, dim: tuple[int, int, int], voxel_mm: float) -> bytes:
     struct.pack_into("<8h", hdr, 40, 3, nx, ny, nz, 1, 1, 1, 1)  # dim
     struct.pack_into("<h", hdr, 70, 4)  # datatype: DT_SIGNED_SHORT
     struct.pack_into("<h", hdr, 72, 16)  # bitpix
-    struct.pack_into("<8f", hdr, 76, 1.0, voxel_mm, voxel_mm, voxel_mm, 0, 0, 0, 0)  # pixdim (qfac 1)
+    struct.pack_into(
+        "<8f", hdr, 76, 1.0, voxel_mm, voxel_mm, voxel_mm, 0, 0, 0, 0
+    )  # pixdim (qfac 1)
     struct.pack_into("<f", hdr, 108, 352.0)  # vox_offset
     struct.pack_into("<f", hdr, 112, 1.0)  # scl_slope
     struct.pack_into("<B", hdr, 123, 2 | 8)  # xyzt_units: mm, s
     struct.pack_into("<2f", hdr, 124, 1000.0, 0.0)  # cal_max, cal_min: the display window
-    hdr[148:148 + 80] = b"kubedesk sample: synthetic head".ljust(80, b"\0")  # descrip
+    hdr[148 : 148 + 80] = b"kubedesk sample: synthetic head".ljust(80, b"\0")  # descrip
     struct.pack_into("<2h", hdr, 252, 1, 1)  # qform_code, sform_code: scanner, aligned
     # The origin in the middle of the volume; axes are RAS.
     ox, oy, oz = (-(n - 1) / 2 * voxel_mm for n in dim)
@@ -79,7 +81,9 @@ def brain() -> bytes:
         z = (k - (nz - 1) / 2) * VOXEL_MM
         for j in range(ny):
             y = (j - (ny - 1) / 2) * VOXEL_MM
-            out += struct.pack(f"<{nx}h", *(tissue((i - (nx - 1) / 2) * VOXEL_MM, y, z) for i in range(nx)))
+            out += struct.pack(
+                f"<{nx}h", *(tissue((i - (nx - 1) / 2) * VOXEL_MM, y, z) for i in range(nx))
+            )
     return nifti1(bytes(out), DIM, VOXEL_MM)
 
 

@@ -79,7 +79,9 @@ class FakeHub(http.server.BaseHTTPRequestHandler):
 class Session:
     """One desktop pod: entrypoint.sh as uid 1000, private /tmp, pod IP."""
 
-    def __init__(self, ip: str, extra_env: dict[str, str] | None = None, args: list[str] | None = None):
+    def __init__(
+        self, ip: str, extra_env: dict[str, str] | None = None, args: list[str] | None = None
+    ):
         assert port_free(ip, 8888), f"{ip}:8888 is taken"
         self.ip = ip
         self.base = f"http://{ip}:8888{PREFIX}"
@@ -106,20 +108,32 @@ class Session:
         keep = ""
         if str(ROOT).startswith("/tmp/"):
             keep = (
-                f'mkdir -p /dev/shm/kubedesk-keep && mount --bind {ROOT} /dev/shm/kubedesk-keep && '
-                'mount -t tmpfs -o mode=1777 tmpfs /tmp && '
-                f'mkdir -p {ROOT} && mount --bind /dev/shm/kubedesk-keep {ROOT} && '
+                f"mkdir -p /dev/shm/kubedesk-keep && mount --bind {ROOT} /dev/shm/kubedesk-keep && "
+                "mount -t tmpfs -o mode=1777 tmpfs /tmp && "
+                f"mkdir -p {ROOT} && mount --bind /dev/shm/kubedesk-keep {ROOT} && "
             )
         script = (
-            (keep or 'mount -t tmpfs -o mode=1777 tmpfs /tmp && ')
-            + f'exec setpriv --reuid {UID} --regid {GID} --init-groups env -i "$@"'
-        )
+            keep or "mount -t tmpfs -o mode=1777 tmpfs /tmp && "
+        ) + f'exec setpriv --reuid {UID} --regid {GID} --init-groups env -i "$@"'
         self.t0 = time.monotonic()
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
-                ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
-                 *env_args, str(ENTRYPOINT), *(args or [])],
-                stdout=log, stderr=subprocess.STDOUT, cwd="/",
+                [
+                    "unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "sh",
+                    "-c",
+                    script,
+                    "sh",
+                    *env_args,
+                    str(ENTRYPOINT),
+                    *(args or []),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd="/",
             )
         # unshare, sh, setpriv and env all exec: proc.pid is entrypoint.sh.
 
@@ -139,7 +153,9 @@ class Session:
     def wait_api(self, timeout: float = 60) -> float:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"entrypoint exited {self.proc.returncode}:\n{self.log()}"
+            assert self.proc.poll() is None, (
+                f"entrypoint exited {self.proc.returncode}:\n{self.log()}"
+            )
             try:
                 status, body = self.get("api", token=False, timeout=2)
                 if status == 200 and b"version" in body:
@@ -169,12 +185,20 @@ class Session:
             if self.pod_file("/tmp/kubedesk/display").exists():
                 env = self.x_env()
                 found = {
-                    cls: subprocess.run(["xdotool", "search", "--onlyvisible", "--class", cls],
-                                        env=env, capture_output=True, text=True).stdout.split()
+                    cls: subprocess.run(
+                        ["xdotool", "search", "--onlyvisible", "--class", cls],
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                    ).stdout.split()
                     for cls in ("xfce4-panel", "xfdesktop")
                 }
-                wm = subprocess.run(["xdotool", "search", "--class", "xfwm4"], env=env,
-                                    capture_output=True, text=True).stdout.split()
+                wm = subprocess.run(
+                    ["xdotool", "search", "--class", "xfwm4"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                ).stdout.split()
                 if all(found.values()) and wm:
                     return time.monotonic() - self.t0
             time.sleep(0.2)
@@ -189,7 +213,15 @@ class Session:
                 continue
             try:
                 if marker in (d / "environ").read_bytes().split(b"\0"):
-                    out.append((int(d.name), (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")))
+                    out.append(
+                        (
+                            int(d.name),
+                            (d / "cmdline")
+                            .read_bytes()
+                            .replace(b"\0", b" ")
+                            .decode(errors="replace"),
+                        )
+                    )
             except OSError:
                 pass
         return out
@@ -235,7 +267,9 @@ def rfb_banner(s: Session) -> bytes:
     first bytes the VNC server sends: its RFB protocol version."""
     ws = websocket.create_connection(
         f"ws://{s.ip}:8888{PREFIX}desktop-websockify/",
-        header=[f"Authorization: token {s.token}"], subprotocols=["binary"], timeout=10,
+        header=[f"Authorization: token {s.token}"],
+        subprotocols=["binary"],
+        timeout=10,
     )
     try:
         return ws.recv()
@@ -244,8 +278,9 @@ def rfb_banner(s: Session) -> bytes:
 
 
 def x_windows(s: Session) -> str:
-    return subprocess.run(["xwininfo", "-root", "-tree"], env=s.x_env(), capture_output=True,
-                          text=True, check=True).stdout
+    return subprocess.run(
+        ["xwininfo", "-root", "-tree"], env=s.x_env(), capture_output=True, text=True, check=True
+    ).stdout
 
 
 def assert_session_works(s: Session) -> dict[str, float]:
@@ -281,11 +316,17 @@ def assert_session_works(s: Session) -> dict[str, float]:
 def test_session_starts_serves_desktop_and_stops_cleanly(sessions):
     s = sessions("127.43.250.1")
     times = assert_session_works(s)
-    print(f"\nentrypoint start -> {PREFIX}api 200: {times['api']:.2f}s; -> desktop windows mapped: {times['desktop']:.2f}s")
+    print(
+        f"\nentrypoint start -> {PREFIX}api 200: {times['api']:.2f}s; "
+        f"-> desktop windows mapped: {times['desktop']:.2f}s"
+    )
     env = s.x_env()
     assert env["DISPLAY"].startswith(":")
     desktop_env = s.pod_file("/tmp/kubedesk/desktop.env").read_text()
-    assert f"DISPLAY={env['DISPLAY']}\n" in desktop_env and "XAUTHORITY=/tmp/kubedesk/Xauthority" in desktop_env
+    assert (
+        f"DISPLAY={env['DISPLAY']}\n" in desktop_env
+        and "XAUTHORITY=/tmp/kubedesk/Xauthority" in desktop_env
+    )
     assert s.pod_file("/tmp/kubedesk/vnc.sock").stat().st_mode & 0o077 == 0
     # One X server and no TCP VNC port: only the Unix socket.
     names = [cmd for _, cmd in s.processes()]
@@ -297,7 +338,9 @@ def test_session_starts_serves_desktop_and_stops_cleanly(sessions):
     server_env = Path(f"/proc/{server[0]}/environ").read_bytes().split(b"\0")
     assert f"DISPLAY={env['DISPLAY']}".encode() in server_env
     # X needs the cookie: a client without it is refused.
-    no_auth = subprocess.run(["xdpyinfo"], env={**env, "XAUTHORITY": "/nonexistent"}, capture_output=True)
+    no_auth = subprocess.run(
+        ["xdpyinfo"], env={**env, "XAUTHORITY": "/nonexistent"}, capture_output=True
+    )
     assert no_auth.returncode != 0
     assert s.get("api/status")[0] == 200
     assert s.get("lab")[0] == 200
@@ -320,11 +363,17 @@ def test_two_sessions_side_by_side(sessions):
     a = sessions("127.43.250.2")
     b = sessions("127.43.250.3")
     ta, tb = assert_session_works(a), assert_session_works(b)
-    print(f"\ntwo at once: api {ta['api']:.2f}s / {tb['api']:.2f}s, desktop {ta['desktop']:.2f}s / {tb['desktop']:.2f}s")
+    print(
+        f"\ntwo at once: api {ta['api']:.2f}s / {tb['api']:.2f}s, "
+        f"desktop {ta['desktop']:.2f}s / {tb['desktop']:.2f}s"
+    )
     da, db = a.x_env()["DISPLAY"], b.x_env()["DISPLAY"]
     assert da != db, "two pods on one host must not share an X display number"
     # Each one's VNC socket is its own: the same path in two private /tmp.
-    sa, sb = a.pod_file("/tmp/kubedesk/vnc.sock").stat(), b.pod_file("/tmp/kubedesk/vnc.sock").stat()
+    sa, sb = (
+        a.pod_file("/tmp/kubedesk/vnc.sock").stat(),
+        b.pod_file("/tmp/kubedesk/vnc.sock").stat(),
+    )
     assert (sa.st_dev, sa.st_ino) != (sb.st_dev, sb.st_ino)
     # Each pod's X cookie opens its own display only.
     cross = subprocess.run(["xdpyinfo"], env={**a.x_env(), "DISPLAY": db}, capture_output=True)
@@ -350,16 +399,20 @@ def test_singleuser_with_hub_env(sessions, fake_hub):
     OAuth, activity): it answers <prefix>api, and sends a browser without a
     hub cookie to the hub's OAuth authorize URL. (It wants a hub that answers
     GET /hub/api at start, and exits after 5 failed tries.)"""
-    s = sessions("127.43.250.4", extra_env={
-        "JUPYTERHUB_API_URL": fake_hub,
-        "JUPYTERHUB_BASE_URL": "/",
-        "JUPYTERHUB_USER": "test",
-        "JUPYTERHUB_CLIENT_ID": "jupyterhub-user-test",
-        "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{PREFIX}oauth_callback",
-        "JUPYTERHUB_HOST": "",
-        "JUPYTERHUB_SERVER_NAME": "",
-        "KUBEDESK_DESKTOP": "0",
-    }, args=["jupyterhub-singleuser"])
+    s = sessions(
+        "127.43.250.4",
+        extra_env={
+            "JUPYTERHUB_API_URL": fake_hub,
+            "JUPYTERHUB_BASE_URL": "/",
+            "JUPYTERHUB_USER": "test",
+            "JUPYTERHUB_CLIENT_ID": "jupyterhub-user-test",
+            "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{PREFIX}oauth_callback",
+            "JUPYTERHUB_HOST": "",
+            "JUPYTERHUB_SERVER_NAME": "",
+            "KUBEDESK_DESKTOP": "0",
+        },
+        args=["jupyterhub-singleuser"],
+    )
     t = s.wait_api()
     print(f"\njupyterhub-singleuser: {PREFIX}api 200 after {t:.2f}s")
     assert any("jupyterhub-singleuser" in c for _, c in s.processes())
@@ -367,7 +420,10 @@ def test_singleuser_with_hub_env(sessions, fake_hub):
         NO_REDIRECT.open(s.base + "lab", timeout=5)
         raise AssertionError("expected a redirect to the hub")
     except urllib.error.HTTPError as e:
-        assert e.code == 302 and "/hub/api/oauth2/authorize" in e.headers["Location"], (e.code, dict(e.headers))
+        assert e.code == 302 and "/hub/api/oauth2/authorize" in e.headers["Location"], (
+            e.code,
+            dict(e.headers),
+        )
     assert s.stop() == 128 + signal.SIGTERM
     assert s.processes() == []
 
@@ -376,15 +432,18 @@ def add_menu_entry(home: Path):
     files = {
         ".local/share/applications/kubedesk-demo.desktop": (
             "[Desktop Entry]\nType=Application\nName=Kubedesk Demo App\n"
-            "Exec=xfce4-terminal\nIcon=utilities-terminal\nCategories=X-Kubedesk;\n"),
+            "Exec=xfce4-terminal\nIcon=utilities-terminal\nCategories=X-Kubedesk;\n"
+        ),
         ".local/share/desktop-directories/kubedesk.directory": (
-            "[Desktop Entry]\nType=Directory\nName=Kubedesk Apps\nIcon=applications-science\n"),
+            "[Desktop Entry]\nType=Directory\nName=Kubedesk Apps\nIcon=applications-science\n"
+        ),
         ".config/menus/applications-merged/kubedesk.menu": (
             '<!DOCTYPE Menu PUBLIC "-//freedesktop//DTD Menu 1.0//EN"\n'
             ' "http://www.freedesktop.org/standards/menu-spec/1.0/menu.dtd">\n'
             "<Menu><Name>Xfce</Name><Menu><Name>Kubedesk</Name>"
             "<Directory>kubedesk.directory</Directory>"
-            "<Include><Category>X-Kubedesk</Category></Include></Menu></Menu>\n"),
+            "<Include><Category>X-Kubedesk</Category></Include></Menu></Menu>\n"
+        ),
     }
     for rel, text in files.items():
         p = home / rel
@@ -394,9 +453,11 @@ def add_menu_entry(home: Path):
         os.chown(p, UID, GID)
 
 
-@pytest.mark.skipif(not (ROOT / "test/browser/node_modules/playwright-core").is_dir()
-                    or not Path("/usr/bin/chromium").exists(),
-                    reason="needs hack/desktop-env.sh browser")
+@pytest.mark.skipif(
+    not (ROOT / "test/browser/node_modules/playwright-core").is_dir()
+    or not Path("/usr/bin/chromium").exists(),
+    reason="needs hack/desktop-env.sh browser",
+)
 def test_browser_sees_desktop(sessions):
     s = sessions("127.43.250.5")
     # What the launcher will do: a freedesktop entry in the user's
@@ -406,13 +467,20 @@ def test_browser_sees_desktop(sessions):
     s.wait_desktop()
     shot = ARTIFACTS / "desktop-session.png"
     menu_shot = ARTIFACTS / "desktop-menu.png"
-    out = subprocess.run(["node", str(ROOT / "test/browser/check-desktop.mjs"), s.base, s.token, str(shot)],
-                         capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "KUBEDESK_MENU_SHOT": str(menu_shot)})
+    out = subprocess.run(
+        ["node", str(ROOT / "test/browser/check-desktop.mjs"), s.base, s.token, str(shot)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "KUBEDESK_MENU_SHOT": str(menu_shot)},
+    )
     print("\n" + out.stdout + out.stderr)
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["ok"], result
     assert result["status"] == "Connected"
     assert result["colors"] >= 16
     assert shot.stat().st_size > 10_000
-    print(f"entrypoint start -> desktop painted in the browser: {time.monotonic() - s.t0:.2f}s (screenshot {shot})")
+    print(
+        "entrypoint start -> desktop painted in the browser: "
+        f"{time.monotonic() - s.t0:.2f}s (screenshot {shot})"
+    )

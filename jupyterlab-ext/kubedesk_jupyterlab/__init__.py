@@ -34,4 +34,6 @@ def _load_jupyter_server_extension(server_app):
     from .handlers import setup_handlers
 
     setup_handlers(server_app.web_app)
-    server_app.log.info("kubedesk: registered the launcher API and app views under %skubedesk/", server_app.base_url)
+    server_app.log.info(
+        "kubedesk: registered the launcher API and app views under %skubedesk/", server_app.base_url
+    )

@@ -115,7 +115,8 @@ class AgentClient:
         except OSError as e:
             raise LaunchError(
                 "agent_unreachable",
-                f"The kubedesk launcher is not running in this session (no answer on {self.socket}: {e.strerror or e}).",
+                "The kubedesk launcher is not running in this session "
+                f"(no answer on {self.socket}: {e.strerror or e}).",
                 status=502,
             ) from e
         finally:
@@ -150,4 +151,6 @@ def _decode_error(status: int, raw: bytes) -> LaunchError:
     text = raw.decode("utf-8", "replace").strip()
     if len(text) > 200:
         text = text[:200] + "…"
-    return LaunchError(f"http_{status}", text or http.client.responses.get(status, "error"), status=status)
+    return LaunchError(
+        f"http_{status}", text or http.client.responses.get(status, "error"), status=status
+    )

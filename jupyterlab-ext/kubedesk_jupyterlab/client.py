@@ -150,7 +150,9 @@ class App:
             if self.finished:
                 return
             if time.monotonic() >= deadline:
-                raise LaunchError("timeout", f"{self.app} was asked to stop but still runs after {timeout:g} s.")
+                raise LaunchError(
+                    "timeout", f"{self.app} was asked to stop but still runs after {timeout:g} s."
+                )
             time.sleep(POLL_INTERVAL)
 
     def _ended_message(self) -> str:
@@ -165,15 +167,20 @@ class App:
         name = html.escape(f"{self.app} {self.version}".strip())
         status = html.escape(self.status + (f": {self.message}" if self.message else ""))
         if self.status == "running":
-            style = "padding:2px 8px;border:1px solid currentColor;border-radius:3px;text-decoration:none"
+            style = (
+                "padding:2px 8px;border:1px solid currentColor;border-radius:3px;"
+                "text-decoration:none"
+            )
             link = (
-                f'<a href="{html.escape(self.url)}" target="_blank" rel="noopener" style="{style}">Open {name}</a>'
+                f'<a href="{html.escape(self.url)}" target="_blank" rel="noopener" '
+                f'style="{style}">Open {name}</a>'
             )
             # In JupyterLab the extension's command opens the app in a tab
             # of the same window (JupyterLab's command linker runs it).
             args = html.escape(json.dumps({"id": self.id}), quote=True)
             tab = (
-                f'<button data-commandlinker-command="kubedesk:open-view" data-commandlinker-args="{args}" '
+                '<button data-commandlinker-command="kubedesk:open-view" '
+                f'data-commandlinker-args="{args}" '
                 f'style="{style};background:none;cursor:pointer">Open in a JupyterLab tab</button>'
             )
             return f'<div class="kubedesk-app">{link} {tab} <span>({status})</span></div>'
@@ -211,7 +218,9 @@ def launch(
     outside the home) raise LaunchError with the service's code and message.
     """
     if not isinstance(app, str) or not app:
-        raise LaunchError("bad_request", "Name the app to launch, e.g. launch(\"itksnap\").", field="app")
+        raise LaunchError(
+            "bad_request", 'Name the app to launch, e.g. launch("itksnap").', field="app"
+        )
     paths = [os.path.abspath(os.path.expanduser(os.fspath(f))) for f in files]
     c = _client(client)
     a = App.from_json(c.launch(app, version or "", paths), c)

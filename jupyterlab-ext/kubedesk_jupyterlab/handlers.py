@@ -50,7 +50,10 @@ def proxy_addr(env: dict[str, str] | None = None) -> tuple[str, int] | None:
 
 
 class _AgentHandler(APIHandler):
-    """Forwards one call to the agent; its refusals come back as {code, message} with their status."""
+    """Forwards one call to the agent.
+
+    Its refusals come back as {code, message} with their status.
+    """
 
     @property
     def agent(self) -> AgentClient:
@@ -94,7 +97,9 @@ class AppsHandler(_AgentHandler):
         except ValueError as e:
             return self.fail(400, "bad_request", f"The request is not JSON: {e}.")
         if not isinstance(body, dict) or set(body) - {"app", "version", "files"}:
-            return self.fail(400, "bad_request", 'A launch request is {"app": …, "version": …, "files": […]}.')
+            return self.fail(
+                400, "bad_request", 'A launch request is {"app": …, "version": …, "files": […]}.'
+            )
         app, version, files = body.get("app"), body.get("version") or "", body.get("files") or []
         if not isinstance(app, str) or not app:
             return self.fail(400, "bad_request", "Name the app to launch.", "app")
@@ -158,7 +163,9 @@ class ViewHandler(ProxyHandler):
         return self.proxy(*self._target(app_id, path))
 
 
-def setup_handlers(web_app, agent: AgentClient | None = None, env: dict[str, str] | None = None) -> None:
+def setup_handlers(
+    web_app, agent: AgentClient | None = None, env: dict[str, str] | None = None
+) -> None:
     env = os.environ if env is None else env
     base = url_path_join(web_app.settings["base_url"], "kubedesk")
     web_app.settings["kubedesk_agent"] = agent or AgentClient()

@@ -53,13 +53,25 @@ class FakeAgent:
                 self.launches.append(body)
                 app = next((a for a in CATALOG if a["id"] == body.get("app")), None)
                 if app is None:
-                    return 404, {"code": "unknown_app", "message": f"There is no app {body.get('app')!r} in the catalog."}
+                    return 404, {
+                        "code": "unknown_app",
+                        "message": f"There is no app {body.get('app')!r} in the catalog.",
+                    }
                 live = [a for a in self.apps.values() if a["status"] not in ("ended", "failed")]
                 if len(live) >= self.quota:
-                    return 429, {"code": "quota", "message": f"This session already runs {self.quota} apps, the most it may."}
+                    return 429, {
+                        "code": "quota",
+                        "message": f"This session already runs {self.quota} apps, the most it may.",
+                    }
                 self._next += 1
-                a = {"id": f"app-s1-{app['id']}-{self._next}", "app": app["id"], "version": app["version"],
-                     "status": "starting", "message": "Pulling image", "pod": f"app-s1-{app['id']}-{self._next}"}
+                a = {
+                    "id": f"app-s1-{app['id']}-{self._next}",
+                    "app": app["id"],
+                    "version": app["version"],
+                    "status": "starting",
+                    "message": "Pulling image",
+                    "pod": f"app-s1-{app['id']}-{self._next}",
+                }
                 if self.fail_next:
                     a["fail"] = self.fail_next
                     self.fail_next = ""
@@ -69,13 +81,16 @@ class FakeAgent:
             if method == "GET" and path == "/apps":
                 return 200, [public(a) for a in reversed(self.apps.values())]
             if path.startswith("/apps/"):
-                app_id = path[len("/apps/"):]
+                app_id = path[len("/apps/") :]
                 a = self.apps.get(app_id)
                 if method == "DELETE":
                     self.apps.pop(app_id, None)
                     return 204, None
                 if a is None:
-                    return 404, {"code": "not_found", "message": f"This session has no app {app_id}."}
+                    return 404, {
+                        "code": "not_found",
+                        "message": f"This session has no app {app_id}.",
+                    }
                 self._gets[app_id] += 1
                 if a["status"] == "starting" and self._gets[app_id] >= self.gets_until_running:
                     if a.get("fail"):

@@ -15,7 +15,10 @@ def fast_polling(monkeypatch):
 
 def test_apps_lists_the_catalog(fake_agent):
     apps = kd.apps()
-    assert [(a.id, a.name, a.version) for a in apps] == [("itksnap", "ITK-SNAP", "4.2.2"), ("xterm", "XTerm", "388")]
+    assert [(a.id, a.name, a.version) for a in apps] == [
+        ("itksnap", "ITK-SNAP", "4.2.2"),
+        ("xterm", "XTerm", "388"),
+    ]
     assert apps[0].file_types == (".nii.gz", ".nrrd")
 
 
@@ -30,8 +33,14 @@ def test_launch_waits_until_running_and_stop_removes_it(fake_agent, tmp_path, mo
     assert viewer.url == f"/user/alice/kubedesk/apps/{viewer.id}/view/"
     assert [a.id for a in kd.running()] == [viewer.id]
     html = viewer._repr_html_()
-    assert f'href="/user/alice/kubedesk/apps/{viewer.id}/view/"' in html and "Open itksnap 4.2.2" in html
-    assert f'data-commandlinker-command="kubedesk:open-view" data-commandlinker-args="{{&quot;id&quot;: &quot;{viewer.id}&quot;}}"' in html
+    assert (
+        f'href="/user/alice/kubedesk/apps/{viewer.id}/view/"' in html
+        and "Open itksnap 4.2.2" in html
+    )
+    assert (
+        'data-commandlinker-command="kubedesk:open-view" '
+        f'data-commandlinker-args="{{&quot;id&quot;: &quot;{viewer.id}&quot;}}"' in html
+    )
 
     viewer.stop()
     assert viewer.status == "ended"
@@ -50,7 +59,12 @@ def test_launch_without_wait_returns_a_starting_app(fake_agent):
     "setup, app, code, message",
     [
         (lambda agent: None, "nope", "unknown_app", "There is no app 'nope' in the catalog."),
-        (lambda agent: setattr(agent, "quota", 0), "xterm", "quota", "This session already runs 0 apps, the most it may."),
+        (
+            lambda agent: setattr(agent, "quota", 0),
+            "xterm",
+            "quota",
+            "This session already runs 0 apps, the most it may.",
+        ),
         (
             lambda agent: setattr(agent, "fail_next", "Back-off pulling image vnmd/itksnap_4.2.2"),
             "itksnap",

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
+from jupyter_server.utils import url_path_join
 from packaging.requirements import Requirement
 from tornado import web, websocket
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.httpserver import HTTPServer
 from tornado.testing import bind_unused_port
-
-from jupyter_server.utils import url_path_join
 
 from kubedesk_jupyterlab.handlers import proxy_addr
 
@@ -35,7 +34,10 @@ class FakeHTML5Proxy:
                 proxy.requests.append((self.request.path, dict(self.request.headers)))
 
             def on_message(self, message):
-                self.write_message(b"echo " + (message if isinstance(message, bytes) else message.encode()), binary=True)
+                self.write_message(
+                    b"echo " + (message if isinstance(message, bytes) else message.encode()),
+                    binary=True,
+                )
 
         self.app = web.Application([(r"/apps/(.*)/websocket", Socket), (r"/apps/(.*)", Page)])
 
@@ -56,7 +58,12 @@ def html5_proxy(monkeypatch):
 def jp_server_config(fake_agent, html5_proxy, tmp_path):
     # fake_agent and html5_proxy set the environment the extension reads
     # when the server loads it.
-    return {"ServerApp": {"jpserver_extensions": {"kubedesk_jupyterlab": True}, "root_dir": str(tmp_path)}}
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {"kubedesk_jupyterlab": True},
+            "root_dir": str(tmp_path),
+        }
+    }
 
 
 async def body(resp):
@@ -68,15 +75,28 @@ async def test_catalog_and_launch_are_forwarded(jp_fetch, fake_agent, tmp_path):
     assert [a["id"] for a in await body(resp)] == ["itksnap", "xterm"]
 
     resp = await jp_fetch(
-        "kubedesk", "api", "apps", method="POST",
-        body=json.dumps({"app": "itksnap", "version": "4.2.2", "files": ["data/brain.nii.gz", "/home/jovyan/x.nrrd"]}),
+        "kubedesk",
+        "api",
+        "apps",
+        method="POST",
+        body=json.dumps(
+            {
+                "app": "itksnap",
+                "version": "4.2.2",
+                "files": ["data/brain.nii.gz", "/home/jovyan/x.nrrd"],
+            }
+        ),
     )
     assert resp.code == 202
     app = await body(resp)
     assert app["status"] == "starting"
     # Paths from the file browser are relative to the server's root.
     assert fake_agent.launches == [
-        {"app": "itksnap", "version": "4.2.2", "files": [str(tmp_path / "data/brain.nii.gz"), "/home/jovyan/x.nrrd"]}
+        {
+            "app": "itksnap",
+            "version": "4.2.2",
+            "files": [str(tmp_path / "data/brain.nii.gz"), "/home/jovyan/x.nrrd"],
+        }
     ]
 
     listed = await body(await jp_fetch("kubedesk", "api", "apps"))
@@ -94,16 +114,27 @@ async def test_catalog_and_launch_are_forwarded(jp_fetch, fake_agent, tmp_path):
         ({"app": "nope"}, 404, "unknown_app", "There is no app 'nope' in the catalog."),
         ({"app": ""}, 400, "bad_request", "Name the app to launch."),
         ({"app": "xterm", "files": "a.txt"}, 400, "bad_request", "Files are a list of paths."),
-        ({"app": "xterm", "image": "evil"}, 400, "bad_request", 'A launch request is {"app": …, "version": …, "files": […]}.'),
+        (
+            {"app": "xterm", "image": "evil"},
+            400,
+            "bad_request",
+            'A launch request is {"app": …, "version": …, "files": […]}.',
+        ),
     ],
     ids=["unknown app", "no app", "files not a list", "unknown field"],
 )
-async def test_refusals_keep_status_code_and_message(jp_fetch, fake_agent, request_body, status, code, message):
+async def test_refusals_keep_status_code_and_message(
+    jp_fetch, fake_agent, request_body, status, code, message
+):
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch("kubedesk", "api", "apps", method="POST", body=json.dumps(request_body))
     assert err.value.code == status
     assert json.loads(err.value.response.body) == {"code": code, "message": message} | (
-        {"field": "app"} if message == "Name the app to launch." else {"field": "files"} if "Files" in message else {}
+        {"field": "app"}
+        if message == "Name the app to launch."
+        else {"field": "files"}
+        if "Files" in message
+        else {}
     )
     assert fake_agent.launches == ([request_body] if code == "unknown_app" else [])
 
@@ -116,11 +147,18 @@ async def test_quota_is_a_429(jp_fetch, fake_agent):
     assert json.loads(err.value.response.body)["code"] == "quota"
 
 
-async def test_requests_without_the_owners_credentials_are_refused(http_server_client, jp_base_url, fake_agent):
+async def test_requests_without_the_owners_credentials_are_refused(
+    http_server_client, jp_base_url, fake_agent
+):
     # The API answers 403; the view, a page, sends the browser to log in.
-    for path, status in (("kubedesk/api/catalog", 403), ("kubedesk/apps/app-1/view/index.html", 302)):
+    for path, status in (
+        ("kubedesk/api/catalog", 403),
+        ("kubedesk/apps/app-1/view/index.html", 302),
+    ):
         with pytest.raises(HTTPClientError) as err:
-            await http_server_client.fetch(url_path_join(jp_base_url, path), raise_error=True, follow_redirects=False)
+            await http_server_client.fetch(
+                url_path_join(jp_base_url, path), raise_error=True, follow_redirects=False
+            )
         assert err.value.code == status, path
         if status == 302:
             assert "/login?next=" in err.value.response.headers["Location"]
@@ -128,8 +166,14 @@ async def test_requests_without_the_owners_credentials_are_refused(http_server_c
 
 
 async def test_view_proxies_with_the_servers_token(jp_fetch, html5_proxy):
-    resp = await jp_fetch("kubedesk", "apps", "app-s1-itksnap-1", "view", "index.html",
-                          headers={"Cookie": "jupyterhub-session-id=secret"})
+    resp = await jp_fetch(
+        "kubedesk",
+        "apps",
+        "app-s1-itksnap-1",
+        "view",
+        "index.html",
+        headers={"Cookie": "jupyterhub-session-id=secret"},
+    )
     assert resp.body == b"xpra html5 client for app-s1-itksnap-1/index.html"
     path, headers = html5_proxy.requests[-1]
     assert path == "/apps/app-s1-itksnap-1/index.html"
@@ -152,12 +196,16 @@ async def test_view_websocket(jp_ws_fetch, html5_proxy):
     [{}, {"Authorization": "token forged"}, {"Cookie": "username-localhost-8888=forged"}],
     ids=["no credentials", "unknown token", "made-up cookie"],
 )
-async def test_view_websocket_without_the_owners_credentials_is_refused(http_server_client, jp_http_port, jp_base_url, html5_proxy, headers):
+async def test_view_websocket_without_the_owners_credentials_is_refused(
+    http_server_client, jp_http_port, jp_base_url, html5_proxy, headers
+):
     # jupyter-server-proxy before 4.1.1 opened websockets without the
     # server's authentication (CVE-2024-28179): nothing of the app's
     # stream may reach someone who is not logged in. (http_server_client
     # starts the server.)
-    url = f"ws://localhost:{jp_http_port}" + url_path_join(jp_base_url, "kubedesk", "apps", "app-s1-itksnap-1", "view", "websocket")
+    url = f"ws://localhost:{jp_http_port}" + url_path_join(
+        jp_base_url, "kubedesk", "apps", "app-s1-itksnap-1", "view", "websocket"
+    )
     with pytest.raises(HTTPClientError) as err:
         await websocket.websocket_connect(HTTPRequest(url, headers=headers))
     assert err.value.code == 403, err.value
@@ -166,7 +214,11 @@ async def test_view_websocket_without_the_owners_credentials_is_refused(http_ser
 
 def test_requires_a_jupyter_server_proxy_with_authenticated_websockets():
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
-    [req] = [Requirement(d) for d in pyproject["project"]["dependencies"] if d.startswith("jupyter-server-proxy")]
+    [req] = [
+        Requirement(d)
+        for d in pyproject["project"]["dependencies"]
+        if d.startswith("jupyter-server-proxy")
+    ]
     for vulnerable in ("4.0.0", "4.1.0"):
         assert not req.specifier.contains(vulnerable), f"{req} admits {vulnerable} (CVE-2024-28179)"
     assert req.specifier.contains("4.2.0")

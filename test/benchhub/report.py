@@ -12,6 +12,7 @@ Run with the bench venv: .cache/venv-bench-jh5/bin/python test/benchhub/report.p
 from __future__ import annotations
 
 import glob
+import itertools
 import json
 import os
 import re
@@ -65,7 +66,8 @@ def variant_rows(results):
     hand in their sections: their waves only set the scene.
     """
     lines = [
-        "| hub | N | run | p50 s | p95 s | max s | total s | ready / failed | hub CPU s | service CPU s |",
+        "| hub | N | run | p50 s | p95 s | max s | total s | ready / failed | hub CPU s | "
+        "service CPU s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(results.values(), key=lambda r: (r["hub"], r["n"], r["name"])):
@@ -78,8 +80,10 @@ def variant_rows(results):
         ):
             if x:
                 lines.append(
-                    f"| {r['hub']} | {r['n']} | {label} | {x['p50']:.1f} | {x['p95']:.1f} | {x['max']:.1f} | {x['total']:.1f} "
-                    f"| {x['ready']} / {x['failed']} | {x['hub_cpu']:.1f} | {x['service_cpu']:.1f} |"
+                    f"| {r['hub']} | {r['n']} | {label} | {x['p50']:.1f} | {x['p95']:.1f} | "
+                    f"{x['max']:.1f} | {x['total']:.1f} "
+                    f"| {x['ready']} / {x['failed']} | {x['hub_cpu']:.1f} | "
+                    f"{x['service_cpu']:.1f} |"
                 )
     return "\n".join(lines)
 
@@ -101,7 +105,10 @@ def f0(x):
 def wave_rows(results, hub, scenario="wave"):
     ns = sorted({r["n"] for r in results.values() if r["hub"] == hub and r["scenario"] == scenario})
     lines = [
-        "| N | spawner | p50 s | p95 s | p99 s | max s | total s | ready / failed | ready 35 s later (one poll) · pods without server · servers without pod | hub CPU s | hub peak RSS MiB | proxy CPU s | service CPU s | service peak RSS MiB | hub+service CPU s | API requests | load avg (1 min) at start |",
+        "| N | spawner | p50 s | p95 s | p99 s | max s | total s | ready / failed | "
+        "ready 35 s later (one poll) · pods without server · servers without pod | hub CPU s | "
+        "hub peak RSS MiB | proxy CPU s | service CPU s | service peak RSS MiB | "
+        "hub+service CPU s | API requests | load avg (1 min) at start |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for n in ns:
@@ -111,26 +118,40 @@ def wave_rows(results, hub, scenario="wave"):
                 continue
             svc = r["spawner"] == KD
             lines.append(
-                f"| {n} | {LABEL[r['spawner']]} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['total']:.1f} "
-                f"| {r['ready']} / {r['failed']} | {after_poll(r)} | {r['hub_cpu']:.1f} | {r['hub_rss_mib']:.0f} | {r['proxy_cpu']:.1f} "
-                f"| {f1(r['service_cpu']) if svc else '–'} | {f0(r['service_rss_mib']) if svc else '–'} "
-                f"| {r['hub_cpu'] + r['service_cpu']:.1f} | {r['api_total']:.0f} | {r['load_before'].split()[0] if r['load_before'] else '–'} |"
+                f"| {n} | {LABEL[r['spawner']]} | {r['p50']:.1f} | {r['p95']:.1f} | "
+                f"{r['p99']:.1f} | {r['max']:.1f} | {r['total']:.1f} "
+                f"| {r['ready']} / {r['failed']} | {after_poll(r)} | {r['hub_cpu']:.1f} | "
+                f"{r['hub_rss_mib']:.0f} | {r['proxy_cpu']:.1f} "
+                f"| {f1(r['service_cpu']) if svc else '–'} | "
+                f"{f0(r['service_rss_mib']) if svc else '–'} "
+                f"| {r['hub_cpu'] + r['service_cpu']:.1f} | {r['api_total']:.0f} | "
+                f"{r['load_before'].split()[0] if r['load_before'] else '–'} |"
             )
         if kd and ks:
             lines.append(
-                f"| {n} | **ratio kd/KS** | **{ratio(kd['p50'], ks['p50'])}** | **{ratio(kd['p95'], ks['p95'])}** | {ratio(kd['p99'], ks['p99'])} "
-                f"| {ratio(kd['max'], ks['max'])} | **{ratio(kd['total'], ks['total'])}** | | | **{ratio(kd['hub_cpu'], ks['hub_cpu'])}** "
-                f"| {ratio(kd['hub_rss_mib'], ks['hub_rss_mib'])} | {ratio(kd['proxy_cpu'], ks['proxy_cpu'])} | | "
-                f"| {ratio(kd['hub_cpu'] + kd['service_cpu'], ks['hub_cpu'])} | {ratio(kd['api_total'], ks['api_total'])} | |"
+                f"| {n} | **ratio kd/KS** | **{ratio(kd['p50'], ks['p50'])}** | "
+                f"**{ratio(kd['p95'], ks['p95'])}** | {ratio(kd['p99'], ks['p99'])} "
+                f"| {ratio(kd['max'], ks['max'])} | **{ratio(kd['total'], ks['total'])}** | | | "
+                f"**{ratio(kd['hub_cpu'], ks['hub_cpu'])}** "
+                f"| {ratio(kd['hub_rss_mib'], ks['hub_rss_mib'])} | "
+                f"{ratio(kd['proxy_cpu'], ks['proxy_cpu'])} | | "
+                f"| {ratio(kd['hub_cpu'] + kd['service_cpu'], ks['hub_cpu'])} | "
+                f"{ratio(kd['api_total'], ks['api_total'])} | |"
             )
     failures = []
     for n in ns:
         for sp in (KD, KS):
             r = get(results, hub, scenario, sp, n)
             if r and r.get("failures"):
-                api = ", ".join(f"{k} × `{clean(msg)}`" for msg, k in sorted(r["failures"].items(), key=lambda x: -x[1]))
+                api = ", ".join(
+                    f"{k} × `{clean(msg)}`"
+                    for msg, k in sorted(r["failures"].items(), key=lambda x: -x[1])
+                )
                 failures.append(f"- N={n}, {LABEL[sp]}: the API answered {api}")
-                for msg, k in sorted(((r.get("extra") or {}).get("hub_log_errors") or {}).items(), key=lambda x: -x[1]):
+                for msg, k in sorted(
+                    ((r.get("extra") or {}).get("hub_log_errors") or {}).items(),
+                    key=lambda x: -x[1],
+                ):
                     failures.append(f"  - hub log: {k} × `{msg}`")
     if failures:
         lines += ["", "Failures:", ""] + failures
@@ -148,7 +169,10 @@ def after_poll(r):
     e = r.get("extra") or {}
     if "ready_after_poll" not in e:
         return "–"
-    return f"{e['ready_after_poll']} · {e.get('orphan_pods_after_poll')} · {e.get('servers_without_pod_after_poll')}"
+    return (
+        f"{e['ready_after_poll']} · {e.get('orphan_pods_after_poll')} · "
+        f"{e.get('servers_without_pod_after_poll')}"
+    )
 
 
 def api_rows(results, hub, scenario="wave"):
@@ -182,7 +206,9 @@ def service_api_rows(results):
 
 def restart_rows(results):
     lines = [
-        "| hub | spawner | servers | hub stop s | hub API back s | all servers ready s | ready after restart / after one poll interval | orphan pods | servers without pod | hub CPU s (restart → ready) | API requests (restart window) |",
+        "| hub | spawner | servers | hub stop s | hub API back s | all servers ready s | "
+        "ready after restart / after one poll interval | orphan pods | servers without pod | "
+        "hub CPU s (restart → ready) | API requests (restart window) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     pair = {}
@@ -192,17 +218,22 @@ def restart_rows(results):
         e = r["extra"]
         pair[(r["hub"], r["spawner"])] = e
         lines.append(
-            f"| {r['hub']} ({r['hub_version']}) | {LABEL[r['spawner']]} | {r['n']} | {e.get('hub_stop_s', 0):.1f} | {e.get('hub_api_s', 0):.1f} "
-            f"| {e.get('hub_all_ready_s', 0):.1f} | {e.get('ready_after_restart')} / {e.get('ready_after_poll')} "
-            f"| {e.get('orphan_pods_after_restart')} | {e.get('servers_without_pod_after_restart')} | {e.get('hub_restart_cpu', 0):.1f} "
+            f"| {r['hub']} ({r['hub_version']}) | {LABEL[r['spawner']]} | {r['n']} | "
+            f"{e.get('hub_stop_s', 0):.1f} | {e.get('hub_api_s', 0):.1f} "
+            f"| {e.get('hub_all_ready_s', 0):.1f} | "
+            f"{e.get('ready_after_restart')} / {e.get('ready_after_poll')} "
+            f"| {e.get('orphan_pods_after_restart')} | "
+            f"{e.get('servers_without_pod_after_restart')} | {e.get('hub_restart_cpu', 0):.1f} "
             f"| {e.get('restart_api_total', 0):.0f} |"
         )
     for hub in HUBS:
         kd, ks = pair.get((hub, KD)), pair.get((hub, KS))
         if kd and ks:
             lines.append(
-                f"| {hub} | **ratio kd/KS** | | {ratio(kd['hub_stop_s'], ks['hub_stop_s'])} | {ratio(kd['hub_api_s'], ks['hub_api_s'])} "
-                f"| **{ratio(kd['hub_all_ready_s'], ks['hub_all_ready_s'])}** | | | | {ratio(kd['hub_restart_cpu'], ks['hub_restart_cpu'])} "
+                f"| {hub} | **ratio kd/KS** | | {ratio(kd['hub_stop_s'], ks['hub_stop_s'])} | "
+                f"{ratio(kd['hub_api_s'], ks['hub_api_s'])} "
+                f"| **{ratio(kd['hub_all_ready_s'], ks['hub_all_ready_s'])}** | | | | "
+                f"{ratio(kd['hub_restart_cpu'], ks['hub_restart_cpu'])} "
                 f"| {ratio(kd['restart_api_total'], ks['restart_api_total'])} |"
             )
     return "\n".join(lines)
@@ -215,13 +246,21 @@ def kill_rows(results):
             continue
         e = r["extra"]
         lines.append(
-            f"- {r['hub']} ({r['hub_version']}), N={r['n']}: service SIGKILLed with {e.get('pods_at_kill')} pods created and {e.get('ready_at_kill')} of {r['n']} ready, "
-            f"back (restarted, ready) {e.get('service_down_s', 0):.1f} s later. Wave: {r['ready']} ready in the hub, {r['failed']} failed; "
-            f"p50 {r['p50']:.1f} s, p95 {r['p95']:.1f} s, max {r['max']:.1f} s, total {r['total']:.1f} s. "
-            f"After the wave: {e.get('pods_after_wave')} pods, {e.get('hub_servers_after_wave')} hub servers, "
-            f"**{e.get('orphan_pods_after_wave')} pods without a server, {e.get('servers_without_pod_after_wave')} servers without a pod**. "
-            f"Retry of {e.get('retried')} not-ready users: {e.get('retry_ready')} ready in {e.get('retry_s', 0):.1f} s "
-            f"(failures: {e.get('retry_failures') or 'none'}); then {e.get('orphan_pods_after_retry')} orphan pods, "
+            f"- {r['hub']} ({r['hub_version']}), "
+            f"N={r['n']}: service SIGKILLed with {e.get('pods_at_kill')} pods created and "
+            f"{e.get('ready_at_kill')} of {r['n']} ready, "
+            f"back (restarted, ready) {e.get('service_down_s', 0):.1f} s later. "
+            f"Wave: {r['ready']} ready in the hub, {r['failed']} failed; "
+            f"p50 {r['p50']:.1f} s, p95 {r['p95']:.1f} s, max {r['max']:.1f} s, "
+            f"total {r['total']:.1f} s. "
+            f"After the wave: {e.get('pods_after_wave')} pods, "
+            f"{e.get('hub_servers_after_wave')} hub servers, "
+            f"**{e.get('orphan_pods_after_wave')} pods without a server, "
+            f"{e.get('servers_without_pod_after_wave')} servers without a pod**. "
+            f"Retry of {e.get('retried')} not-ready users: {e.get('retry_ready')} ready in "
+            f"{e.get('retry_s', 0):.1f} s "
+            f"(failures: {e.get('retry_failures') or 'none'}); "
+            f"then {e.get('orphan_pods_after_retry')} orphan pods, "
             f"{e.get('servers_without_pod_after_retry')} servers without a pod."
         )
         msgs = e.get("hub_log_errors") or r.get("failures") or {}
@@ -232,7 +271,9 @@ def kill_rows(results):
 
 def steady_rows(results):
     lines = [
-        "| hub | spawner | servers | window s | hub CPU s | hub CPU % of a core | proxy CPU s | service CPU s | hub+service CPU s | API requests/s (all clients) | service's own requests/s | hub RSS MiB | service RSS MiB | still ready |",
+        "| hub | spawner | servers | window s | hub CPU s | hub CPU % of a core | proxy CPU s | "
+        "service CPU s | hub+service CPU s | API requests/s (all clients) | "
+        "service's own requests/s | hub RSS MiB | service RSS MiB | still ready |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     pair = {}
@@ -243,20 +284,29 @@ def steady_rows(results):
         pair[(r["hub"], r["spawner"])] = e
         svc = r["spawner"] == KD
         lines.append(
-            f"| {r['hub']} | {LABEL[r['spawner']]} | {r['n']} | {e['steady_seconds']:.0f} | {e['steady_hub_cpu']:.1f} "
-            f"| {100 * e['steady_hub_cpu'] / e['steady_seconds']:.0f} | {e['steady_proxy_cpu']:.1f} "
-            f"| {f1(e['steady_service_cpu']) if svc else '–'} | {e['steady_hub_cpu'] + e['steady_service_cpu']:.1f} "
-            f"| {e['steady_api_per_s']:.1f} | {f1(e.get('steady_service_api_per_s')) if svc else '–'} "
-            f"| {e['steady_hub_rss']:.0f} | {f0(e['steady_service_rss']) if svc else '–'} | {e.get('steady_ready_after')} |"
+            f"| {r['hub']} | {LABEL[r['spawner']]} | {r['n']} | {e['steady_seconds']:.0f} | "
+            f"{e['steady_hub_cpu']:.1f} "
+            f"| {100 * e['steady_hub_cpu'] / e['steady_seconds']:.0f} | "
+            f"{e['steady_proxy_cpu']:.1f} "
+            f"| {f1(e['steady_service_cpu']) if svc else '–'} | "
+            f"{e['steady_hub_cpu'] + e['steady_service_cpu']:.1f} "
+            f"| {e['steady_api_per_s']:.1f} | "
+            f"{f1(e.get('steady_service_api_per_s')) if svc else '–'} "
+            f"| {e['steady_hub_rss']:.0f} | {f0(e['steady_service_rss']) if svc else '–'} | "
+            f"{e.get('steady_ready_after')} |"
         )
     for hub in HUBS:
         kd, ks = pair.get((hub, KD)), pair.get((hub, KS))
         if kd and ks:
+            # kubedesk's hub and service together against KubeSpawner's hub.
+            both = ratio(kd["steady_hub_cpu"] + kd["steady_service_cpu"], ks["steady_hub_cpu"])
             lines.append(
-                f"| {hub} | **ratio kd/KS** | | | **{ratio(kd['steady_hub_cpu'], ks['steady_hub_cpu'])}** | | "
+                f"| {hub} | **ratio kd/KS** | | | "
+                f"**{ratio(kd['steady_hub_cpu'], ks['steady_hub_cpu'])}** | | "
                 f"{ratio(kd['steady_proxy_cpu'], ks['steady_proxy_cpu'])} | | "
-                f"**{ratio(kd['steady_hub_cpu'] + kd['steady_service_cpu'], ks['steady_hub_cpu'])}** | "
-                f"{ratio(kd['steady_api_per_s'], ks['steady_api_per_s'])} | | {ratio(kd['steady_hub_rss'], ks['steady_hub_rss'])} | | |"
+                f"**{both}** | "
+                f"{ratio(kd['steady_api_per_s'], ks['steady_api_per_s'])} | | "
+                f"{ratio(kd['steady_hub_rss'], ks['steady_hub_rss'])} | | |"
             )
     return "\n".join(lines)
 
@@ -267,14 +317,18 @@ def plot(results):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hubs = [h for h in HUBS if any(r["hub"] == h and r["scenario"] == "wave" for r in results.values())]
+    hubs = [
+        h for h in HUBS if any(r["hub"] == h and r["scenario"] == "wave" for r in results.values())
+    ]
     if not hubs:
         return
     fig, axes = plt.subplots(2, len(hubs), figsize=(6.5 * len(hubs), 9), squeeze=False)
     colors = {KD: "tab:blue", KS: "tab:orange"}
     for j, hub in enumerate(hubs):
         ax = axes[0][j]
-        ns = sorted({r["n"] for r in results.values() if r["hub"] == hub and r["scenario"] == "wave"})
+        ns = sorted(
+            {r["n"] for r in results.values() if r["hub"] == hub and r["scenario"] == "wave"}
+        )
         styles = ["-", "--", "-.", ":"]
         for k, n in enumerate(reversed(ns)):
             for sp in (KD, KS):
@@ -300,12 +354,30 @@ def plot(results):
             pts = [(r["n"], r) for r in rs if r]
             if not pts:
                 continue
-            ax.plot([n for n, _ in pts], [r["p50"] for _, r in pts], "o-", color=colors[sp], label=f"{LABEL[sp]} p50")
-            ax.plot([n for n, _ in pts], [r["p95"] for _, r in pts], "s--", color=colors[sp], label=f"{LABEL[sp]} p95")
+            ax.plot(
+                [n for n, _ in pts],
+                [r["p50"] for _, r in pts],
+                "o-",
+                color=colors[sp],
+                label=f"{LABEL[sp]} p50",
+            )
+            ax.plot(
+                [n for n, _ in pts],
+                [r["p95"] for _, r in pts],
+                "s--",
+                color=colors[sp],
+                label=f"{LABEL[sp]} p95",
+            )
             for n, r in pts:
                 if r["failed"]:
-                    ax.annotate(f"{r['failed']} failed", (n, r["p95"]), textcoords="offset points",
-                                xytext=(-60 if sp == KS else 5, 8 if sp == KD else -14), fontsize=7, color=colors[sp])
+                    ax.annotate(
+                        f"{r['failed']} failed",
+                        (n, r["p95"]),
+                        textcoords="offset points",
+                        xytext=(-60 if sp == KS else 5, 8 if sp == KD else -14),
+                        fontsize=7,
+                        color=colors[sp],
+                    )
             ax.plot(
                 [n for n, _ in pts],
                 [r["hub_cpu"] for _, r in pts],
@@ -331,14 +403,22 @@ def plot(results):
             if len(ser) < 2:
                 continue
             ts, cpu = [], []
-            for a, b in zip(ser, ser[1:]):
+            for a, b in itertools.pairwise(ser):
                 dt = b["t"] - a["t"]
                 if dt > 0:
                     ts.append(b["t"])
                     cpu.append(100 * (b["hub_cpu"] - a["hub_cpu"]) / dt)
-            ax.plot(ts, cpu, color=colors[r["spawner"]], alpha=0.8, linestyle="-" if r["hub"] == "jh5" else "--",
-                    label=f"{LABEL[r['spawner']]} hub, {r['hub']}")
-        ax.set_title(f"Steady polling, {steady[0]['n']} servers, poll_interval 3 s: hub CPU (% of a core)")
+            ax.plot(
+                ts,
+                cpu,
+                color=colors[r["spawner"]],
+                alpha=0.8,
+                linestyle="-" if r["hub"] == "jh5" else "--",
+                label=f"{LABEL[r['spawner']]} hub, {r['hub']}",
+            )
+        ax.set_title(
+            f"Steady polling, {steady[0]['n']} servers, poll_interval 3 s: hub CPU (% of a core)"
+        )
         ax.set_xlabel("seconds")
         ax.set_ylabel("% CPU")
         ax.grid(alpha=0.3)
@@ -373,7 +453,10 @@ CATEGORIES = [
     ("kubespawner (spawner, reflector)", "(kubespawner/"),
     ("kubernetes_asyncio client", "(kubernetes_asyncio/"),
     ("httpcore connection pool (shim's HTTP client)", "(httpcore/_async/connection_pool.py"),
-    ("httpx/httpcore/h11/anyio, other (shim's HTTP client)", ("(httpx/", "(httpcore/", "(h11/", "(anyio/")),
+    (
+        "httpx/httpcore/h11/anyio, other (shim's HTTP client)",
+        ("(httpx/", "(httpcore/", "(h11/", "(anyio/"),
+    ),
     ("kubedesk shim", "(kubedesk_spawner/"),
     ("aiohttp", "(aiohttp/"),
     ("SQLAlchemy (hub database)", "(sqlalchemy/"),
@@ -440,12 +523,21 @@ def pyspy_summary(path):
         for k, needle in MARKERS:
             if needle in stack:
                 incl[k] += int(count)
-    lines = [f"{total} samples, {100 * busy / max(total, 1):.0f}% busy (not waiting in select)", "",
-             "| inclusive: samples with this in the stack | share of busy samples |", "|---|---|"]
+    lines = [
+        f"{total} samples, {100 * busy / max(total, 1):.0f}% busy (not waiting in select)",
+        "",
+        "| inclusive: samples with this in the stack | share of busy samples |",
+        "|---|---|",
+    ]
     for k, _ in MARKERS:
         if incl[k]:
             lines.append(f"| {k} | {100 * incl[k] / max(busy, 1):.0f}% |")
-    lines += ["", "| exclusive: first category found in the stack (list order of CATEGORIES) | share of busy samples |", "|---|---|"]
+    lines += [
+        "",
+        "| exclusive: first category found in the stack (list order of CATEGORIES) | "
+        "share of busy samples |",
+        "|---|---|",
+    ]
     for c, n in sorted(cats.items(), key=lambda x: -x[1]):
         lines.append(f"| {c} | {100 * n / max(busy, 1):.0f}% |")
     lines += ["", "| top functions by own time | share of busy samples |", "|---|---|"]
@@ -458,11 +550,20 @@ def pprof_summary(path):
     import subprocess
 
     try:
-        out = subprocess.run(["go", "tool", "pprof", "-top", "-nodecount=15", path],
-                             capture_output=True, text=True, timeout=120, cwd=ROOT).stdout
+        out = subprocess.run(
+            ["go", "tool", "pprof", "-top", "-nodecount=15", path],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        ).stdout
     except Exception as e:  # noqa: BLE001
         return f"(go tool pprof failed: {e})"
-    keep = [l for l in out.splitlines() if l.strip() and not l.startswith(("File:", "Type:", "Build ID:"))]
+    keep = [
+        line
+        for line in out.splitlines()
+        if line.strip() and not line.startswith(("File:", "Type:", "Build ID:"))
+    ]
     return "```\n" + "\n".join(keep[:20]) + "\n```"
 
 
@@ -498,7 +599,11 @@ def main():
         sys.exit(f"no results in {RESULTS}: run make bench-hub first")
     results = proper(everything)
     os.makedirs(DOCS, exist_ok=True)
-    text = open(REPORT).read() if os.path.exists(REPORT) else "# kubedesk vs KubeSpawner through a real JupyterHub\n"
+    text = (
+        open(REPORT).read()
+        if os.path.exists(REPORT)
+        else "# kubedesk vs KubeSpawner through a real JupyterHub\n"
+    )
     for hub in HUBS:
         if any(r["hub"] == hub and r["scenario"] == "wave" for r in results.values()):
             text = replace_block(text, f"waves-{hub}", wave_rows(results, hub))

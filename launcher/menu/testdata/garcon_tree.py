@@ -4,6 +4,7 @@ launcher/menu's tests run this with XDG_CONFIG_HOME and XDG_DATA_HOME set to
 the folders Write filled, and compare the output with what they expect. It
 needs /usr/bin/python3 with python3-gi and gir1.2-garcon-1.0.
 """
+
 import gi
 
 gi.require_version("Garcon", "1.0")

@@ -474,9 +474,7 @@ async def test_stop_is_sent_again_while_the_service_restarts(service, make_spawn
     assert ("alice", "") not in service.sessions
 
 
-async def test_stop_is_sent_again_after_connection_refused(
-    service, make_spawner, monkeypatch
-):
+async def test_stop_is_sent_again_after_connection_refused(service, make_spawner, monkeypatch):
     real = httpx.AsyncClient.request
     refused = []
 

@@ -116,7 +116,9 @@ async def test_spawn_and_stop_over_tls(tls_service, tls_files, make_spawner):
         assert step in messages, "the progress stream came over TLS too"
     assert await spawner.poll() is None
     await spawner.stop()
-    assert [m for m, uri, _ in tls_service.requests if not uri.endswith("/progress")][-1] == "DELETE"
+    assert [m for m, uri, _ in tls_service.requests if not uri.endswith("/progress")][
+        -1
+    ] == "DELETE"
 
 
 @pytest.mark.parametrize("ca", ["", "other-ca.crt"])

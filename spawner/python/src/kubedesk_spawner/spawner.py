@@ -561,12 +561,15 @@ class KubedeskSpawner(Spawner):
         path = self._path("/progress")
         while True:
             try:
-                async with stream_client(self.service_ca_file) as client, client.stream(
-                    "GET",
-                    self._url(path),
-                    headers={**self._headers(), "Accept": "text/event-stream"},
-                    timeout=self.request_timeout,
-                ) as response:
+                async with (
+                    stream_client(self.service_ca_file) as client,
+                    client.stream(
+                        "GET",
+                        self._url(path),
+                        headers={**self._headers(), "Accept": "text/event-stream"},
+                        timeout=self.request_timeout,
+                    ) as response,
+                ):
                     if response.status_code == 404:
                         await response.aread()
                         if not _is_service_404(response):
