@@ -203,6 +203,7 @@ make_debian_base() {
         *) mirrors+=("deb http://deb.debian.org/debian $s main") ;;
       esac
     done
+    # shellcheck disable=SC2016 # mmdebstrap's hook shell gets the root as $1
     mmdebstrap --quiet --variant=minbase --mode=root --architectures="$arch" \
       --aptopt='Acquire::Retries "3"' \
       --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
@@ -280,7 +281,7 @@ build_one() {
     die "building $name from $df failed"
   fi
   local size
-  size=$(bah images --format '{{.Size}}' "${args[1]}" 2>/dev/null | awk 'NR == 1') || size=?
+  size=$(bah images --format '{{.Size}}' "${args[1]}" 2>/dev/null | awk 'NR == 1') || size='?'
   log "built $name in $(since "$start")s ($size)"
   printf '%s\t%s\t%s\n' "$name" "$(since "$start")" "$size" >>"$store/last-build.tsv"
 }

@@ -53,11 +53,11 @@ make_node() {
 }
 
 make_wheel() {
-  local stamp wheel
+  local stamp wheel sources
   wheel=$(wheel_path)
-  stamp=$(cd "$ext" && stamp_of package.json yarn.lock pyproject.toml tsconfig.json install.json \
-    $(find src schema style kubedesk_jupyterlab jupyter-config -type f \
-      -not -path 'kubedesk_jupyterlab/labextension/*' -not -name '*.pyc' | sort))
+  mapfile -t sources < <(cd "$ext" && find src schema style kubedesk_jupyterlab jupyter-config -type f \
+    -not -path 'kubedesk_jupyterlab/labextension/*' -not -name '*.pyc' | sort)
+  stamp=$(cd "$ext" && stamp_of package.json yarn.lock pyproject.toml tsconfig.json install.json "${sources[@]}")
   if fresh jupyterlab-ext-wheel "$stamp" && [[ -f $wheel ]]; then
     return 0
   fi

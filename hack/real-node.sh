@@ -35,6 +35,7 @@
 # serves here) has reported security flaws; it runs only inside this
 # namespace, which nothing outside the machine can reach, and is not shipped.
 set -Eeuo pipefail
+# shellcheck disable=SC2154 # rc is assigned at the start of the trap's own string
 trap 'rc=$?; echo "hack/real-node.sh: line $LINENO: \"$BASH_COMMAND\" failed (exit $rc)" >&2; exit $rc' ERR
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -364,6 +365,14 @@ default_images() {
   images_sh plan | awk -F'\t' '{ print $3 }'
 }
 
+# import_default_images [--built]: import_images of default_images, one
+# argument per line it prints.
+import_default_images() {
+  local images
+  mapfile -t images < <(default_images)
+  import_images "$@" "${images[@]}"
+}
+
 # import [--built] IMAGE[,TAG...]...: copy images from `make images`' storage
 # into containerd, skipping those whose ID containerd already has under that
 # name; further tags of the same image are tagged in containerd, not copied
@@ -432,7 +441,7 @@ up() {
   wait_node
   start_policy_controller
   build_pause_image
-  import_images --built $(default_images)
+  import_default_images --built
   log "node $node ready (pods $pod_cidr, node $node_ip); logs in $state/logs"
 }
 
@@ -445,6 +454,7 @@ down() {
   if holder_alive && daemon_alive containerd; then
     # Stop the pods' containers and sandboxes so that nothing keeps running
     # (or mounted) once the namespace goes.
+    # shellcheck disable=SC2016 # $0 and $t are the inner shell's
     innode bash -c 'for t in $(ctr --address "$0" -n k8s.io tasks ls -q 2>/dev/null); do
       ctr --address "$0" -n k8s.io tasks kill -s KILL "$t" >/dev/null 2>&1; done' "$state/containerd/containerd.sock" || true
     sleep 1
@@ -482,7 +492,7 @@ case "$cmd" in
   status) status ;;
   import)
     holder_alive || die "the real node is not running; run $0 up"
-    if (($#)); then import_images "$@"; else import_images $(default_images); fi
+    if (($#)); then import_images "$@"; else import_default_images; fi
     ;;
   ctr) ctr "$@" ;;
   exec) innode "$@" ;;

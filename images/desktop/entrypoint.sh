@@ -152,14 +152,12 @@ prefix=${JUPYTERHUB_SERVICE_PREFIX:-/}
 
 # --- process bookkeeping --------------------------------------------------------
 pids=()
-stopping=0
 cleanup() {
   local sig=${1:-TERM} p
-  stopping=1
   trap - TERM INT HUP
   # Server first (it may still be writing), then the launcher, then X.
   for p in "${server_pid:-}" "${launcher_pid:-}" "${pids[@]}"; do
-    [[ -n $p ]] && kill "-$sig" "$p" 2>/dev/null || true
+    if [[ -n $p ]]; then kill "-$sig" "$p" 2>/dev/null || true; fi
   done
   for _ in $(seq 50); do
     alive=0
@@ -187,6 +185,7 @@ sweep() {
     fi
   done
 }
+# shellcheck disable=SC2317 # the traps below call it
 on_signal() {
   log "received SIG$1, stopping the session"
   cleanup TERM
@@ -256,7 +255,7 @@ start_desktop() {
 # server on the same display number, so DISPLAY stays valid for JupyterLab
 # and the launcher. TERM takes X and the session down.
 supervise_desktop() {
-  local session_pid= fails=0 t0
+  local session_pid='' fails=0 t0
   trap 'kill -TERM $session_pid $x_pid 2>/dev/null; wait; exit 0' TERM
   trap '' INT HUP
   start_x || { log "error: the X server did not start:"; tail -n 20 "$run/Xvnc.log" >&2; exit 1; }
