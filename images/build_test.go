@@ -104,7 +104,6 @@ type finalStage struct {
 	entrypoint, cmd       []string
 	entrypointSet, cmdSet bool
 	copies                []copyInstr
-	runs                  []string // RUN arguments after each COPY, for removals
 }
 
 type copyInstr struct {

@@ -129,7 +129,6 @@ func (n *node) setStatus(ctx context.Context, ready bool) error {
 		},
 		NodeInfo: corev1.NodeSystemInfo{
 			KubeletVersion:          n.version,
-			KubeProxyVersion:        n.version,
 			ContainerRuntimeVersion: "devnode://host-processes",
 			OperatingSystem:         "linux",
 			Architecture:            runtime.GOARCH,

@@ -109,9 +109,9 @@ func TestSidecarOnDevnode(t *testing.T) {
 	go func() { attachDone <- attach.Wait() }()
 	t.Cleanup(func() {
 		_ = syscall.Kill(-attach.Process.Pid, syscall.SIGKILL)
-		<-attachDone
+		err := <-attachDone // killed here, or the exit the test already saw
 		if t.Failed() {
-			t.Logf("xpra attach output:\n%s", attachLog.String())
+			t.Logf("xpra attach (%v) output:\n%s", err, attachLog.String())
 		}
 	})
 

@@ -61,6 +61,9 @@ func TestAgent(t *testing.T) {
 	if app, err = lc.Launch(ctx, sessionapi.LaunchRequest{App: "itksnap"}); err != nil {
 		t.Fatal(err)
 	}
+	if got := svc.launches(); len(got) != 1 || got[0].App != "itksnap" {
+		t.Fatalf("the service got the launches %+v, want one of itksnap", got)
+	}
 	svc.setStatus("tok-a", app.ID, sessionapi.StatusRunning, &sessionapi.Xpra{Host: "10.0.0.3", Port: 14500, Password: "pw"})
 	if r := recv(t, att.attached, "the attach"); r.AppID != app.ID {
 		t.Fatalf("attached %+v", r)

@@ -56,7 +56,9 @@ func TestDesktopX(t *testing.T) {
 	if _, err := c.desktopX(); err == nil {
 		t.Error("no display and no file: no error")
 	}
-	os.WriteFile(file, []byte("# desktop\nexport DISPLAY=':3'\nXAUTHORITY=/tmp/kubedesk/Xauthority\n"), 0o600)
+	if err := os.WriteFile(file, []byte("# desktop\nexport DISPLAY=':3'\nXAUTHORITY=/tmp/kubedesk/Xauthority\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if x, err := c.desktopX(); err != nil || x != (X{":3", "/tmp/kubedesk/Xauthority"}) {
 		t.Errorf("from file: %+v %v", x, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -68,9 +67,15 @@ func newFakeService(t *testing.T, tokens ...string) *fakeService {
 }
 
 func (f *fakeService) fail(w http.ResponseWriter, status int, code, msg string) {
+	reply(w, status, map[string]string{"code": code, "message": msg})
+}
+
+// reply writes v as a JSON response with status. A failed write is the
+// client's to see (a cut body), so the fakes do not look at it.
+func reply(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg})
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
@@ -85,8 +90,7 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 	path := strings.TrimPrefix(r.URL.Path, "/api/v1/session")
 	switch {
 	case r.Method == http.MethodGet && path == "/catalog":
-		out := append([]sessionapi.CatalogApp{}, f.catalog...)
-		json.NewEncoder(w).Encode(out)
+		reply(w, http.StatusOK, append([]sessionapi.CatalogApp{}, f.catalog...))
 	case r.Method == http.MethodPost && path == "/apps":
 		var req sessionapi.LaunchRequest
 		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
@@ -107,13 +111,12 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 		f.nextID++
 		a := sessionapi.App{ID: fmt.Sprintf("%s-%d", req.App, f.nextID), App: req.App, Version: app.Version, Status: sessionapi.StatusStarting, Pod: "app-pod"}
 		f.sessions[tok] = append([]sessionapi.App{a}, apps...)
-		w.WriteHeader(http.StatusAccepted)
-		json.NewEncoder(w).Encode(a)
+		reply(w, http.StatusAccepted, a)
 	case r.Method == http.MethodGet && path == "/apps":
 		if apps == nil {
 			apps = []sessionapi.App{}
 		}
-		json.NewEncoder(w).Encode(apps)
+		reply(w, http.StatusOK, apps)
 	case strings.HasPrefix(path, "/apps/"):
 		id := strings.TrimPrefix(path, "/apps/")
 		for i, a := range apps {
@@ -126,7 +129,7 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 				w.WriteHeader(http.StatusNoContent)
 				return
 			}
-			json.NewEncoder(w).Encode(a)
+			reply(w, http.StatusOK, a)
 			return
 		}
 		if r.Method == http.MethodDelete {
@@ -260,22 +263,23 @@ func newFakeHub(t *testing.T) *fakeHub {
 		switch {
 		case r.Method == http.MethodGet && r.URL.Path == "/hub/api/user":
 			if h.expired[tok] {
-				w.WriteHeader(http.StatusUnauthorized)
-				io.WriteString(w, `{"status": 401, "message": "token expired"}`)
+				reply(w, http.StatusUnauthorized, map[string]any{"status": 401, "message": "token expired"})
 				return
 			}
 			id, ok := h.tokens[tok]
 			if !ok {
-				w.WriteHeader(http.StatusForbidden)
-				io.WriteString(w, `{"status": 403, "message": "Forbidden"}`)
+				reply(w, http.StatusForbidden, map[string]any{"status": 403, "message": "Forbidden"})
 				return
 			}
-			json.NewEncoder(w).Encode(id)
+			reply(w, http.StatusOK, id)
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/activity"):
 			var body struct {
 				Servers map[string]any `json:"servers"`
 			}
-			json.NewDecoder(r.Body).Decode(&body)
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+				reply(w, http.StatusBadRequest, map[string]any{"status": 400, "message": err.Error()})
+				return
+			}
 			user := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/hub/api/users/"), "/activity")
 			for s := range body.Servers {
 				h.activity <- user + "/" + s

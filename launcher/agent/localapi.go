@@ -108,11 +108,16 @@ func serve(ctx context.Context, srv *http.Server, ln net.Listener, cleanup func(
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
 	}
-	<-errc
+	// Serve returns ErrServerClosed once Shutdown (or Close) ran; any other
+	// error is its own failure.
+	err := <-errc
 	if cleanup != nil {
 		cleanup()
 	}
-	return nil
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
 
 func (l *localAPI) handler() http.Handler {

@@ -39,7 +39,12 @@ func startLocalAPIFor(t *testing.T, svc sessionAPI, uid int, serviceURL string) 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- l.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the local API did not stop cleanly: %v", err)
+		}
+	})
 	waitForFile(t, l.socket)
 	return launchapi.NewClient(l.socket)
 }

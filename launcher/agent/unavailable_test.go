@@ -39,7 +39,12 @@ func TestUnavailableAgentSaysWhy(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runUnavailable(ctx, cfg, sentence, mopts, testLogger(t)) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the unavailable agent did not stop cleanly: %v", err)
+		}
+	})
 	waitForFile(t, cfg.Socket)
 
 	lc := launchapi.NewClient(cfg.Socket)

@@ -13,7 +13,7 @@ import (
 func TestXpraAttacher(t *testing.T) { // not parallel: Setenv
 	dir := t.TempDir()
 	script := filepath.Join(dir, "xpra")
-	os.WriteFile(script, []byte(`#!/bin/sh
+	if err := os.WriteFile(script, []byte(`#!/bin/sh
 out="$(dirname "$0")/out"
 echo "$@" > "$out.args"
 echo "$DISPLAY $XAUTHORITY $NO_AT_BRIDGE ${XPRA_PASSWORD:-none}" > "$out.env"
@@ -24,7 +24,9 @@ esac; done
 [ -n "$ATTACHED" ] && echo "2026-11-24 06:00:00,000 Attached to tcp://10.0.0.9:14500/" >&2
 echo "connection lost" >&2
 exit 3
-`), 0o755)
+`), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	x := &xpraAttacher{command: []string{"/bin/sh", script}, extra: []string{"--border=auto"}, secretsDir: dir,
 		display: func() (X, error) { return X{":5", "/tmp/xa"}, nil }, log: testLogger(t)}
 	t.Setenv("XPRA_PASSWORD", "leak")

@@ -38,8 +38,7 @@ type service struct {
 
 func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Authorization") != "Bearer tok" {
-		w.WriteHeader(http.StatusUnauthorized)
-		io.WriteString(w, `{"code":"invalid_token","message":"The session token is not valid."}`)
+		reply(w, http.StatusUnauthorized, sessionapi.Error{Code: "invalid_token", Message: "The session token is not valid."})
 		return
 	}
 	s.mu.Lock()
@@ -49,28 +48,38 @@ func (s *service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v1/session/apps":
 		var req sessionapi.LaunchRequest
-		json.NewDecoder(r.Body).Decode(&req)
-		s.launched = append(s.launched, req)
-		if req.App != "itksnap" {
-			w.WriteHeader(http.StatusNotFound)
-			io.WriteString(w, `{"code":"unknown_app","message":"There is no app \"`+req.App+`\" in the catalog; did you mean itksnap?"}`)
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			reply(w, http.StatusBadRequest, sessionapi.Error{Code: "bad_request", Message: err.Error()})
 			return
 		}
-		w.WriteHeader(http.StatusAccepted)
-		json.NewEncoder(w).Encode(app)
+		s.launched = append(s.launched, req)
+		if req.App != "itksnap" {
+			reply(w, http.StatusNotFound, sessionapi.Error{Code: "unknown_app",
+				Message: "There is no app \"" + req.App + "\" in the catalog; did you mean itksnap?"})
+			return
+		}
+		reply(w, http.StatusAccepted, app)
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/session/apps":
-		json.NewEncoder(w).Encode([]sessionapi.App{app})
+		reply(w, http.StatusOK, []sessionapi.App{app})
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/session/apps/itksnap-1":
 		if s.gets++; s.gets > 1 {
 			app.Status = "running"
 		}
-		json.NewEncoder(w).Encode(app)
+		reply(w, http.StatusOK, app)
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/api/v1/session/apps/"):
 		s.stopped = append(s.stopped, strings.TrimPrefix(r.URL.Path, "/api/v1/session/apps/"))
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 	}
+}
+
+// reply writes v as a JSON response with status. A failed write is the
+// client's to see (a cut body), so the fake does not look at it.
+func reply(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // startAgent serves the agent's launch API on a fresh socket against a
@@ -85,7 +94,9 @@ func startAgent(t *testing.T, uid int) (*service, string) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	tokenFile := filepath.Join(dir, "token")
-	os.WriteFile(tokenFile, []byte("tok"), 0o600)
+	if err := os.WriteFile(tokenFile, []byte("tok"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	socket := filepath.Join(dir, "launcher.sock")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

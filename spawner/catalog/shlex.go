@@ -27,21 +27,21 @@ func splitWords(s string) ([]string, error) {
 	)
 	for ; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		switch c {
+		case ' ', '\t', '\n', '\r':
 			if inWord {
 				words = append(words, cur.String())
 				cur.Reset()
 				inWord = false
 			}
-		case c == '\\':
+		case '\\':
 			e, err := escaped()
 			if err != nil {
 				return nil, err
 			}
 			cur.WriteByte(e)
 			inWord = true
-		case c == '\'':
+		case '\'':
 			end := strings.IndexByte(s[i+1:], '\'')
 			if end < 0 {
 				return nil, errors.New("a single quote is not closed")
@@ -49,7 +49,7 @@ func splitWords(s string) ([]string, error) {
 			cur.WriteString(s[i+1 : i+1+end])
 			i += end + 1
 			inWord = true
-		case c == '"':
+		case '"':
 			closed := false
 			for i++; i < len(s); i++ {
 				if s[i] == '"' {

@@ -17,7 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/yaml"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
 	"kubedesk.dev/kubedesk/test/devcluster"
@@ -43,18 +43,18 @@ func chartPolicies(t *testing.T, ns string) ([]networkingv1.NetworkPolicy, *apps
 	var deployment *appsv1.Deployment
 	for _, doc := range strings.Split(string(out), "\n---\n") {
 		var meta metav1.TypeMeta
-		if yaml.Unmarshal([]byte(doc), &meta) != nil {
+		if utilyaml.Unmarshal([]byte(doc), &meta) != nil {
 			continue
 		}
 		switch meta.Kind {
 		case "NetworkPolicy":
 			var p networkingv1.NetworkPolicy
-			require.NoError(t, yaml.Unmarshal([]byte(doc), &p))
+			require.NoError(t, utilyaml.Unmarshal([]byte(doc), &p))
 			p.Namespace = ns
 			policies = append(policies, p)
 		case "Deployment":
 			deployment = &appsv1.Deployment{}
-			require.NoError(t, yaml.Unmarshal([]byte(doc), deployment))
+			require.NoError(t, utilyaml.Unmarshal([]byte(doc), deployment))
 		}
 	}
 	require.NotEmpty(t, policies, "the chart renders NetworkPolicies")

@@ -237,9 +237,13 @@ func (s *server) progress(c echo.Context) error {
 
 	ctx := c.Request().Context()
 	events := make(chan progress.Event)
-	followed := make(chan error, 1)
+	followed := make(chan struct{})
 	go func() {
-		followed <- log.Follow(ctx, func(e progress.Event) error {
+		defer close(followed)
+		// Follow ends with nil once the log is closed (events closes, and
+		// the loop below returns), or with ctx's error once the client is
+		// gone: nothing is left to tell either way.
+		_ = log.Follow(ctx, func(e progress.Event) error {
 			select {
 			case events <- e:
 				return nil

@@ -28,8 +28,6 @@ func baseSettings() podspec.Settings {
 	}
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // testdataProfiles is the realistic pasted profileList, parsed.
 func testdataProfiles(t *testing.T) []Profile {
 	t.Helper()
