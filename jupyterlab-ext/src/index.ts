@@ -1,22 +1,26 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
-import { ICommandPalette, IFrame, InputDialog, MainAreaWidget, Notification, WidgetTracker } from '@jupyterlab/apputils';
-import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import {
+  ICommandPalette,
+  IFrame,
+  InputDialog,
+  MainAreaWidget,
+  Notification,
+  WidgetTracker
+} from '@jupyterlab/apputils';
+import { URLExt } from '@jupyterlab/coreutils';
 import { IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import { ILauncher } from '@jupyterlab/launcher';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
+// The API client and the Running apps panel are both used at once: activation
+// adds the panel and loads the catalog for the Launcher's tiles.
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- activation needs it at once (above)
 import { KubedeskAPI, errorMessage } from './api';
 import { appIconSvg, kubedeskIconSvg } from './icons';
-import {
-  ICatalogApp,
-  IRunningApp,
-  appsForFiles,
-  displayName,
-  groupByCategory,
-  newestVersions
-} from './model';
+import { ICatalogApp, IRunningApp, appsForFiles, displayName, groupByCategory, newestVersions } from './model';
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- activation needs it at once (above)
 import { RunningAppsPanel } from './panel';
 
 const PLUGIN_ID = '@kubedesk/jupyterlab:plugin';
@@ -39,13 +43,19 @@ function iconFor(app: ICatalogApp): LabIcon {
 }
 
 /** The app's window in the browser: the server extension's view route. */
-function viewURL(id: string): string {
-  return URLExt.join(PageConfig.getBaseUrl(), 'kubedesk', 'apps', encodeURIComponent(id), 'view') + '/';
+function viewURL(baseUrl: string, id: string): string {
+  return URLExt.join(baseUrl, 'kubedesk', 'apps', encodeURIComponent(id), 'view') + '/';
+}
+
+/** A command's arguments, for describedBy: JSON Schema properties. */
+function commandArgs(properties: Record<string, { type: string; description: string; items?: { type: string } }>) {
+  return { args: { type: 'object', properties } };
 }
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
-  description: 'kubedesk apps in JupyterLab: Launcher tiles, a Running apps panel, app windows in tabs, Open with on files.',
+  description:
+    'kubedesk apps in JupyterLab: Launcher tiles, a Running apps panel, app windows in tabs, Open with on files.',
   autoStart: true,
   requires: [ILabShell],
   optional: [ILauncher, ICommandPalette, IFileBrowserFactory, ISettingRegistry],
@@ -108,7 +118,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         sandbox: ['allow-scripts', 'allow-same-origin', 'allow-forms', 'allow-downloads', 'allow-popups'],
         referrerPolicy: 'same-origin'
       });
-      frame.url = viewURL(a.id);
+      frame.url = viewURL(serverSettings.baseUrl, a.id);
       const widget = new MainAreaWidget({ content: frame });
       widget.id = `kubedesk-view-${a.id}`;
       widget.title.label = label(a);
@@ -137,7 +147,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         // while a browser view has the app (Xpra gives an app to one client
         // at a time): closing the views hands the window back to the desktop.
         closeViews(a.id);
-        window.open(URLExt.join(PageConfig.getBaseUrl(), 'desktop') + '/', 'kubedesk-desktop');
+        window.open(URLExt.join(serverSettings.baseUrl, 'desktop') + '/', 'kubedesk-desktop');
       },
       stop: async a => {
         try {
@@ -187,6 +197,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         : newestVersions(catalog).find(a => a.id === id);
 
     app.commands.addCommand(CommandIDs.launch, {
+      describedBy: commandArgs({
+        id: { type: 'string', description: "The app's id in the catalog, e.g. itksnap" },
+        version: { type: 'string', description: 'The version to start; the newest when empty' },
+        files: { type: 'array', items: { type: 'string' }, description: 'Files to open, relative to the server root' }
+      }),
       label: args => {
         const a = find(args.id as string, args.version as string);
         return a ? `${displayName(a)} ${a.version}` : `Launch ${args.id ?? 'an app'}`;
@@ -206,6 +221,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     app.commands.addCommand(CommandIDs.launchByName, {
+      describedBy: commandArgs({}),
       label: 'Launch App by Name…',
       caption: 'Start an app of the catalog by its id, optionally with a version: "itksnap" or "itksnap 4.2.2"',
       icon: kubedeskIcon,
@@ -234,6 +250,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
 
     app.commands.addCommand(CommandIDs.openWith, {
+      describedBy: commandArgs({
+        id: { type: 'string', description: "The app's id in the catalog; it opens the file browser's selection" }
+      }),
       label: args => `Open with ${find(args.id as string) ? displayName(find(args.id as string)!) : args.id}`,
       icon: args => {
         const a = find(args.id as string);
@@ -253,6 +272,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     app.commands.addCommand(CommandIDs.openView, {
+      describedBy: commandArgs({
+        id: { type: 'string', description: 'The running app, as the Running apps panel lists it' }
+      }),
       label: 'Open App in a Tab',
       execute: async args => {
         const a = await api.get(args.id as string);
@@ -261,6 +283,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
 
     app.commands.addCommand(CommandIDs.showRunning, {
+      describedBy: commandArgs({}),
       label: 'Show Running Apps',
       icon: kubedeskIcon,
       execute: () => shell.activateById(panel.id)
@@ -303,6 +326,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
 
     app.commands.addCommand(CommandIDs.refresh, {
+      describedBy: commandArgs({}),
       label: 'Reload the App Catalog',
       execute: loadCatalog
     });

@@ -60,7 +60,9 @@ export function groupByCategory(apps: ICatalogApp[]): Map<string, ICatalogApp[]>
   for (const c of [...groups.keys()].sort((a, b) => a.localeCompare(b))) {
     sorted.set(
       c,
-      groups.get(c)!.sort((a, b) => displayName(a).localeCompare(displayName(b)) || compareVersions(b.version, a.version))
+      groups
+        .get(c)!
+        .sort((a, b) => displayName(a).localeCompare(displayName(b)) || compareVersions(b.version, a.version))
     );
   }
   return sorted;

@@ -162,7 +162,12 @@ export class RunningAppsPanel extends Widget {
   }
 }
 
-function button(label: string, className: string, onClick: () => void, opts: { title?: string } = {}): HTMLButtonElement {
+function button(
+  label: string,
+  className: string,
+  onClick: () => void,
+  opts: { title?: string } = {}
+): HTMLButtonElement {
   const b = document.createElement('button');
   b.type = 'button';
   b.className = `jp-Button jp-mod-styled jp-mod-minimal ${className}`;

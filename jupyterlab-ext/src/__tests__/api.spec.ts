@@ -60,7 +60,10 @@ describe('KubedeskAPI', () => {
 
 describe('errorFrom', () => {
   it('keeps an excerpt of an answer that is not an error document', () => {
-    expect(errorFrom(502, '<html>Bad gateway</html>')).toMatchObject({ code: 'http_502', message: '<html>Bad gateway</html>' });
+    expect(errorFrom(502, '<html>Bad gateway</html>')).toMatchObject({
+      code: 'http_502',
+      message: '<html>Bad gateway</html>'
+    });
     expect(errorFrom(500, '')).toMatchObject({ code: 'http_500', message: 'The server answered HTTP 500.' });
   });
 });

@@ -45,7 +45,10 @@ describe('compareVersions', () => {
   });
 
   it('picks the newest version of each app', () => {
-    expect(newestVersions([itksnap('3.8.0'), itksnap('4.2.2'), fsleyes]).map(a => a.version)).toEqual(['4.2.2', '1.3.0']);
+    expect(newestVersions([itksnap('3.8.0'), itksnap('4.2.2'), fsleyes]).map(a => a.version)).toEqual([
+      '4.2.2',
+      '1.3.0'
+    ]);
   });
 });
 

@@ -33,7 +33,11 @@ describe('RunningAppsPanel', () => {
 
   it('shows each app with its status and the buttons that apply', () => {
     const { panel, item, buttons } = setup();
-    panel.setApps([app('a1', 'starting', { message: 'Pulling image' }), app('a2', 'running'), app('a3', 'failed', { message: 'ErrImagePull' })]);
+    panel.setApps([
+      app('a1', 'starting', { message: 'Pulling image' }),
+      app('a2', 'running'),
+      app('a3', 'failed', { message: 'ErrImagePull' })
+    ]);
     expect(item('a1')!.querySelector('.kd-RunningApps-name')!.textContent).toBe('ITK-SNAP 4.2.2');
     expect(item('a1')!.textContent).toContain('Starting: Pulling image');
     expect(item('a1')!.querySelector('progress')).not.toBeNull();
