@@ -2,6 +2,10 @@ module kubedesk.dev/kubedesk
 
 go 1.26.0
 
+// npm's node_modules (jupyterlab-ext/, test/browser/) can hold Go packages
+// of their own (flatted does): ./... is this module's code, not theirs.
+ignore node_modules
+
 require (
 	github.com/go-viper/mapstructure/v2 v2.4.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
