@@ -1,8 +1,8 @@
 // ESLint's settings for the extension's TypeScript (jlpm eslint:check; run by
 // hack/verify.sh), as the JupyterLab extension template sets them up: ESLint's
-// and typescript-eslint's recommended rules, the Jupyter plugin's, the
-// template's house rules, and Prettier's formatting last. The tests are
-// outside tsconfig.json's project (jest compiles them), so not linted here.
+// and typescript-eslint's recommended rules, the Jupyter plugin's, Prettier's
+// formatting and the template's house rules. The tests are outside
+// tsconfig.json's project (jest compiles them), so not linted here.
 import js from '@eslint/js';
 import jupyter from '@jupyter/eslint-plugin';
 import prettierRecommended from 'eslint-plugin-prettier/recommended';
@@ -26,6 +26,10 @@ export default defineConfig([
   tseslint.configs.recommended,
   { plugins: { jupyter } },
   jupyter.configs.recommended,
+  // Prettier's formatting, and off the rules it makes moot; before the
+  // house rules, or it would turn curly off too (curly 'all' agrees with
+  // Prettier).
+  prettierRecommended,
   {
     files: ['**/*.ts', '**/*.tsx'],
     languageOptions: {
@@ -56,6 +60,5 @@ export default defineConfig([
       eqeqeq: 'error',
       'prefer-arrow-callback': 'error'
     }
-  },
-  prettierRecommended
+  }
 ]);
