@@ -16,7 +16,8 @@ demo: ## Install what is missing, then run JupyterHub on http://127.0.0.1:8000 w
 	hack/demo.sh
 
 .PHONY: test
-test: deps ## Run every test: Go unit, integration and end-to-end tests, a short fuzzing run, the Python shim on JupyterHub 4, 5 and 6, the JupyterLab extension, the desktop image
+test: deps ## Run every test: make verify first, then Go unit, integration and end-to-end tests, a short fuzzing run, the Python shim on JupyterHub 4, 5 and 6, the JupyterLab extension, the desktop image
+	$(MAKE) --no-print-directory verify
 	$(GO) test -count=1 -timeout $(GO_TEST_TIMEOUT) ./...
 	FUZZTIME=10s hack/fuzz.sh
 	hack/test-python.sh
@@ -47,11 +48,12 @@ jupyterlab-ext: ## Build the JupyterLab extension's wheel (labextension, server 
 	hack/jupyterlab-ext.sh
 
 .PHONY: deps
-deps: ## Install what the tests need: dev cluster binaries, helm, Python environments, the desktop's packages and Chromium (cached)
+deps: ## Install what the tests need: dev cluster binaries, helm, Python environments, the desktop's packages and Chromium, the linters (cached)
 	hack/cluster-tools.sh
 	hack/helm.sh
 	hack/python-env.sh
 	hack/desktop-env.sh
+	hack/lint-tools.sh
 
 # The images copy these in (images/*/Dockerfile); they cannot be built here.
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64
@@ -148,7 +150,7 @@ bench-launch: ## Menu click → app window mapped on the desktop, 10 launches th
 ##@ Housekeeping
 
 .PHONY: verify
-verify: ## Check formatting, vet, and that generated files are up to date
+verify: ## Lint (gofmt, go vet, golangci-lint, ruff, shellcheck, ESLint/Prettier/stylelint), check package docs, and that generated files are up to date
 	hack/verify.sh
 
 .PHONY: update

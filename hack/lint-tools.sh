@@ -6,9 +6,10 @@
 #             .golangci.yml
 #   ruff      .cache/venv-lint from hack/requirements-lint.txt; its settings
 #             are in each pyproject.toml
-#   eslint    jupyterlab-ext/node_modules from its yarn.lock
-#             (hack/jupyterlab-ext.sh venv node); its settings are in
-#             jupyterlab-ext/package.json, as the extension template has them
+#   eslint    ESLint, Prettier and stylelint: jupyterlab-ext/node_modules
+#             from its yarn.lock (hack/jupyterlab-ext.sh venv node); their
+#             settings are jupyterlab-ext/eslint.config.mjs and package.json,
+#             as the JupyterLab extension template has them
 #   shell     Debian's shellcheck, listed in hack/test-packages.txt; when
 #             missing, installed with the other test packages
 #             (hack/desktop-env.sh apt)
