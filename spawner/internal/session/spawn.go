@@ -162,8 +162,11 @@ func (m *Manager) refuse(op *operation, log *slog.Logger, err error) {
 		op.saveErr = &Error{Code: CodeUnavailable, Message: "The service could not record the spawn in the cluster (" +
 			firstSentence(err.Error()) + "); try again in a moment."}
 	}
-	close(op.saved)
+	// The record goes before the answer: the hub may ask again as soon as
+	// it hears the refusal, and must find the server free, not be handed
+	// this refusal a second time.
 	m.finish(op, op.saveErr, func(s *session) { m.forget(s) })
+	close(op.saved)
 }
 
 // build creates the session's objects and waits for its pod, for a new

@@ -397,6 +397,43 @@ func TestSpawnRidesOutAPIServerHiccups(t *testing.T) {
 	assert.Zero(t, collected(t, m.SpawnFailures))
 }
 
+// An API server that stays down refuses the spawn with a sentence, after
+// the retries, and leaves nothing behind; asked again once it is back, the
+// spawn goes through.
+func TestSpawnRefusedWhileTheAPIServerIsDown(t *testing.T) {
+	t.Parallel()
+	down := apierrors.NewServiceUnavailable("etcd cluster is unavailable")
+	for _, resource := range []string{"leases", "secrets"} {
+		t.Run(resource, func(t *testing.T) {
+			t.Parallel()
+			client := newClient()
+			outage := failFirst(client, "create", resource, -1, down)
+			mgr, m, _ := runManager(t, client, testConfig())
+			key := Key{User: "grace"}
+			names := podspec.NewNames("grace", "")
+			spec := intentSpec("222222222222")
+
+			_, err := mgr.Spawn(context.Background(), key, spec)
+			e := requireRefusal(t, err, CodeUnavailable)
+			assert.Contains(t, e.Message, "could not record the spawn in the cluster")
+			assert.Contains(t, e.Message, "etcd cluster is unavailable")
+			assert.Contains(t, e.Message, "try again in a moment")
+			assert.EqualValues(t, apiBackoff.Steps, outage.calls.Load(), "retried, then given up")
+			_, known := mgr.Get(key)
+			assert.False(t, known, "a refused spawn leaves no record")
+			_, err = lease(t, client, podspec.IntentName(names, spec.Request))
+			assert.True(t, apierrors.IsNotFound(err), "no half-written intent: %v", err)
+			assert.Empty(t, pods(t, client))
+			assert.Zero(t, collected(t, m.SpawnFailures), "never acknowledged, so no failed spawn")
+
+			outage.heal()
+			_, err = mgr.Spawn(context.Background(), key, spec)
+			require.NoError(t, err)
+			waitForPod(t, client, names.Pod)
+		})
+	}
+}
+
 // The hub's request can end before the intent is written (the API server
 // is slow); it hears that, and the spawn it asked for goes on.
 func TestSpawnAnswersWhileItsIntentIsStillBeingWritten(t *testing.T) {
