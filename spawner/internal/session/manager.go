@@ -232,13 +232,22 @@ func (m *Manager) newOp(s *session, kind opKind, timeout time.Duration) *operati
 }
 
 // finish ends op: it detaches it from its session (unless a newer
-// operation took over), applies update under the lock and releases waiters.
-func (m *Manager) finish(op *operation, err error, update func(s *session)) {
+// operation took over), applies update under the lock, ends the
+// operation's log with end and releases waiters.
+//
+// The log ends even when a newer operation took the session over (a stop
+// that cancelled this spawn): whoever follows this operation's progress
+// hears how it ended instead of waiting on a log that never closes. A nil
+// end leaves the log open (an operation abandoned for the next run).
+func (m *Manager) finish(op *operation, err error, end *progress.Event, update func(s *session)) {
 	m.mu.Lock()
 	s := op.session
 	if s.op == op {
 		s.op = nil
 		update(s)
+	}
+	if end != nil {
+		op.log.Append(*end)
 	}
 	op.err = err
 	m.mu.Unlock()
@@ -267,7 +276,7 @@ func (m *Manager) shuttingDown(op *operation) bool {
 // cluster: the next run of the service finds the pod and resumes.
 func (m *Manager) abandon(op *operation, log *slog.Logger) {
 	log.Info("Operation left for the next run of the service")
-	m.finish(op, errShuttingDown, func(*session) {})
+	m.finish(op, errShuttingDown, nil, func(*session) {})
 }
 
 func opVerb(k opKind) string {

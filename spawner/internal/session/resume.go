@@ -231,7 +231,7 @@ func (m *Manager) runResumeIntent(op *operation, intent *coordinationv1.Lease) {
 		// that was never acknowledged.
 		log.Info("Spawn intent without its record; the spawn was never acknowledged", "intent", intent.Name)
 		m.deleteIntent(intent.Name)
-		m.finish(op, nil, func(s *session) { m.forget(s) })
+		m.finish(op, nil, nil, func(s *session) { m.forget(s) })
 		return
 	}
 	if err != nil {

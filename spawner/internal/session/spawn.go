@@ -165,7 +165,7 @@ func (m *Manager) refuse(op *operation, log *slog.Logger, err error) {
 	// The record goes before the answer: the hub may ask again as soon as
 	// it hears the refusal, and must find the server free, not be handed
 	// this refusal a second time.
-	m.finish(op, op.saveErr, func(s *session) { m.forget(s) })
+	m.finish(op, op.saveErr, nil, func(s *session) { m.forget(s) })
 	close(op.saved)
 }
 
@@ -290,12 +290,12 @@ func (m *Manager) succeed(op *operation, log *slog.Logger, url string) {
 	elapsed := time.Since(op.started)
 	m.metrics.SpawnDuration.WithLabelValues(op.session.profile, "ready").Observe(elapsed.Seconds())
 	log.Info("Session ready", "url", url, "elapsed", elapsed.Round(time.Millisecond))
-	m.finish(op, nil, func(s *session) {
+	const ready = "Your desktop is ready."
+	m.finish(op, nil, &progress.Event{Kind: progress.KindReady, Progress: 100, Message: ready, URL: url}, func(s *session) {
 		s.status = StatusRunning
 		s.url = url
 		s.ready = time.Now()
-		s.message = "Your desktop is ready."
-		op.log.Append(progress.Event{Kind: progress.KindReady, Progress: 100, Message: s.message, URL: url})
+		s.message = ready
 	})
 }
 
@@ -321,10 +321,9 @@ func (m *Manager) failSpawn(op *operation, log *slog.Logger, f *failure, cleanup
 	}
 	// A failed spawn is over: nothing may resume it.
 	m.dropIntent(s)
-	m.finish(op, f, func(s *session) {
+	m.finish(op, f, &progress.Event{Kind: progress.KindFailed, Message: f.message, Reason: f.reason}, func(s *session) {
 		s.status = StatusFailed
 		s.reason = f.reason
 		s.message = f.message
-		op.log.Append(progress.Event{Kind: progress.KindFailed, Message: f.message, Reason: f.reason})
 	})
 }

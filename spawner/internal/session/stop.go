@@ -77,21 +77,21 @@ func (m *Manager) runStop(op *operation, spawn *operation) {
 	}
 	if err != nil {
 		log.Error("Stop failed", "err", err)
-		m.finish(op, err, func(s *session) {
+		msg := "The desktop could not be stopped: " + err.Error()
+		m.finish(op, err, &progress.Event{Kind: progress.KindFailed, Message: msg, Reason: ReasonKubernetes}, func(s *session) {
 			s.status = StatusFailed
 			s.reason = ReasonKubernetes
-			s.message = "The desktop could not be stopped: " + err.Error()
-			op.log.Append(progress.Event{Kind: progress.KindFailed, Message: s.message, Reason: s.reason})
+			s.message = msg
 		})
 		return
 	}
 	m.dropIntent(s)
 	m.metrics.StopDuration.Observe(time.Since(op.started).Seconds())
 	log.Info("Session stopped", "elapsed", time.Since(op.started).Round(time.Millisecond))
-	m.finish(op, nil, func(s *session) {
+	const stopped = "Your desktop is stopped."
+	m.finish(op, nil, &progress.Event{Kind: progress.KindFailed, Message: stopped, Reason: "stopped"}, func(s *session) {
 		s.status = StatusStopped
-		s.message = "Your desktop is stopped."
-		op.log.Append(progress.Event{Kind: progress.KindFailed, Message: s.message, Reason: "stopped"})
+		s.message = stopped
 		m.forget(s)
 	})
 }

@@ -30,9 +30,14 @@ func TestStopCancelsASpawnWaitingForItsPod(t *testing.T) {
 	_, err := mgr.Spawn(context.Background(), key, spec)
 	require.NoError(t, err)
 	waitForPod(t, client, names.Pod)
+	spawnLog, ok := mgr.Progress(key)
+	require.True(t, ok)
 
 	require.NoError(t, mgr.Stop(context.Background(), key))
 
+	last, ok := spawnLog.Last()
+	require.True(t, ok)
+	assert.Equal(t, progress.Event{Kind: progress.KindFailed, Message: "The spawn was cancelled by a stop request.", Reason: ReasonCancelled}, last)
 	assert.Empty(t, pods(t, client))
 	_, known := mgr.Get(key)
 	assert.False(t, known, "a stopped server is forgotten")
