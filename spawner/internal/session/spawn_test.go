@@ -508,7 +508,8 @@ func TestSpawnFindsAPodThatAppearedUnderItsName(t *testing.T) {
 }
 
 // The intent's names are a session's names too: another user's Lease or
-// record under them is refused, untouched.
+// record under them is refused, untouched, and so is a record of the name
+// that the API server does not let the service read.
 func TestSpawnRefusesAnotherUsersIntent(t *testing.T) {
 	t.Parallel()
 	attacker := podspec.NewNames("Mallory", "")
@@ -519,35 +520,54 @@ func TestSpawnRefusesAnotherUsersIntent(t *testing.T) {
 	victimLease.Name, victimRecord.Name = name, name
 
 	for _, tc := range []struct {
-		kind  string
-		obj   runtime.Object
-		words string
+		name   string
+		lease  bool // the victim's object is the Lease, else the record
+		client func(*fake.Clientset)
+		// code and words are the refusal.
+		code, words string
 	}{
-		{"intent", victimLease, "its spawn record would be " + name},
+		{name: "a Lease", lease: true, code: CodeNameConflict, words: "its spawn record would be " + name},
+		{name: "a record", code: CodeNameConflict, words: "its Secret would be " + name},
+		{name: "a record that cannot be read", code: CodeUnavailable, words: "could not record the spawn", client: func(c *fake.Clientset) {
+			failFirst(c, "get", "secrets", -1, apierrors.NewServiceUnavailable("etcd cluster is unavailable"))
+		}},
 	} {
-		t.Run(tc.kind, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			client := newClient()
+			if tc.client != nil {
+				tc.client(client)
+			}
 			// Made after the start, which would resume the victim's
 			// intent, or drop it for the record it lacks.
-			mgr, client, m := startManager(t)
-			gvr := corev1.SchemeGroupVersion.WithResource("secrets")
-			if tc.kind == "intent" {
-				gvr = leasesResource.WithVersion("v1")
+			mgr, m, _ := runManager(t, client, testConfig())
+			gvr, obj := corev1.SchemeGroupVersion.WithResource("secrets"), runtime.Object(victimRecord.DeepCopy())
+			if tc.lease {
+				gvr, obj = leasesResource.WithVersion("v1"), victimLease.DeepCopy()
 			}
-			require.NoError(t, client.Tracker().Create(gvr, tc.obj, testNS))
+			require.NoError(t, client.Tracker().Create(gvr, obj, testNS))
+
 			_, err := mgr.Spawn(context.Background(), Key{User: attacker.User}, spec)
-			requireConflict(t, err, tc.words)
-			assert.Equal(t, 1.0, collected(t, m.NameConflicts, "kind", tc.kind))
+			if tc.code == CodeNameConflict {
+				requireConflict(t, err, tc.words)
+				kind := "secret"
+				if tc.lease {
+					kind = "intent"
+				}
+				assert.Equal(t, 1.0, collected(t, m.NameConflicts, "kind", kind))
+			} else {
+				assert.Contains(t, requireRefusal(t, err, tc.code).Message, tc.words)
+			}
 			assert.Empty(t, pods(t, client))
-			if tc.kind == "intent" {
+			if tc.lease {
 				got, err := lease(t, client, name)
 				require.NoError(t, err)
 				assert.Equal(t, victim.User, got.Annotations[podspec.AnnotationUsername], "the victim's Lease is untouched")
 				return
 			}
-			got, err := client.CoreV1().Secrets(testNS).Get(context.Background(), name, metav1.GetOptions{})
-			require.NoError(t, err)
-			assert.Equal(t, victimRecord.Data, got.Data, "the victim's record is untouched")
+			got, err := client.Tracker().Get(gvr, testNS, name)
+			require.NoError(t, err, "the victim's record is not deleted")
+			assert.Equal(t, victimRecord.Data, got.(*corev1.Secret).Data, "nor changed")
 			_, err = lease(t, client, name)
 			assert.True(t, apierrors.IsNotFound(err), "the refused spawn's own Lease is removed: %v", err)
 		})
