@@ -225,6 +225,7 @@ func (m *Manager) newOp(s *session, kind opKind, timeout time.Duration) *operati
 		wake:      make(chan struct{}, 1),
 		log:       progress.New(),
 		seenEvent: map[types.UID]int32{},
+		gone:      map[types.UID]bool{},
 	}
 	s.op = op
 	s.log = op.log

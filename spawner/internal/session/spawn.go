@@ -253,7 +253,7 @@ func (m *Manager) waitReady(op *operation, log *slog.Logger) {
 				lastWaiting = st.waiting
 				m.step(op, 0, st.waiting)
 			}
-		case seen:
+		case seen || m.podGone(op):
 			m.failSpawn(op, log, &failure{reason: ReasonPodDeleted, message: "The desktop pod was deleted before it was ready."}, false)
 			return
 		}
@@ -284,6 +284,13 @@ func (m *Manager) waitReady(op *operation, log *slog.Logger) {
 			unschedulable = nil
 		}
 	}
+}
+
+// podGone reports whether the informer saw the operation's pod deleted.
+func (m *Manager) podGone(op *operation) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return op.podUID != "" && op.gone[op.podUID]
 }
 
 func (m *Manager) succeed(op *operation, log *slog.Logger, url string) {

@@ -279,6 +279,31 @@ func TestSpawnFailsWithItsReason(t *testing.T) {
 			podDeleted: true,
 		},
 		{
+			name: "the pod is deleted before it is ready",
+			kubelet: func(t *testing.T, mgr *Manager, client *fake.Clientset, pod string) {
+				require.Eventually(t, func() bool { _, ok := mgr.cachedPod(pod); return ok }, waitTimeout, tick)
+				require.NoError(t, client.CoreV1().Pods(testNS).Delete(context.Background(), pod, metav1.DeleteOptions{}))
+			},
+			reason:  ReasonPodDeleted,
+			message: "The desktop pod was deleted before it was ready.",
+		},
+		{
+			name: "the pod is deleted before the service saw it",
+			client: func(c *fake.Clientset) {
+				podsGVR := corev1.SchemeGroupVersion.WithResource("pods")
+				c.PrependReactor("create", "pods", func(action k8stesting.Action) (bool, runtime.Object, error) {
+					p := action.(k8stesting.CreateAction).GetObject().(*corev1.Pod).DeepCopy()
+					p.UID = "deleted-at-once"
+					if err := c.Tracker().Create(podsGVR, p, testNS); err != nil {
+						return true, nil, err
+					}
+					return true, p, c.Tracker().Delete(podsGVR, testNS, p.Name)
+				})
+			},
+			reason:  ReasonPodDeleted,
+			message: "The desktop pod was deleted before it was ready.",
+		},
+		{
 			name: "the hub's deadline passes",
 			spec: func(s *Spec) { s.Deadline = 500 * time.Millisecond },
 			cfg:  func(c *Config) { c.SpawnTimeout = time.Hour },

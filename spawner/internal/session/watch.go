@@ -36,6 +36,9 @@ func (m *Manager) onPod(obj any, deleted bool) {
 		return
 	}
 	if s.op != nil {
+		if deleted {
+			s.op.gone[pod.UID] = true
+		}
 		s.op.poke()
 		return
 	}
