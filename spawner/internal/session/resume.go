@@ -184,12 +184,24 @@ func (m *Manager) runResume(op *operation, intent *coordinationv1.Lease) {
 	log.Info("Spawn resumed after a restart", "from", "pod")
 	m.metrics.SpawnsResumed.WithLabelValues("pod").Inc()
 	m.step(op, 20, "The spawner service restarted while your desktop was starting; still waiting for it.")
+	// The intent's record holds the hub's deadline, and what goes into a
+	// hub env Secret the previous run did not write yet.
+	var spec Spec
+	var specErr error
+	if intent != nil {
+		if spec, specErr = m.loadIntent(op.ctx, intent); specErr == nil {
+			defer m.keepDeadline(op, spec)()
+		}
+	}
 	err := withRetry(op.ctx, func(ctx context.Context) error {
 		_, err := m.client.CoreV1().Secrets(m.cfg.Namespace).Get(ctx, s.names.Secret, metav1.GetOptions{})
 		return err
 	})
 	if apierrors.IsNotFound(err) && intent != nil {
-		err = m.finishObjects(op, intent)
+		err = specErr
+		if err == nil {
+			err = m.finishObjects(op, intent.Name, spec)
+		}
 	}
 	if apierrors.IsNotFound(err) {
 		m.failSpawn(op, log, &failure{reason: ReasonLost, message: "The spawner service restarted before your session's settings were saved; please start it again."}, true)
@@ -203,17 +215,13 @@ func (m *Manager) runResume(op *operation, intent *coordinationv1.Lease) {
 
 // finishObjects writes what a spawn resumed with its pod still lacks: the
 // pod's ownership of the intent and the hub-environment Secret.
-func (m *Manager) finishObjects(op *operation, intent *coordinationv1.Lease) error {
+func (m *Manager) finishObjects(op *operation, intent string, spec Spec) error {
 	s := op.session
 	pod, ok := m.cachedPod(s.names.Pod)
 	if !ok {
 		return fmt.Errorf("pod %s is gone", s.names.Pod)
 	}
-	spec, err := m.loadIntent(op.ctx, intent)
-	if err != nil {
-		return err
-	}
-	if err := m.adoptIntent(op.ctx, intent.Name, pod); err != nil {
+	if err := m.adoptIntent(op.ctx, intent, pod); err != nil {
 		return err
 	}
 	return m.createHubSecret(op.ctx, s, pod, spec)
@@ -244,6 +252,32 @@ func (m *Manager) runResumeIntent(op *operation, intent *coordinationv1.Lease) {
 	}
 	log.Info("Spawn resumed after a restart", "from", "intent")
 	m.metrics.SpawnsResumed.WithLabelValues("intent").Inc()
+	defer m.keepDeadline(op, spec)()
+	if op.ctx.Err() != nil {
+		// The hub's deadline passed while the service was down: the hub
+		// has given up on this spawn, so nothing is created for it.
+		m.failSpawn(op, log, timedOut(op, ""), false)
+		return
+	}
 	m.step(op, 2, "The spawner service restarted before your desktop was created; creating it now.")
 	m.build(op, spec, log)
+}
+
+// keepDeadline bounds a resumed spawn by the hub's deadline that its
+// intent recorded (Spec.Deadline), as the spawn was bounded before the
+// restart: the hub stops waiting then, and should hear the reason from the
+// service rather than its own timeout. The rebuild cannot apply it, the
+// deadline being in the record that the operation reads; only the
+// operation's own goroutine uses op.ctx, so it may replace it. release
+// frees the deadline's timer.
+func (m *Manager) keepDeadline(op *operation, spec Spec) (release context.CancelFunc) {
+	timeout := m.spawnTimeout(spec)
+	if timeout >= op.timeout {
+		return func() {}
+	}
+	op.timeout = timeout
+	var ctx context.Context
+	ctx, release = context.WithDeadlineCause(op.ctx, op.started.Add(timeout), errDeadline)
+	op.ctx = ctx
+	return release
 }

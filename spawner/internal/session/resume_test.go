@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/internal/progress"
@@ -253,4 +255,43 @@ func TestStartFailsWhenTheIntentsCannotBeListed(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "list spawn intents")
 	assert.False(t, mgr.Ready())
+}
+
+// A spawn resumed after a restart keeps the hub's deadline its intent
+// recorded: the hub stops waiting then, and hears why from the service.
+// Here the deadline passed while the service was down.
+func TestResumedSpawnKeepsTheHubsDeadline(t *testing.T) {
+	t.Parallel()
+	for _, withPod := range []bool{false, true} {
+		t.Run(map[bool]string{false: "from its intent", true: "from its pod"}[withPod], func(t *testing.T) {
+			t.Parallel()
+			names := podspec.NewNames("nina", "")
+			spec := intentSpec("999999999999")
+			spec.Deadline = 30 * time.Minute
+			l, record := storedIntent(names, spec.Request, spec)
+			l.CreationTimestamp = metav1.NewTime(time.Now().Add(-time.Hour))
+			data, err := json.Marshal(intentRecord{Pod: names.Pod, Settings: spec.Settings, Env: spec.Env, Deadline: spec.Deadline})
+			require.NoError(t, err)
+			record.Data[podspec.IntentKey] = data
+			objs := []runtime.Object{l, record}
+			if withPod {
+				pod := sessionPod(names, func(p *corev1.Pod) { p.CreationTimestamp = l.CreationTimestamp })
+				podspec.OwnIntent(l, pod)
+				objs = append(objs, pod, podspec.HubEnvSecret(testNS, names, pod, spec.Env, podspec.Labels(names, "")))
+			}
+			client := newClient(objs...)
+			cfg := testConfig()
+			cfg.SpawnTimeout = 2 * time.Hour
+			mgr, m, _ := runManager(t, client, cfg)
+
+			ev := lastEvent(t, mgr, Key{User: "nina"})
+			assert.Equal(t, ReasonTimeout, ev.Reason)
+			assert.Equal(t, "The desktop was not ready within 30m0s.", ev.Message)
+			assert.Equal(t, 1.0, collected(t, m.SpawnFailures, "reason", ReasonTimeout))
+			assert.Empty(t, pods(t, client), "nothing is left running for a hub that gave up")
+			if !withPod {
+				assert.Zero(t, count(client, "create", "pods"), "nor created")
+			}
+		})
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
@@ -90,10 +91,7 @@ func (m *Manager) reserve(key Key, spec Spec) (*session, *operation, error) {
 	}
 	s := &session{key: key, names: names, profile: spec.Profile, request: spec.Request, status: StatusPending, started: time.Now()}
 	s.message = "Starting your desktop."
-	timeout := m.cfg.SpawnTimeout
-	if spec.Deadline > 0 && spec.Deadline < timeout {
-		timeout = spec.Deadline
-	}
+	timeout := m.spawnTimeout(spec)
 	op := m.newOp(s, opSpawn, timeout)
 	op.timeout = timeout
 	op.saved = make(chan struct{})
@@ -105,6 +103,14 @@ func (m *Manager) reserve(key Key, spec Spec) (*session, *operation, error) {
 		m.runSpawn(op, spec)
 	}()
 	return s, op, nil
+}
+
+// spawnTimeout bounds a spawn: the hub's deadline when it is the shorter.
+func (m *Manager) spawnTimeout(spec Spec) time.Duration {
+	if spec.Deadline > 0 && spec.Deadline < m.cfg.SpawnTimeout {
+		return spec.Deadline
+	}
+	return m.cfg.SpawnTimeout
 }
 
 // namesFree refuses a spawn whose names the informer caches show taken.
@@ -267,7 +273,7 @@ func (m *Manager) waitReady(op *operation, log *slog.Logger) {
 			if errors.Is(context.Cause(op.ctx), errStopRequested) {
 				m.failSpawn(op, log, &failure{reason: ReasonCancelled, message: "The spawn was cancelled by a stop request."}, false)
 			} else {
-				m.failSpawn(op, log, &failure{reason: ReasonTimeout, message: fmt.Sprintf("The desktop was not ready within %s. %s", op.timeout.Round(time.Second), lastWaiting)}, true)
+				m.failSpawn(op, log, timedOut(op, lastWaiting), true)
 			}
 			return
 		case <-op.wake:
@@ -284,6 +290,13 @@ func (m *Manager) waitReady(op *operation, log *slog.Logger) {
 			unschedulable = nil
 		}
 	}
+}
+
+// timedOut is the failure of a spawn that ran out of time, with what it
+// was waiting for when it did.
+func timedOut(op *operation, waiting string) *failure {
+	return &failure{reason: ReasonTimeout, message: strings.TrimSpace(
+		fmt.Sprintf("The desktop was not ready within %s. %s", op.timeout.Round(time.Second), waiting))}
 }
 
 // podGone reports whether the informer saw the operation's pod deleted.

@@ -116,6 +116,8 @@ const (
 type operation struct {
 	kind    opKind
 	session *session
+	// ctx is the operation's own: other goroutines end it through cancel
+	// and wait on done, and only its goroutine reads (or narrows) ctx.
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	started time.Time
