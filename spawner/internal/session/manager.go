@@ -86,6 +86,10 @@ type Manager struct {
 	sessions   map[Key]*session
 	byPod      map[string]*session
 	reconciled bool
+	// closing is set once Start's context has ended: from then on nothing
+	// starts, so that no goroutine outlives Start and wg.Add never races
+	// with wg.Wait. Every wg.Add happens under mu, before it or not at all.
+	closing bool
 	// wg tracks operation goroutines so Start can wait for them on shutdown.
 	wg sync.WaitGroup
 }
@@ -189,6 +193,9 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 
 	<-ctx.Done()
+	m.mu.Lock()
+	m.closing = true
+	m.mu.Unlock()
 	m.wg.Wait()
 	return nil
 }

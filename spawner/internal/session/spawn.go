@@ -68,6 +68,9 @@ func (m *Manager) reserve(key Key, spec Spec) (*session, *operation, error) {
 	if !m.reconciled {
 		return nil, nil, ErrNotReady
 	}
+	if m.closing {
+		return nil, nil, errShuttingDown
+	}
 	if s, ok := m.sessions[key]; ok {
 		switch {
 		case spec.Request != "" && s.request == spec.Request:

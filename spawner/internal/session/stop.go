@@ -25,6 +25,10 @@ func (m *Manager) Stop(ctx context.Context, key Key) error {
 		m.mu.Unlock()
 		return ErrNotReady
 	}
+	if m.closing {
+		m.mu.Unlock()
+		return errShuttingDown
+	}
 	s, ok := m.sessions[key]
 	if !ok {
 		m.mu.Unlock()

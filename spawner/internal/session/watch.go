@@ -62,7 +62,11 @@ func (m *Manager) onPod(obj any, deleted bool) {
 			s.status = StatusFailed
 		}
 		// KubeSpawner's delete_stopped_pods: an ended pod holds the node's
-		// resources and its name until it is deleted.
+		// resources and its name until it is deleted. A service shutting
+		// down leaves that to its next run, whose rebuild deletes ended pods.
+		if m.closing {
+			return
+		}
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
