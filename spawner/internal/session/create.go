@@ -111,7 +111,10 @@ func (m *Manager) createHubSecret(ctx context.Context, s *session, pod *corev1.P
 		if err != nil {
 			return fmt.Errorf("mint session token: %w", err)
 		}
-		env = maps.Clone(spec.Env)
+		// A copy, not maps.Clone: the clone of a nil environment is nil,
+		// and the token could not be added to it.
+		env = make(map[string]string, len(spec.Env)+1)
+		maps.Copy(env, spec.Env)
 		env[podspec.SessionTokenKey] = token
 	}
 	secret := podspec.HubEnvSecret(ns, s.names, pod, env, podspec.Labels(s.names, spec.Profile))

@@ -667,3 +667,22 @@ func TestSpawnRewritesAStaleSecretOfItsOwn(t *testing.T) {
 	require.Len(t, got.OwnerReferences, 1)
 	assert.Equal(t, pod.UID, got.OwnerReferences[0].UID, "it now goes with the new pod")
 }
+
+// A spawn without a hub environment (Spec.Env is optional to the Manager)
+// still gets its session token.
+func TestSpawnWithoutHubEnvGetsItsToken(t *testing.T) {
+	t.Parallel()
+	client := newClient()
+	cfg := testConfig()
+	cfg.Tokens = mintFunc(func(user, _, uid string) (string, error) { return user + "/" + uid, nil })
+	mgr, _, _ := runManager(t, client, cfg)
+	names := podspec.NewNames("lena", "")
+
+	_, err := mgr.Spawn(context.Background(), Key{User: "lena"}, Spec{Settings: podspec.Defaults()})
+	require.NoError(t, err)
+	pod := waitForPod(t, client, names.Pod)
+	require.Eventually(t, func() bool {
+		s, err := client.CoreV1().Secrets(testNS).Get(context.Background(), names.Secret, metav1.GetOptions{})
+		return err == nil && string(s.Data[podspec.SessionTokenKey]) == "lena/"+string(pod.UID)
+	}, waitTimeout, tick)
+}
