@@ -117,7 +117,7 @@ func (m *Manager) rebuildFromPod(key Key, pod *corev1.Pod, intent *coordinationv
 		m.wg.Add(1)
 		go func() { defer m.wg.Done(); m.runStop(op, nil) }()
 	case st.ended:
-		s.status, s.message, s.reason = StatusStopped, st.message, ReasonExited
+		s.status, s.message, s.reason = StatusStopped, st.ending, ReasonExited
 		if st.exitCode != 0 {
 			s.status = StatusFailed
 		}

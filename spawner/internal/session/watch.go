@@ -57,7 +57,7 @@ func (m *Manager) onPod(obj any, deleted bool) {
 	if st.ended {
 		code := st.exitCode
 		s.exitCode = &code
-		s.status, s.reason, s.message = StatusStopped, ReasonExited, st.message
+		s.status, s.reason, s.message = StatusStopped, ReasonExited, st.ending
 		if code != 0 {
 			s.status = StatusFailed
 		}

@@ -33,13 +33,13 @@ func TestRunningSessionFollowsItsPod(t *testing.T) {
 		{
 			name:    "the session exits",
 			change:  func(t *testing.T, c *fake.Clientset) { editPod(t, c, names.Pod, exited(0)) },
-			want:    Session{Status: StatusStopped, Reason: ReasonExited, ExitCode: new(0), Message: "The desktop session ended (exit code 0) before it was ready."},
+			want:    Session{Status: StatusStopped, Reason: ReasonExited, ExitCode: new(0), Message: "The desktop session ended (exit code 0)."},
 			deleted: true,
 		},
 		{
 			name:    "the session fails",
 			change:  func(t *testing.T, c *fake.Clientset) { editPod(t, c, names.Pod, exited(2)) },
-			want:    Session{Status: StatusFailed, Reason: ReasonExited, ExitCode: new(2), Message: "The desktop session ended (exit code 2) before it was ready."},
+			want:    Session{Status: StatusFailed, Reason: ReasonExited, ExitCode: new(2), Message: "The desktop session ended (exit code 2)."},
 			deleted: true,
 		},
 		{
