@@ -145,6 +145,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Logger:       log,
 		// The per-server stream limit keeps its default (16).
 		MaxProgressStreams: cfg.MaxProgressStreams,
+		Failures:           httpguard.NewFailures(cfg.AuthFailureBurst),
 	})
 	if err != nil {
 		return err

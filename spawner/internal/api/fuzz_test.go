@@ -6,9 +6,11 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
+	"kubedesk.dev/kubedesk/spawner/internal/session"
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
@@ -29,6 +31,7 @@ func FuzzRequests(f *testing.F) {
 		{0, "alice", "", `{"env": {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"}, "user_options": {"profile": [1]}}`},
 		{0, "Ünïcödé", "", `{"env": {"JUPYTERHUB_SERVICE_PREFIX": "/"}, "user_options": null}`},
 		{1, "alice", "gpu-1", validBody},
+		{1, "50% off", "Á%ì", validBody},
 		{1, "alice", strings.Repeat("x", 300), `{}`},
 		{2, "alice", "", ``},
 		{3, "a/b", "", ``},
@@ -45,7 +48,7 @@ func FuzzRequests(f *testing.F) {
 			server = "/servers/" + url.PathEscape(name)
 		}
 		base := "/api/v1/users/" + url.PathEscape(user) + server
-		hub, session := "Bearer "+hubToken, "Bearer "+sessionToken
+		hub, own := "Bearer "+hubToken, "Bearer "+sessionToken
 		var method, path, auth string
 		switch route % 7 {
 		case 0, 1:
@@ -55,15 +58,25 @@ func FuzzRequests(f *testing.F) {
 		case 3:
 			method, path, auth = http.MethodDelete, base, hub
 		case 4:
-			method, path, auth = http.MethodPost, "/api/v1/session/apps", session
+			method, path, auth = http.MethodPost, "/api/v1/session/apps", own
 		case 5:
-			method, path, auth = http.MethodGet, "/api/v1/session/apps/"+url.PathEscape(user), session
+			method, path, auth = http.MethodGet, "/api/v1/session/apps/"+url.PathEscape(user), own
 		case 6:
 			// No credentials: refused before the body is read.
 			method, path, auth = http.MethodPost, base, ""
 		}
-		rec := do(t, newTestServer(t, &fakeSessions{ready: true}), method, path, auth, string(body))
+		sessions := &fakeSessions{ready: true}
+		rec := do(t, newTestServer(t, sessions), method, path, auth, string(body))
 		require.Less(t, rec.Code, 500, "%s %s %q: %d %s", method, path, body, rec.Code, rec.Body)
+		valid := func(n string) bool { return utf8.ValidString(n) && len(n) <= 255 }
+		if method == http.MethodPost && auth == hub && string(body) == validBody && user != "" && valid(user) && valid(name) {
+			// Any user and server name JupyterHub can send is taken.
+			require.Equal(t, http.StatusAccepted, rec.Code, "%s %s: %s", method, path, rec.Body)
+		}
+		if rec.Code == http.StatusAccepted && method == http.MethodPost && auth == hub {
+			// The names the hub sent, decoded once, whatever they hold.
+			require.Equal(t, []session.Key{{User: user, Server: name}}, sessions.spawned, "%s %s", method, path)
+		}
 		if rec.Code >= 400 {
 			var e sessionapi.Error
 			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &e), "%s %s: %d %s", method, path, rec.Code, rec.Body)

@@ -63,9 +63,9 @@ func key(c echo.Context) (session.Key, error) {
 
 // createRequest is the body of a spawn.
 type createRequest struct {
-	UserOptions map[string]any    `json:"user_options"`
-	Env         map[string]string `json:"env"`
-	DisplayName string            `json:"display_name"`
+	UserOptions map[string]any `json:"user_options"`
+	Env         hubEnv         `json:"env"`
+	DisplayName string         `json:"display_name"`
 	// StartTimeout is the hub's Spawner.start_timeout, in seconds.
 	StartTimeout float64 `json:"start_timeout"`
 }
@@ -82,6 +82,31 @@ func (r createRequest) digest() string {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
+// hubEnv is the hub's environment for a server. A null value is refused:
+// JupyterHub never sends one, and the server would start with that
+// variable empty (schemathesis found null accepted as "").
+type hubEnv map[string]string
+
+func (e *hubEnv) UnmarshalJSON(data []byte) error {
+	var raw map[string]*string
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	if raw == nil {
+		*e = nil
+		return nil
+	}
+	env := make(hubEnv, len(raw))
+	for name, v := range raw {
+		if v == nil {
+			return fmt.Errorf("env.%s is null; the environment's values are strings", name)
+		}
+		env[name] = *v
+	}
+	*e = env
+	return nil
+}
+
 func (s *server) create(c echo.Context) error {
 	k, err := key(c)
 	if err != nil {
@@ -91,7 +116,7 @@ func (s *server) create(c echo.Context) error {
 	if err := decodeStrict(c, &req); err != nil {
 		return err
 	}
-	if err := validateEnv(req.Env); err != nil {
+	if err := validateEnv(map[string]string(req.Env)); err != nil {
 		return err
 	}
 	profile, settings, err := s.opts.Profiles.Resolve(req.UserOptions)
@@ -102,10 +127,14 @@ func (s *server) create(c echo.Context) error {
 		}
 		return fail(http.StatusBadRequest, "invalid_options", err.Error())
 	}
-	if req.StartTimeout < 0 {
-		return echo.NewHTTPError(http.StatusBadRequest, sessionapi.Error{Code: "bad_request", Field: "start_timeout", Message: "start_timeout must be a positive number of seconds."})
+	// Below a second no spawn can be recorded, let alone start: the
+	// deadline ended the intent's write and the hub heard "try again"
+	// (schemathesis sent 1.2e-07).
+	if req.StartTimeout < 0 || (req.StartTimeout > 0 && req.StartTimeout < 1) {
+		return echo.NewHTTPError(http.StatusBadRequest, sessionapi.Error{Code: "bad_request", Field: "start_timeout",
+			Message: "start_timeout must be 0 (none) or at least 1 second."})
 	}
-	spec := session.Spec{Profile: profile, Settings: settings, Env: req.Env, Request: req.digest()}
+	spec := session.Spec{Profile: profile, Settings: settings, Env: map[string]string(req.Env), Request: req.digest()}
 	if req.StartTimeout > 0 {
 		spec.Deadline = time.Duration(req.StartTimeout * 0.9 * float64(time.Second))
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,7 +81,7 @@ type Options struct {
 	Metrics *metrics.Spawner
 	Logger  *slog.Logger
 	// Failures limits failed authentication per source address; nil
-	// takes httpguard.NewFailures().
+	// takes httpguard.NewFailures(0).
 	Failures *httpguard.Failures
 	// MaxProgressStreams bounds the progress streams open at once, and
 	// MaxStreamsPerServer those of one server (a person with many tabs):
@@ -161,7 +162,7 @@ func New(opts Options) (http.Handler, error) {
 		opts.KeepAlive = 15 * time.Second
 	}
 	if opts.Failures == nil {
-		opts.Failures = httpguard.NewFailures()
+		opts.Failures = httpguard.NewFailures(0)
 	}
 	if opts.MaxProgressStreams == 0 {
 		opts.MaxProgressStreams = DefaultMaxProgressStreams
@@ -174,34 +175,53 @@ func New(opts Options) (http.Handler, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
+	e.Pre(escapedPath)
 	e.Use(middleware.Recover(), s.observe)
 	e.GET(Prefix+"/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", OpenAPI)
 	})
 
 	bodyLimit := middleware.BodyLimit(strconv.FormatInt(opts.MaxBodyBytes, 10) + "B")
+	// Middleware is given per route, not to e.Group: a group with
+	// middleware adds catch-all routes for it, which answer a wrong method
+	// 404 where the router answers 405 with Allow.
 	if opts.Apps != nil && opts.Tokens != nil {
 		// The launcher agent's routes: a session token, not the hub's.
-		own := e.Group(sessionapi.Prefix, s.authenticateSession, bodyLimit)
-		own.GET("/catalog", s.sessionCatalog)
-		own.POST("/apps", s.launchApp)
-		own.GET("/apps", s.listApps)
-		own.GET("/apps/:id", s.getApp)
-		own.DELETE("/apps/:id", s.stopApp)
+		own := []echo.MiddlewareFunc{s.authenticateSession, bodyLimit}
+		p := sessionapi.Prefix
+		e.GET(p+"/catalog", s.sessionCatalog, own...)
+		e.POST(p+"/apps", s.launchApp, own...)
+		e.GET(p+"/apps", s.listApps, own...)
+		e.GET(p+"/apps/:id", s.getApp, own...)
+		e.DELETE(p+"/apps/:id", s.stopApp, own...)
 	}
-	v1 := e.Group(Prefix, s.authenticate, bodyLimit)
-	v1.GET("/profiles", s.listProfiles)
-	v1.GET("/profiles/form", s.profileForm)
+	hub := []echo.MiddlewareFunc{s.authenticate, bodyLimit}
+	e.GET(Prefix+"/profiles", s.listProfiles, hub...)
+	e.GET(Prefix+"/profiles/form", s.profileForm, hub...)
 
-	sessions := v1.Group("", s.requireReady)
-	sessions.GET("/sessions", s.listSessions)
+	sessions := append(slices.Clone(hub), s.requireReady)
+	e.GET(Prefix+"/sessions", s.listSessions, sessions...)
 	for _, base := range []string{"/users/:user/server", "/users/:user/servers/:server"} {
-		sessions.POST(base, s.create)
-		sessions.GET(base, s.get)
-		sessions.DELETE(base, s.stop)
-		sessions.GET(base+"/progress", s.progress)
+		e.POST(Prefix+base, s.create, sessions...)
+		e.GET(Prefix+base, s.get, sessions...)
+		e.DELETE(Prefix+base, s.stop, sessions...)
+		e.GET(Prefix+base+"/progress", s.progress, sessions...)
 	}
 	return e, nil
+}
+
+// escapedPath makes the router match the request's escaped path, always,
+// so that path parameters arrive percent-encoded and key decodes them
+// exactly once. Go leaves URL.RawPath empty when the default escaping gives
+// the request's path back, and echo then routes on the decoded URL.Path: a
+// name with "%" in it ("50% off", sent as 50%25%20off) was decoded twice
+// and refused.
+func escapedPath(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		u.RawPath = u.EscapedPath()
+		return next(c)
+	}
 }
 
 // fail is an error answer; its body, as of every error, is a

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -201,6 +202,10 @@ func TestRequestsThatAreRefused(t *testing.T) {
 		{"unknown field", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken,
 			`{"user_option": {}, "env": {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"}}`, false, 400, "bad_request", `unknown field "user_option"`},
 		{"trailing data", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken, validBody + `{}`, false, 400, "bad_request", "data after the JSON object"},
+		{"a start timeout below a second", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken,
+			`{"env": {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/"}, "start_timeout": 1.2e-07}`, false, 400, "bad_request", "at least 1 second"},
+		{"a null in the environment", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken,
+			`{"env": {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/", "X": null}}`, false, 400, "bad_request", "env.X is null"},
 		{"missing service prefix", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken, `{"env": {}}`, false, 400, "invalid_env", "JUPYTERHUB_SERVICE_PREFIX"},
 		{"bad env name", "POST", "/api/v1/users/alice/server", "Bearer " + hubToken,
 			`{"env": {"JUPYTERHUB_SERVICE_PREFIX": "/user/alice/", "A B": "x"}}`, false, 400, "invalid_env", `"A B" is not a valid environment variable name`},
@@ -244,6 +249,13 @@ func TestCreatePassesNamesAndEnv(t *testing.T) {
 	rec := do(t, h, "POST", "/api/v1/users/alice/server", "Bearer "+hubToken, validBody)
 	require.Equal(t, http.StatusAccepted, rec.Code)
 	assert.Equal(t, session.Key{User: "alice"}, sessions.spawned[2], "the default server is the empty name")
+
+	// A name with "%" in it is decoded once: Go keeps no raw path when the
+	// default escaping gives the request's, and the router then saw the
+	// decoded name, which was decoded a second time (schemathesis found it).
+	rec = do(t, h, "POST", "/api/v1/users/50%25%20off/servers/%C3%81%25%C3%AC", "Bearer "+hubToken, validBody)
+	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	assert.Equal(t, session.Key{User: "50% off", Server: "Á%ì"}, sessions.spawned[3])
 }
 
 func TestCreateConflict(t *testing.T) {
@@ -437,4 +449,31 @@ func TestReadyzNamesWarnings(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	assert.Equal(t, 200, rec.Code)
 	assert.Equal(t, "ok\nwarning: no app catalog\n", rec.Body.String())
+}
+
+// A method a route does not have is 405 with Allow, as HTTP says, not 404
+// (schemathesis found TRACE /profiles answered 404); a path no route has
+// is 404; both are JSON errors.
+func TestWrongMethodAndUnknownPath(t *testing.T) {
+	t.Parallel()
+	h := newTestServer(t, &fakeSessions{ready: true})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"TRACE", "/api/v1/profiles", http.StatusMethodNotAllowed, "GET, OPTIONS"},
+		{"PUT", "/api/v1/users/alice/server", http.StatusMethodNotAllowed, "DELETE, GET, OPTIONS, POST"},
+		{"PATCH", "/api/v1/session/apps", http.StatusMethodNotAllowed, "GET, OPTIONS, POST"},
+		{"GET", "/api/v1/no-such-route", http.StatusNotFound, ""},
+	} {
+		rec := do(t, h, tc.method, tc.path, "Bearer "+hubToken, "")
+		assert.Equal(t, tc.status, rec.Code, "%s %s: %s", tc.method, tc.path, rec.Body)
+		if tc.allow != "" {
+			allow := strings.Split(strings.ReplaceAll(rec.Header().Get("Allow"), " ", ""), ",")
+			slices.Sort(allow)
+			assert.Equal(t, tc.allow, strings.Join(allow, ", "), "%s %s: Allow", tc.method, tc.path)
+		}
+		assert.NotEmpty(t, decodeError(t, rec).Code, "%s %s", tc.method, tc.path)
+	}
 }

@@ -42,6 +42,7 @@ type Config struct {
 	MaxBodyBytes         int64         `mapstructure:"max_body_bytes"`
 	MaxConnections       int           `mapstructure:"max_connections"`
 	MaxProgressStreams   int           `mapstructure:"max_progress_streams"`
+	AuthFailureBurst     int           `mapstructure:"auth_failure_burst"`
 	KubeQPS              float32       `mapstructure:"kube_qps"`
 	KubeBurst            int           `mapstructure:"kube_burst"`
 	LogFormat            string        `mapstructure:"log_format"`
@@ -81,6 +82,7 @@ func defaults() map[string]any {
 		"max_body_bytes":          1 << 20,
 		"max_connections":         4096,
 		"max_progress_streams":    2048,
+		"auth_failure_burst":      20,
 		"kube_qps":                100,
 		"kube_burst":              200,
 		"log_format":              "json",
@@ -190,6 +192,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxProgressStreams < 1 || c.MaxProgressStreams >= c.MaxConnections {
 		add("max_progress_streams: must be at least 1 and below max_connections (%d), so that streams never take every connection; got %d", c.MaxConnections, c.MaxProgressStreams)
+	}
+	if c.AuthFailureBurst < 1 {
+		add("auth_failure_burst: must be at least 1, got %d", c.AuthFailureBurst)
 	}
 	if c.KubeQPS <= 0 || c.KubeBurst <= 0 {
 		add("kube_qps and kube_burst: must be positive")

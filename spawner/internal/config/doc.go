@@ -42,6 +42,8 @@
 //	                     ones wait in the kernel's backlog. Headers are capped at 16 KiB.
 //	max_progress_streams progress streams open at once (2048, below max_connections);
 //	                     16 per server
+//	auth_failure_burst   failed authentications one source address may make at once (20)
+//	                     before it is refused (429) for a while; one more every 3 s
 //	kube_qps, kube_burst client rate limits towards the API server (100, 200)
 //	log_format           "json" or "text"
 //	log_level            "debug", "info", "warn" or "error"

@@ -36,10 +36,17 @@ type budget struct {
 	at    time.Time
 }
 
-// NewFailures returns the limits the service uses: 20 failures at once,
-// one more every 3 s (20 a minute), for up to 10,000 sources.
-func NewFailures() *Failures {
-	return &Failures{Burst: 20, Refill: 3 * time.Second, MaxSources: 10000}
+// DefaultFailureBurst is how many failures a source may make at once.
+const DefaultFailureBurst = 20
+
+// NewFailures returns the limits the service uses: burst failures at once
+// (DefaultFailureBurst for 0), one more every 3 s, for up to 10,000
+// sources.
+func NewFailures(burst int) *Failures {
+	if burst == 0 {
+		burst = DefaultFailureBurst
+	}
+	return &Failures{Burst: burst, Refill: 3 * time.Second, MaxSources: 10000}
 }
 
 func (f *Failures) now() time.Time {

@@ -35,6 +35,9 @@ type podState struct {
 
 	ended    bool // the pod's processes ended: Succeeded or Failed
 	exitCode int
+	// ending says that the session ended, for one that may have run for
+	// hours; message says it of a spawn, which it failed.
+	ending string
 
 	failed  bool // nothing will get better by waiting
 	reason  string
@@ -54,8 +57,10 @@ func assess(pod *corev1.Pod) podState {
 		s.exitCode = exitCode(pod)
 		s.failed = true
 		s.reason = ReasonExited
+		s.ending = fmt.Sprintf("The desktop session ended (exit code %d).", s.exitCode)
 		s.message = fmt.Sprintf("The desktop session ended (exit code %d) before it was ready.", s.exitCode)
 		if msg := terminationMessage(pod); msg != "" {
+			s.ending += " " + msg
 			s.message += " " + msg
 		}
 		return s

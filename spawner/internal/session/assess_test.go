@@ -101,10 +101,10 @@ func TestAssess(t *testing.T) {
 			pod: pod(func(p *corev1.Pod) {
 				p.Status.Phase = corev1.PodFailed
 				p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: notebookContainer,
-					State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3}}}}
+					State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, Message: "Out of memory.\nkilled"}}}}
 			}),
-			want:    podState{ended: true, exitCode: 3, failed: true, reason: ReasonExited},
-			wantMsg: "The desktop session ended (exit code 3) before it was ready.",
+			want:    podState{ended: true, exitCode: 3, ending: "The desktop session ended (exit code 3). Out of memory.", failed: true, reason: ReasonExited},
+			wantMsg: "The desktop session ended (exit code 3) before it was ready. Out of memory.",
 		},
 	}
 	for _, tc := range cases {

@@ -31,4 +31,12 @@
 // other user's objects are neither mounted, updated nor deleted (a stop
 // deletes a pod only after reading that it is the session's own, with a UID
 // precondition).
+//
+// The files follow an operation's life: spawn.go (a spawn, from the request
+// to a ready pod or a failure), create.go (the objects it creates, in
+// order), intent.go (its record in the cluster), stop.go, resume.go (the
+// rebuild after a restart), watch.go (the informers' handlers), status.go
+// (what is answered from memory), ownership.go (whose an object found by
+// name is), assess.go (a pod's status in a person's words) and retry.go
+// (API server hiccups).
 package session

@@ -60,6 +60,7 @@ func (m *Manager) saveIntent(op *operation, spec Spec) error {
 	}
 	secrets := m.client.CoreV1().Secrets(ns)
 	secret := podspec.IntentSecret(lease, s.names, record)
+	ours := false // a Secret of the name is known to be this user's
 	err = withRetry(op.ctx, func(ctx context.Context) error {
 		_, err := secrets.Create(ctx, secret, metav1.CreateOptions{})
 		if !apierrors.IsAlreadyExists(err) {
@@ -72,14 +73,18 @@ func (m *Manager) saveIntent(op *operation, spec Spec) error {
 		if podspec.OwnerOf(current, s.names) != podspec.Owned {
 			return m.conflictFailure(s.names, "secret", name, current.Annotations)
 		}
+		ours = true
 		secret.ResourceVersion = current.ResourceVersion
 		_, err = secrets.Update(ctx, secret, metav1.UpdateOptions{})
 		return err
 	})
 	if err != nil {
 		// Without its record the Lease is no intent; the spawn is refused,
-		// so nothing may resume it.
-		m.deleteIntent(name)
+		// so nothing may resume it. The Secret of the name goes too only if
+		// it is known to be this user's: another user's is never deleted,
+		// and one of this spawn's that a lost answer hid is owned by the
+		// Lease, so the garbage collector removes it with the Lease.
+		m.removeIntent(name, ours)
 		return fmt.Errorf("create secret %s/%s: %w", ns, name, err)
 	}
 	m.mu.Lock()
@@ -137,16 +142,22 @@ func (m *Manager) adoptIntent(ctx context.Context, name string, pod *corev1.Pod)
 // leaves no hub credentials behind for even a moment). It retries through
 // an API server hiccup and gives up after StopTimeout: what is left then
 // goes with the pod, or is removed by the next start.
-func (m *Manager) deleteIntent(name string) {
+func (m *Manager) deleteIntent(name string) { m.removeIntent(name, true) }
+
+// removeIntent is deleteIntent that leaves the Secret to the garbage
+// collector unless record is set.
+func (m *Manager) removeIntent(name string, record bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StopTimeout)
 	defer cancel()
 	ns := m.cfg.Namespace
 	err := withRetry(ctx, func(ctx context.Context) error {
-		err := m.client.CoreV1().Secrets(ns).Delete(ctx, name, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return err
+		if record {
+			err := m.client.CoreV1().Secrets(ns).Delete(ctx, name, metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				return err
+			}
 		}
-		err = m.client.CoordinationV1().Leases(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		err := m.client.CoordinationV1().Leases(ns).Delete(ctx, name, metav1.DeleteOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil
 		}

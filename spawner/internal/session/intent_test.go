@@ -19,17 +19,6 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 )
 
-// waitTimeout bounds the waits on the Manager's background work, which on
-// a fake clientset takes milliseconds.
-const waitTimeout = 5 * time.Second
-
-func intentSpec(request string) Spec {
-	spec := testSpec()
-	spec.Env["JUPYTERHUB_API_TOKEN"] = "token-" + request
-	spec.Request = request
-	return spec
-}
-
 func lease(t *testing.T, client *fake.Clientset, name string) (*coordinationv1.Lease, error) {
 	t.Helper()
 	return client.CoordinationV1().Leases(testNS).Get(context.Background(), name, metav1.GetOptions{})

@@ -3,82 +3,18 @@ package session
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
 
-	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/internal/progress"
 )
-
-const testNS = "hub"
-
-// startManager runs a Manager on a fake clientset holding objs and waits
-// until it has rebuilt its sessions.
-func startManager(t *testing.T, objs ...runtime.Object) (*Manager, *fake.Clientset, *metrics.Spawner) {
-	t.Helper()
-	client := fake.NewClientset(objs...)
-	m := metrics.NewSpawner(prometheus.NewRegistry(), func() map[string]int { return nil }, func() map[string]int { return nil })
-	mgr := New(client, Config{Namespace: testNS, SpawnTimeout: 5 * time.Second}, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	require.Eventually(t, mgr.Ready, 5*time.Second, 10*time.Millisecond)
-	return mgr, client, m
-}
-
-func testSpec() Spec {
-	return Spec{Settings: podspec.Defaults(), Env: map[string]string{"JUPYTERHUB_SERVICE_PREFIX": "/user/x/"}}
-}
-
-// claimAs is a home PVC under names' name, annotated as owner's (nil: no
-// annotations); managed puts kubedesk's labels on it, so the informer
-// caches it (KubeSpawner's claims have other labels).
-func claimAs(names podspec.Names, owner *podspec.Names, managed bool) *corev1.PersistentVolumeClaim {
-	pvc := podspec.HomePVC(testNS, names, podspec.Defaults(), podspec.StorageLabels(names))
-	if !managed {
-		pvc.Labels = map[string]string{"component": "singleuser-storage", "app": "jupyterhub"}
-	}
-	pvc.Annotations = nil
-	if owner != nil {
-		pvc.Annotations = map[string]string{podspec.AnnotationUsername: owner.User}
-		if owner.Server != "" {
-			pvc.Annotations[podspec.AnnotationServername] = owner.Server
-		}
-	}
-	return pvc
-}
-
-func pods(t *testing.T, client *fake.Clientset) []corev1.Pod {
-	t.Helper()
-	list, err := client.CoreV1().Pods(testNS).List(context.Background(), metav1.ListOptions{})
-	require.NoError(t, err)
-	return list.Items
-}
-
-// lastEvent waits for the spawn to end and returns its final event.
-func lastEvent(t *testing.T, mgr *Manager, key Key) progress.Event {
-	t.Helper()
-	log, ok := mgr.Progress(key)
-	require.True(t, ok)
-	var last progress.Event
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	require.NoError(t, log.Follow(ctx, func(e progress.Event) error { last = e; return nil }))
-	return last
-}
 
 func requireConflict(t *testing.T, err error, want string) {
 	t.Helper()

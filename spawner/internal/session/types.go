@@ -116,6 +116,8 @@ const (
 type operation struct {
 	kind    opKind
 	session *session
+	// ctx is the operation's own: other goroutines end it through cancel
+	// and wait on done, and only its goroutine reads (or narrows) ctx.
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	started time.Time
@@ -138,6 +140,11 @@ type operation struct {
 	scaleUp   bool
 	podUID    types.UID
 	seenEvent map[types.UID]int32
+	// gone holds the UIDs of the pods of the session's name that the
+	// informer saw deleted. A pod created and deleted between two looks
+	// of waitReady (one wake for both changes) is never seen in the
+	// cache; this is how the wait still learns that it went.
+	gone map[types.UID]bool
 }
 
 func (op *operation) poke() {
