@@ -9,8 +9,7 @@ import httpx
 import pytest
 from tornado import web
 
-import kubedesk_spawner.spawner as spawner_module
-from kubedesk_spawner import KubedeskSpawner, ServiceError
+from kubedesk_spawner import KubedeskSpawner, ServiceError, _client, _snapshot
 
 from .conftest import collect
 from .fake_service import DEFAULT_STEPS, FakeService
@@ -401,7 +400,7 @@ async def test_snapshot_never_ends_a_server_on_its_own(service, make_spawner):
     assert await stopped.poll() == 0
     service.sessions[("alice", "a")].status = "failed"  # behind the snapshot's back
     assert await running.poll() is None  # still alive as far as the snapshot knows
-    spawner_module._snapshots.clear()
+    _snapshot._snapshots.clear()
     assert await running.poll() == 1
     assert await make_spawner(name="never-started").poll() == 0
 
@@ -425,7 +424,7 @@ async def test_poll_asks_again_while_the_service_restarts(service, make_spawner)
     await asyncio.wait_for(make_spawner().start(), TIMEOUT)
     service.sessions[("alice", "")].status = "failed"
     service.status_answer = RESTARTING
-    spawner_module._snapshots.clear()
+    _snapshot._snapshots.clear()
 
     async def back() -> None:
         await asyncio.sleep(0.1)
@@ -590,7 +589,7 @@ def test_entry_point():
 
 def shared_pool_size() -> int:
     """How many connections the shared client's pool holds (httpx internals)."""
-    return len(spawner_module.shared_client()._transport._pool.connections)
+    return len(_client.shared_client()._transport._pool.connections)
 
 
 async def test_progress_streams_stay_out_of_the_shared_pool(service, make_spawner):
@@ -613,7 +612,7 @@ async def test_progress_streams_stay_out_of_the_shared_pool(service, make_spawne
     finally:
         service.release.set()
     assert await asyncio.wait_for(asyncio.gather(*tasks), 30) == [service.ready_url] * 110
-    assert spawner_module.shared_client() is spawner_module.shared_client()
+    assert _client.shared_client() is _client.shared_client()
 
 
 @pytest.mark.parametrize(
