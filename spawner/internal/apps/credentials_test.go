@@ -7,9 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
@@ -52,19 +50,4 @@ func TestAppCredentials(t *testing.T) {
 
 	restarted, _, _ := startAppsOn(t, Config{}, client)
 	assert.Equal(t, secrets[a.ID], route(restarted), "the route of a restarted service, from the Secret")
-}
-
-// running reports the app pod as a kubelet would once the app runs and its
-// sidecar is ready.
-func running(t *testing.T, client *fake.Clientset, name string) {
-	t.Helper()
-	ctx := context.Background()
-	pod, err := client.CoreV1().Pods(testNS).Get(ctx, name, metav1.GetOptions{})
-	require.NoError(t, err)
-	pod.Status.Phase, pod.Status.PodIP = corev1.PodRunning, "10.244.0.9"
-	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: podspec.XpraContainerName, Ready: true}}
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: podspec.AppContainerName,
-		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
-	_, err = client.CoreV1().Pods(testNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
-	require.NoError(t, err)
 }

@@ -106,10 +106,27 @@ type Manager struct {
 	// admission counts each session's launches in flight for the quota.
 	admission admission
 
+	// deleteTimeout bounds each delete the Manager makes of its own accord
+	// (see cleanupContext).
+	deleteTimeout time.Duration
+
 	mu      sync.Mutex
 	creds   map[string]podspec.XpraCredentials // app pod name → its Xpra secrets
 	started map[string]bool                    // app pods whose start time is recorded
+	// life is Start's ctx (nil before Start); stopped is set once Start
+	// returns or is returning, after which no goroutine is started.
+	life     context.Context
+	stopped  bool
+	deleting map[string]bool // ended app pods whose delete is under way
+	// wg counts every goroutine the Manager starts: the informer, and the
+	// deletes of ended apps. Start waits for it before it returns.
+	wg sync.WaitGroup
 }
+
+// deleteTimeout bounds a delete the Manager makes of its own accord. It is
+// well inside the 30 s the chart's Deployment gives the service to stop, so
+// a delete under way at shutdown ends before the kubelet kills the process.
+const deleteTimeout = 10 * time.Second
 
 // New builds a Manager; Start runs its informer.
 func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions Sessions, m *metrics.Spawner, log *slog.Logger) *Manager {
@@ -134,6 +151,9 @@ func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions
 		pods:     factory.Core().V1().Pods().Lister(),
 		creds:    map[string]podspec.XpraCredentials{},
 		started:  map[string]bool{},
+		deleting: map[string]bool{},
+
+		deleteTimeout: deleteTimeout,
 	}
 	_, _ = mgr.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    mgr.onPod,
@@ -157,14 +177,55 @@ func (m *Manager) Counts() map[string]int {
 	return counts
 }
 
-// Start runs the informer until ctx ends.
+// Start runs the informer until ctx ends. Every goroutine the Manager
+// starts ends with ctx, and Start returns only once all of them have: the
+// informer, and the deletes of ended apps it started (each bounded by
+// deleteTimeout, see cleanupContext). Start is called once.
 func (m *Manager) Start(ctx context.Context) error {
-	go m.informer.Run(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), m.informer.HasSynced) {
+	m.mu.Lock()
+	m.life = ctx
+	m.mu.Unlock()
+	defer m.stop()
+	m.wg.Go(func() { m.informer.RunWithContext(ctx) })
+	// WaitForCacheSync looks every 100 ms: a ctx that ends after the cache
+	// synced but before it looked is a shutdown, not a failure to sync.
+	if !cache.WaitForCacheSync(ctx.Done(), m.informer.HasSynced) && !m.informer.HasSynced() {
 		return fmt.Errorf("sync app pods: %w", ctx.Err())
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// stop refuses new goroutines and waits for those that run. The informer
+// stops with ctx, its event handlers with it; once stopped is set nothing
+// calls wg.Go, so Wait cannot race an Add.
+func (m *Manager) stop() {
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
+	m.wg.Wait()
+}
+
+// cleanupContext bounds a delete the Manager makes of its own accord: the
+// pod of a launch whose Secret or NetworkPolicy could not be made, the pod
+// of an ended app. It carries the values of the Manager's lifetime (Start's
+// ctx) but not its cancellation, and is bounded by deleteTimeout: a delete
+// under way when the service stops is finished, not cut off. A launch's
+// pod without its Secret never starts (its Secret volume never mounts) and
+// so never ends, and one without its NetworkPolicy runs unseen by the user
+// who was told the launch failed: no later run of the service would delete
+// either, and each holds a slot of the session's quota. Nor does a request
+// whose client has gone (the launch's ctx) cut a cleanup short. Deletes of
+// ended apps are not started once Start's ctx has ended (startDelete):
+// a restarted service's first list shows those pods again.
+func (m *Manager) cleanupContext() (context.Context, context.CancelFunc) {
+	m.mu.Lock()
+	life := m.life
+	m.mu.Unlock()
+	if life == nil {
+		life = context.Background() // a launch before Start
+	}
+	return context.WithTimeout(context.WithoutCancel(life), m.deleteTimeout)
 }
 
 // Ready reports whether the app pods are loaded.
@@ -257,12 +318,14 @@ func (m *Manager) launch(ctx context.Context, c Caller, req sessionapi.LaunchReq
 	m.admission.created(session.Name, pod.Name, time.Now())
 	creds := podspec.XpraCredentials{Password: randomString(24), EncryptionKey: randomString(32)}
 	if _, err := core.Secrets(m.cfg.Namespace).Create(ctx, podspec.AppSecret(pod, creds), metav1.CreateOptions{}); err != nil {
-		m.deleteQuietly(pod.Name)
+		m.deletePod(pod.Name)
 		return sessionapi.App{}, fmt.Errorf("create app secret: %w", err)
 	}
 	np := podspec.AppNetworkPolicy(pod, session, m.cfg.XpraPort)
 	if _, err := m.client.NetworkingV1().NetworkPolicies(m.cfg.Namespace).Create(ctx, np, metav1.CreateOptions{}); err != nil {
-		m.deleteQuietly(pod.Name)
+		// The Secret is owned by the pod: the garbage collector removes
+		// it with the pod.
+		m.deletePod(pod.Name)
 		return sessionapi.App{}, fmt.Errorf("create app network policy: %w", err)
 	}
 	m.mu.Lock()
@@ -453,8 +516,7 @@ func (m *Manager) onPod(obj any) {
 		}
 	}
 	if st == sessionapi.StatusEnded {
-		m.log.Info("App ended", "pod", pod.Name, "app", pod.Labels[podspec.LabelApp])
-		go m.deleteQuietly(pod.Name)
+		m.startDelete(pod)
 	}
 }
 
@@ -471,8 +533,30 @@ func (m *Manager) onDelete(obj any) {
 	}
 }
 
-func (m *Manager) deleteQuietly(name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// startDelete deletes an ended app's pod in a goroutine Start waits for;
+// one at a time per pod, however many updates the informer delivers, and
+// none once Start's ctx has ended. A delete that fails is tried again on
+// the informer's next resync of the pod, or by the next run of the service.
+func (m *Manager) startDelete(pod *corev1.Pod) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped || m.life == nil || m.life.Err() != nil || m.deleting[pod.Name] {
+		return
+	}
+	m.deleting[pod.Name] = true
+	m.log.Info("App ended", "pod", pod.Name, "app", pod.Labels[podspec.LabelApp])
+	m.wg.Go(func() {
+		m.deletePod(pod.Name)
+		m.mu.Lock()
+		delete(m.deleting, pod.Name)
+		m.mu.Unlock()
+	})
+}
+
+// deletePod deletes an app pod at once, bounded by cleanupContext; a
+// failure is logged.
+func (m *Manager) deletePod(name string) {
+	ctx, cancel := m.cleanupContext()
 	defer cancel()
 	grace := int64(0)
 	err := m.client.CoreV1().Pods(m.cfg.Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace})
