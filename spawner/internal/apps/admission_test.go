@@ -75,8 +75,8 @@ func TestALaunchIsCountedOnceWhileItFinishes(t *testing.T) {
 	require.Eventually(t, func() bool { return len(mgr.ofSession("jupyter-alice")) == 2 }, 5*time.Second, 5*time.Millisecond,
 		"the second launch, one under the quota, made its pod")
 	close(hold)
-	require.NoError(t, <-first)
-	require.NoError(t, <-second)
+	require.NoError(t, await(t, first, "the first launch"))
+	require.NoError(t, await(t, second, "the second launch"))
 	_, err := mgr.Launch(context.Background(), caller, sessionapi.LaunchRequest{App: "xterm"})
 	var e *Error
 	require.ErrorAs(t, err, &e, "a third is over the quota")

@@ -33,6 +33,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testNS = "hub"
 
+// eventually bounds each wait for a condition the informer brings about;
+// tick is how often it is looked at.
+const (
+	eventually = 5 * time.Second
+	tick       = 5 * time.Millisecond
+)
+
 // testCatalog holds an app for every profile and one for the "gpu" profile
 // only.
 const testCatalog = `
@@ -121,6 +128,7 @@ func (s *sessions) remove(user, server string) {
 // fixture is a started Manager over a fake clientset, with Alice's default
 // session running.
 type fixture struct {
+	t        *testing.T
 	mgr      *Manager
 	client   *fake.Clientset
 	reg      *prometheus.Registry
@@ -155,7 +163,7 @@ func start(t *testing.T, o options) *fixture {
 	}
 	cat, problems := catalog.Parse([]byte(testCatalog), "catalog.yaml")
 	require.Empty(t, problems)
-	f := &fixture{client: client, reg: prometheus.NewRegistry(), sessions: &sessions{}, logs: &syncBuffer{}, done: make(chan struct{})}
+	f := &fixture{t: t, client: client, reg: prometheus.NewRegistry(), sessions: &sessions{}, logs: &syncBuffer{}, done: make(chan struct{})}
 	f.alice = f.sessions.add("alice", "", "")
 	o.cfg.Namespace = testNS
 	var mgr *Manager
@@ -169,14 +177,32 @@ func start(t *testing.T, o options) *fixture {
 	f.cancel = cancel
 	go func() { defer close(f.done); f.err = mgr.Start(ctx) }()
 	t.Cleanup(f.stop)
-	require.Eventually(t, mgr.Ready, 5*time.Second, 10*time.Millisecond)
+	require.Eventually(t, mgr.Ready, eventually, tick)
 	return f
 }
 
-// stop ends Start's ctx and waits for Start to return.
+// stop ends Start's ctx and waits for Start to return, which may take as
+// long as a delete under way may.
 func (f *fixture) stop() {
+	f.t.Helper()
 	f.cancel()
-	<-f.done
+	select {
+	case <-f.done:
+	case <-time.After(f.mgr.deleteTimeout + eventually):
+		f.t.Errorf("Start did not return within %s of its ctx's end", f.mgr.deleteTimeout+eventually)
+	}
+}
+
+// await waits for ch to yield, at most eventually.
+func await[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(eventually):
+		t.Fatalf("waited %s for %s", eventually, what)
+		panic("unreachable")
+	}
 }
 
 // newClient is a fake clientset whose pod creates take a while and stamp
@@ -227,6 +253,13 @@ func appPods(t *testing.T, client *fake.Clientset) int {
 	list, err := client.CoreV1().Pods(testNS).List(context.Background(), metav1.ListOptions{})
 	require.NoError(t, err)
 	return len(list.Items)
+}
+
+// idle reports whether no launch holds a slot in flight.
+func (a *admission) idle() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.sessions) == 0
 }
 
 // failOnce makes the next verb on resource answer err, and no later one.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,13 +30,14 @@ import (
 // not cut off by the shutdown.
 func TestStartWaitsForADeleteUnderWay(t *testing.T) {
 	entered := make(chan struct{})
+	var enteredOnce sync.Once
 	var returned atomic.Bool
 	var endedBy atomic.Value // the delete's ctx.Err() when it returned
 	f := start(t, options{
 		deleteTimeout: 200 * time.Millisecond,
 		wrap: func(c kubernetes.Interface) kubernetes.Interface {
 			return hooked{Interface: c, deletePod: func(ctx context.Context, _ string) error {
-				close(entered)
+				enteredOnce.Do(func() { close(entered) })
 				<-ctx.Done() // an API server that does not answer
 				endedBy.Store(ctx.Err())
 				returned.Store(true)
@@ -46,7 +48,7 @@ func TestStartWaitsForADeleteUnderWay(t *testing.T) {
 	a, err := f.mgr.Launch(context.Background(), f.alice, sessionapi.LaunchRequest{App: "xterm"})
 	require.NoError(t, err)
 	ended(t, f.client, a.ID, 0)
-	<-entered
+	await(t, entered, "the delete of the ended app")
 
 	f.stop()
 	assert.True(t, returned.Load(), "Start returned while its delete of an ended app was under way")
@@ -81,14 +83,17 @@ func TestNoDeleteStartsOnceStopped(t *testing.T) {
 // second delete.
 func TestAnEndedAppIsDeletedOnce(t *testing.T) {
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	free := func() { releaseOnce.Do(func() { close(release) }) }
 	otherDeleted := make(chan struct{})
+	var otherOnce sync.Once
 	var calls atomic.Int32
 	var held atomic.Value // the pod whose delete is held
 	held.Store("")
 	f := start(t, options{wrap: func(c kubernetes.Interface) kubernetes.Interface {
 		return hooked{Interface: c, deletePod: func(ctx context.Context, name string) error {
 			if name != held.Load() {
-				close(otherDeleted)
+				otherOnce.Do(func() { close(otherDeleted) })
 				return nil
 			}
 			calls.Add(1)
@@ -105,6 +110,7 @@ func TestAnEndedAppIsDeletedOnce(t *testing.T) {
 	b, err := f.mgr.Launch(context.Background(), f.alice, sessionapi.LaunchRequest{App: "xterm"})
 	require.NoError(t, err)
 	held.Store(a.ID)
+	t.Cleanup(free) // before the fixture's stop, which waits for the delete
 
 	ended(t, f.client, a.ID, 0)
 	for i := range 3 {
@@ -115,9 +121,9 @@ func TestAnEndedAppIsDeletedOnce(t *testing.T) {
 	// The informer hands one handler its events in order: once b's end is
 	// handled, so are all of a's updates before it.
 	ended(t, f.client, b.ID, 0)
-	<-otherDeleted
+	await(t, otherDeleted, "the delete of b")
 	assert.Equal(t, int32(1), calls.Load(), "one delete of a, however many updates")
-	close(release)
+	free()
 	require.Eventually(t, func() bool {
 		_, err := f.client.CoreV1().Pods(testNS).Get(context.Background(), a.ID, metav1.GetOptions{})
 		return apierrors.IsNotFound(err)
@@ -141,10 +147,10 @@ func TestStartCancelledBeforeSync(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
-	<-listed
+	await(t, listed, "the informer's first list")
 	assert.False(t, mgr.Ready())
 	cancel()
-	err := <-done
+	err := await(t, done, "Start's answer")
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
 }
