@@ -279,6 +279,28 @@ func TestLaunchPodCreateFails(t *testing.T) {
 	}
 }
 
+// An app whose sidecar cannot start has failed: it leaves the quota, so
+// the session can launch again, and the user is told why.
+func TestAFailedSidecarFreesItsSlot(t *testing.T) {
+	f := start(t, options{cfg: Config{MaxAppsPerSession: 1}})
+	ctx := context.Background()
+	a := launched(t, f, f.alice, "xterm")
+	setStatus(t, f.client, a.ID, func(p *corev1.Pod) {
+		p.Status.Phase = corev1.PodPending
+		p.Status.InitContainerStatuses = []corev1.ContainerStatus{waiting(podspec.XpraContainerName, "ImagePullBackOff")}
+		p.Status.ContainerStatuses = []corev1.ContainerStatus{waiting(podspec.AppContainerName, "PodInitializing")}
+	})
+	var got sessionapi.App
+	require.Eventually(t, func() bool {
+		var err error
+		got, err = f.mgr.Get(ctx, f.alice, a.ID)
+		return err == nil && got.Status == sessionapi.StatusFailed
+	}, eventually, tick)
+	assert.Contains(t, got.Message, "ImagePullBackOff of the image")
+	_, err := f.mgr.Launch(ctx, f.alice, sessionapi.LaunchRequest{App: "xterm"})
+	require.NoError(t, err)
+}
+
 func TestQuotaRefusal(t *testing.T) {
 	f := start(t, options{cfg: Config{MaxAppsPerSession: 1}})
 	ctx := context.Background()

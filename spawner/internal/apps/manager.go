@@ -465,11 +465,18 @@ func status(pod *corev1.Pod) (sessionapi.Status, string, *int) {
 			code := int(t.ExitCode)
 			return sessionapi.StatusEnded, fmt.Sprintf("The app exited with code %d.", code), &code
 		}
-		if w := cs.State.Waiting; w != nil {
-			switch w.Reason {
-			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError", "CreateContainerConfigError", "RunContainerError":
-				return sessionapi.StatusFailed, fmt.Sprintf("The app could not start: %s", w.Message), nil
-			}
+		if msg, ok := cannotStart(cs); ok {
+			return sessionapi.StatusFailed, "The app could not start: " + msg, nil
+		}
+	}
+	// The sidecar is an init container: while it cannot start, the app
+	// waits in PodInitializing and the pod would read as starting for ever.
+	for _, cs := range pod.Status.InitContainerStatuses {
+		if cs.Name != podspec.XpraContainerName {
+			continue
+		}
+		if msg, ok := cannotStart(cs); ok {
+			return sessionapi.StatusFailed, "The app's display (its Xpra sidecar) could not start: " + msg, nil
 		}
 	}
 	switch pod.Status.Phase {
@@ -481,6 +488,20 @@ func status(pod *corev1.Pod) (sessionapi.Status, string, *int) {
 		}
 	}
 	return sessionapi.StatusStarting, "Starting the app.", nil
+}
+
+// cannotStart reports a container the kubelet cannot start, and why: its
+// image cannot be pulled, or its container made or run.
+func cannotStart(cs corev1.ContainerStatus) (string, bool) {
+	w := cs.State.Waiting
+	if w == nil {
+		return "", false
+	}
+	switch w.Reason {
+	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError", "CreateContainerConfigError", "RunContainerError":
+		return w.Message, true
+	}
+	return "", false
 }
 
 func sidecarReady(pod *corev1.Pod) bool {

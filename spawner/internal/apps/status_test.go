@@ -56,6 +56,20 @@ func TestStatus(t *testing.T) {
 			ContainerStatuses: []corev1.ContainerStatus{waiting(podspec.AppContainerName, "InvalidImageName")}}}, want: sessionapi.StatusFailed},
 		{name: "the app's container cannot be made", pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending,
 			ContainerStatuses: []corev1.ContainerStatus{waiting(podspec.AppContainerName, "CreateContainerConfigError")}}}, want: sessionapi.StatusFailed},
+		// The sidecar is an init container: while it cannot start the app
+		// waits in PodInitializing, which used to read as starting for ever
+		// (holding a slot of the quota, the agent polling fast).
+		{name: "the sidecar's image cannot be pulled", pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending,
+			InitContainerStatuses: []corev1.ContainerStatus{waiting(podspec.XpraContainerName, "ErrImagePull")},
+			ContainerStatuses:     []corev1.ContainerStatus{waiting(podspec.AppContainerName, "PodInitializing")}}},
+			want: sessionapi.StatusFailed, message: "ErrImagePull of the image"},
+		{name: "the sidecar's container cannot be made", pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending,
+			InitContainerStatuses: []corev1.ContainerStatus{waiting(podspec.XpraContainerName, "CreateContainerError")}}},
+			want: sessionapi.StatusFailed},
+		{name: "the sidecar is being started", pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending,
+			InitContainerStatuses: []corev1.ContainerStatus{waiting(podspec.XpraContainerName, "ContainerCreating")},
+			ContainerStatuses:     []corev1.ContainerStatus{waiting(podspec.AppContainerName, "PodInitializing")}}},
+			want: sessionapi.StatusStarting},
 		{name: "another container's pull error is not the app's", pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodPending,
 			ContainerStatuses: []corev1.ContainerStatus{waiting("other", "ErrImagePull")}}}, want: sessionapi.StatusStarting},
 		{name: "exited 0", pod: corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodSucceeded, ContainerStatuses: exited(0)}},
