@@ -332,7 +332,7 @@ func (m *Manager) launch(ctx context.Context, c Caller, req sessionapi.LaunchReq
 	m.creds[pod.Name] = creds
 	m.mu.Unlock()
 	m.log.Info("App launched", "user", c.User, "server", c.Server, "app", app.ID, "version", app.Version, "pod", pod.Name)
-	return m.view(ctx, pod), nil
+	return m.view(ctx, pod)
 }
 
 // checkArgs refuses launches over the caps on file arguments, before
@@ -360,7 +360,11 @@ func (m *Manager) List(ctx context.Context, c Caller) ([]sessionapi.App, error) 
 	pods := m.ofSession(session.Name)
 	out := make([]sessionapi.App, 0, len(pods))
 	for _, p := range pods {
-		out = append(out, m.view(ctx, p))
+		a, err := m.view(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
 	return out, nil
@@ -372,7 +376,7 @@ func (m *Manager) Get(ctx context.Context, c Caller, id string) (sessionapi.App,
 	if err != nil {
 		return sessionapi.App{}, err
 	}
-	return m.view(ctx, pod), nil
+	return m.view(ctx, pod)
 }
 
 // Stop deletes one of the caller's apps. Stopping an app that is gone
@@ -413,33 +417,46 @@ func (m *Manager) ofSession(session string) []*corev1.Pod {
 	return pods
 }
 
-// view is an app as the API shows it.
-func (m *Manager) view(ctx context.Context, pod *corev1.Pod) sessionapi.App {
+// view is an app as the API shows it. A running app's route carries its
+// credentials or is left out: a route with an empty password is one the
+// agent would take for new and attach to in vain. Credentials that cannot
+// be read for now are an error, so the agent keeps the route it has and
+// asks again; an app whose Secret is gone has no route, as no one can
+// attach to it any more.
+func (m *Manager) view(ctx context.Context, pod *corev1.Pod) (sessionapi.App, error) {
 	st, msg, code := status(pod)
 	a := sessionapi.App{
 		ID: pod.Name, App: pod.Labels[podspec.LabelApp], Version: pod.Labels[podspec.LabelAppVersion],
 		Status: st, Message: msg, Pod: pod.Name, ExitCode: code, StartedAt: pod.CreationTimestamp.Time,
 	}
-	if st == sessionapi.StatusRunning {
-		creds := m.credentials(ctx, pod.Name)
+	if st != sessionapi.StatusRunning {
+		return a, nil
+	}
+	creds, err := m.credentials(ctx, pod.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		m.log.Warn("App runs without its credentials Secret", "pod", pod.Name)
+		a.Message = "The app's credentials are gone, so it cannot be shown; close it and launch it again."
+	case err != nil:
+		return sessionapi.App{}, err
+	default:
 		a.Xpra = &sessionapi.Xpra{Host: pod.Status.PodIP, Port: m.cfg.XpraPort, Password: creds.Password, EncryptionKey: creds.EncryptionKey}
 	}
-	return a
+	return a, nil
 }
 
 // credentials are the app's Xpra secrets: from memory, or after a restart
 // of the service from the app's Secret.
-func (m *Manager) credentials(ctx context.Context, pod string) podspec.XpraCredentials {
+func (m *Manager) credentials(ctx context.Context, pod string) (podspec.XpraCredentials, error) {
 	m.mu.Lock()
 	c, ok := m.creds[pod]
 	m.mu.Unlock()
 	if ok {
-		return c
+		return c, nil
 	}
 	secret, err := m.client.CoreV1().Secrets(m.cfg.Namespace).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
-		m.log.Warn("Read app credentials", "pod", pod, "err", err)
-		return podspec.XpraCredentials{}
+		return podspec.XpraCredentials{}, fmt.Errorf("read the credentials of app %s: %w", pod, err)
 	}
 	c = podspec.XpraCredentials{
 		Password:      string(secret.Data[podspec.XpraPasswordKey]),
@@ -448,7 +465,7 @@ func (m *Manager) credentials(ctx context.Context, pod string) podspec.XpraCrede
 	m.mu.Lock()
 	m.creds[pod] = c
 	m.mu.Unlock()
-	return c
+	return c, nil
 }
 
 // status reads an app pod: running once the app container runs and the
