@@ -855,3 +855,43 @@ func TestSecretChecksumIsKeyed(t *testing.T) {
 	assert.NotEqual(t, got, checksum("spawner.auth.hubToken="+token, "spawner.auth.sessionSigningKey=another-key-0123456789abcdef012345"))
 	assert.Equal(t, "unkeyed", checksum("spawner.auth.hubToken="+token), "no key yet: nothing of the token in the annotation")
 }
+
+// Sessions in a namespace of their own (sessions.namespace): the service's
+// Role and RoleBinding -- pods, Secrets -- are there and nowhere else, so
+// the service holds no right to the release namespace's Secrets (the hub's);
+// the session and app policies are there; the service is told where.
+func TestSessionsNamespace(t *testing.T) {
+	t.Parallel()
+	m := parse(t, mustRender(t, goldenNamespace, nil, "sessions.namespace=jhub-sessions"))
+	for _, o := range m {
+		switch o.GetKind() {
+		case "Role", "RoleBinding":
+			assert.Equal(t, "jhub-sessions", o.GetNamespace(), "%s %s", o.GetKind(), o.GetName())
+		}
+	}
+	rb := decode[rbacv1.RoleBinding](t, m.one(t, "RoleBinding"))
+	assert.Equal(t, goldenNamespace, rb.Subjects[0].Namespace, "the service's account stays in the release namespace")
+	for _, o := range m {
+		if o.GetKind() != "NetworkPolicy" {
+			continue
+		}
+		want := "jhub-sessions"
+		if strings.HasSuffix(o.GetName(), "-spawner") {
+			want = goldenNamespace
+		}
+		assert.Equal(t, want, o.GetNamespace(), "NetworkPolicy %s", o.GetName())
+	}
+	env := map[string]string{}
+	for _, e := range decode[appsv1.Deployment](t, m.one(t, "Deployment")).Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	assert.Equal(t, "jhub-sessions", env["KUBEDESK_NAMESPACE"])
+
+	// Without it, everything is in the release namespace and the service
+	// takes its own (POD_NAMESPACE).
+	m = parse(t, mustRender(t, goldenNamespace, nil))
+	assert.Equal(t, goldenNamespace, m.one(t, "Role").GetNamespace())
+	for _, e := range decode[appsv1.Deployment](t, m.one(t, "Deployment")).Spec.Template.Spec.Containers[0].Env {
+		assert.NotEqual(t, "KUBEDESK_NAMESPACE", e.Name)
+	}
+}

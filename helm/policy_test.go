@@ -206,13 +206,11 @@ const (
 // its pods.
 func TestPolicies(t *testing.T) {
 	t.Parallel()
-	alice := spawnertest.Session(goldenNamespace, "alice")
-	bob := spawnertest.Session(goldenNamespace, "bob")
-	xpra := alice.XpraPort
-
 	for _, tc := range []struct {
 		name string
 		sets []string
+		// sessionsNS is sessions.namespace; "" is the release's.
+		sessionsNS string
 		// extra are the connections whose outcome depends on the case.
 		extra []connection
 		// dns is the endpoint of the cluster's DNS pods; "" is "dns".
@@ -265,6 +263,20 @@ func TestPolicies(t *testing.T) {
 			},
 		},
 		{
+			name:       "sessions in a namespace of their own",
+			sets:       []string{"sessions.namespace=jhub-sessions"},
+			sessionsNS: "jhub-sessions",
+			extra: []connection{
+				// Across the namespaces: the hub and proxy to sessions,
+				// sessions to the hub and the service, and nothing more.
+				{"proxy", "alice", 8888, tcp, true},
+				{"alice", "hub", 8081, tcp, true},
+				{"alice", "service", 8080, tcp, true},
+				{"other-ns-singleuser", "alice", 8888, tcp, false},
+				{"alice", "other-ns-hub", 8081, tcp, false},
+			},
+		},
+		{
 			name: "DNS pods labelled otherwise",
 			sets: []string{"clusterDNS.podLabels.k8s-app=coredns", "clusterDNS.podLabels.tier=dns"},
 			dns:  "coredns",
@@ -297,6 +309,10 @@ func TestPolicies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			sessionsNS := cmp.Or(tc.sessionsNS, goldenNamespace)
+			alice := spawnertest.Session(sessionsNS, "alice")
+			bob := spawnertest.Session(sessionsNS, "bob")
+			xpra := alice.XpraPort
 			m := parse(t, mustRender(t, goldenNamespace, nil, tc.sets...))
 			dns := cmp.Or(tc.dns, "dns")
 			var chart []networkingv1.NetworkPolicy
@@ -327,6 +343,12 @@ func TestPolicies(t *testing.T) {
 				{name: "prometheus", namespace: "monitoring", ip: "10.42.2.9", labels: map[string]string{"app.kubernetes.io/name": "prometheus"}},
 				{name: "internet", ip: "93.184.216.34"},
 				{name: "metadata", ip: "169.254.169.254"},
+				// Pods of another namespace with the hub's labels: a hub of
+				// another release, or a user's pod that copied them.
+				{name: "other-ns-singleuser", namespace: "elsewhere", ip: "10.42.3.1", labels: map[string]string{
+					"hub.jupyter.org/network-access-singleuser": "true"}},
+				{name: "other-ns-hub", namespace: "elsewhere", ip: "10.42.3.2", labels: map[string]string{
+					"app": "jupyterhub", "component": "hub"}},
 				{name: "alibaba-metadata", ip: "100.100.100.200"},
 				{name: "link-local", ip: "169.254.170.2"},
 				{name: "private-host", ip: "10.0.5.5"},
@@ -363,6 +385,7 @@ func TestPolicies(t *testing.T) {
 				{"proxy", "alice", 8888, tcp, true},
 				{"hub", "alice", 8888, tcp, true},
 				{"bob", "alice", 8888, tcp, false},
+				{"other-ns-singleuser", "alice", 8888, tcp, false},
 				{"alice-app", "alice", 8888, tcp, false},
 				{"service", "alice", 8888, tcp, false},
 				// Sessions reach the hub's API, the service's, DNS, the

@@ -1,4 +1,7 @@
-/** The extension's SVG icons, as strings for LabIcon. */
+/** The extension's icons: SVG strings, and the LabIcons made of them. */
+import { LabIcon } from '@jupyterlab/ui-components';
+
+import { ICatalogApp, displayName } from './model';
 
 export const kubedeskIconSvg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" width="16">
   <g class="jp-icon3" fill="#616161">
@@ -25,4 +28,12 @@ export function appIconSvg(name: string, icon?: string): string {
   <rect class="jp-icon-brand0" fill="#1976d2" x="2" y="2" width="48" height="48" rx="8"/>
   <text x="26" y="35" text-anchor="middle" font-family="sans-serif" font-size="26" font-weight="bold" fill="#fff">${initial}</text>
 </svg>`;
+}
+
+/** The extension's own icon: the Running apps panel's tab, app tabs, commands. */
+export const kubedeskIcon = new LabIcon({ name: 'kubedesk:logo', svgstr: kubedeskIconSvg });
+
+/** One icon per app: its own when the catalog gives a URL, else its initial. */
+export function iconFor(app: ICatalogApp): LabIcon {
+  return new LabIcon({ name: `kubedesk:app-${app.id}`, svgstr: appIconSvg(displayName(app), app.icon) });
 }

@@ -45,7 +45,7 @@ export function categoryLabel(category: string): string {
  * name and newest version first. An app with several categories is in each,
  * as on the desktop's menu.
  */
-export function groupByCategory(apps: ICatalogApp[]): Map<string, ICatalogApp[]> {
+export function groupByCategory(apps: readonly ICatalogApp[]): Map<string, ICatalogApp[]> {
   const groups = new Map<string, ICatalogApp[]>();
   for (const app of apps) {
     const cats = app.categories && app.categories.length ? app.categories : [OTHER_CATEGORY];
@@ -97,7 +97,7 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /** The newest version of each app id, in catalog order. */
-export function newestVersions(apps: ICatalogApp[]): ICatalogApp[] {
+export function newestVersions(apps: readonly ICatalogApp[]): ICatalogApp[] {
   const newest = new Map<string, ICatalogApp>();
   for (const app of apps) {
     const seen = newest.get(app.id);
@@ -117,7 +117,7 @@ export function opensFile(app: ICatalogApp, path: string, mimetype?: string): bo
 }
 
 /** The newest version of every app that opens all of these files. */
-export function appsForFiles(apps: ICatalogApp[], files: { path: string; mimetype?: string }[]): ICatalogApp[] {
+export function appsForFiles(apps: readonly ICatalogApp[], files: readonly { path: string; mimetype?: string }[]): ICatalogApp[] {
   if (!files.length) {
     return [];
   }

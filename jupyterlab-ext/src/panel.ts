@@ -22,7 +22,7 @@ export interface IPanelActions {
  * "ended" until dismissed, so a person sees what became of them.
  */
 export class RunningAppsPanel extends Widget {
-  private apps: IRunningApp[] = [];
+  private apps: readonly IRunningApp[] = [];
   private gone = new Map<string, IRunningApp>();
   private stopped = new Set<string>();
   private dismissed = new Set<string>();
@@ -53,7 +53,7 @@ export class RunningAppsPanel extends Widget {
   }
 
   /** The session's apps as the service now reports them. */
-  setApps(apps: IRunningApp[]): void {
+  setApps(apps: readonly IRunningApp[]): void {
     const now = new Set(apps.map(a => a.id));
     for (const old of this.apps) {
       if (!now.has(old.id) && !this.gone.has(old.id)) {

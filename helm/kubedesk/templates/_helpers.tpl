@@ -37,6 +37,28 @@ app.kubernetes.io/part-of: kubedesk
   kubedesk.sessions.matchLabels: the labels the service puts on every
   session pod (podspec.SessionSelector).
 */}}
+{{- /*
+  kubedesk.sessions.namespace: where session and app pods live, with their
+  home volumes, Secrets and intents: sessions.namespace, else the release's.
+*/}}
+{{- define "kubedesk.sessions.namespace" -}}
+{{- .Values.sessions.namespace | default .Release.Namespace }}
+{{- end }}
+
+{{- /*
+  kubedesk.release.namespaceSelector: a namespaceSelector for the release's
+  namespace, where the service and (by default) the hub are, when sessions
+  are elsewhere; nothing when they share it (a peer without one means the
+  policy's own namespace).
+*/}}
+{{- define "kubedesk.release.namespaceSelector" -}}
+{{- if ne (include "kubedesk.sessions.namespace" .) .Release.Namespace }}
+namespaceSelector:
+  matchLabels:
+    kubernetes.io/metadata.name: {{ .Release.Namespace | quote }}
+{{- end }}
+{{- end }}
+
 {{- define "kubedesk.sessions.matchLabels" -}}
 app.kubernetes.io/managed-by: kubedesk
 component: singleuser-server
@@ -125,6 +147,8 @@ component: app
   {{- with .Values.hub.namespaceSelector }}
   namespaceSelector:
     {{- toYaml . | nindent 4 }}
+  {{- else }}
+  {{- with include "kubedesk.release.namespaceSelector" . | trim }}{{ . | nindent 2 }}{{- end }}
   {{- end }}
 {{- end }}
 

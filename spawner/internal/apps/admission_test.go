@@ -4,94 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/fake"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
-	k8stesting "k8s.io/client-go/testing"
 
-	"kubedesk.dev/kubedesk/spawner/catalog"
-	"kubedesk.dev/kubedesk/spawner/internal/metrics"
-	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
-
-const testNS = "hub"
-
-type oneSession struct{ pod *corev1.Pod }
-
-func (s oneSession) SessionPod(user, server string) (*corev1.Pod, string, bool) {
-	return s.pod, "", user == "alice"
-}
-func (oneSession) ReadWriteOnce(*corev1.Pod) bool { return false }
-
-func startApps(t *testing.T, cfg Config) (*Manager, *fake.Clientset, Caller) {
-	t.Helper()
-	return startAppsWith(t, cfg, func(c kubernetes.Interface) kubernetes.Interface { return c })
-}
-
-// startAppsWith starts a manager whose client is wrap(the fake clientset).
-func startAppsWith(t *testing.T, cfg Config, wrap func(kubernetes.Interface) kubernetes.Interface) (*Manager, *fake.Clientset, Caller) {
-	t.Helper()
-	client := fake.NewClientset()
-	// A real API server takes milliseconds to create a pod, and its watch
-	// longer to show it: that is the window concurrent launches raced in.
-	client.PrependReactor("create", "pods", func(k8stesting.Action) (bool, runtime.Object, error) {
-		time.Sleep(20 * time.Millisecond)
-		return false, nil, nil
-	})
-	return startManager(t, cfg, client, wrap(client))
-}
-
-// startAppsOn starts a manager on an existing fake clientset, as a service
-// that restarts finds the cluster another left.
-func startAppsOn(t *testing.T, cfg Config, client *fake.Clientset) (*Manager, *fake.Clientset, Caller) {
-	t.Helper()
-	return startManager(t, cfg, client, client)
-}
-
-func startManager(t *testing.T, cfg Config, client *fake.Clientset, api kubernetes.Interface) (*Manager, *fake.Clientset, Caller) {
-	t.Helper()
-	cat, problems := catalog.Parse([]byte(`
-- id: xterm
-  name: XTerm
-  version: "1"
-  image: kubedesk/example-xterm:1
-  command: [xterm]
-  args: ["{files}"]
-`), "catalog.yaml")
-	require.Empty(t, problems)
-	session := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "jupyter-alice", Namespace: testNS, UID: "session-uid"},
-		Spec: corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: podspec.NotebookContainerName}}}}
-	cfg.Namespace = testNS
-	m := metrics.NewSpawner(prometheus.NewRegistry(), func() map[string]int { return nil }, func() map[string]int { return nil })
-	mgr := New(api, cfg, cat, oneSession{session}, m, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	require.Eventually(t, mgr.Ready, 5*time.Second, 10*time.Millisecond)
-	return mgr, client, Caller{User: "alice", SessionUID: "session-uid"}
-}
-
-func appPods(t *testing.T, client *fake.Clientset) int {
-	t.Helper()
-	list, err := client.CoreV1().Pods(testNS).List(context.Background(), metav1.ListOptions{})
-	require.NoError(t, err)
-	return len(list.Items)
-}
 
 // Concurrent launches all used to pass a count taken from the cache before
 // any of their pods existed.
@@ -132,7 +57,7 @@ func TestConcurrentLaunchesKeepTheQuota(t *testing.T) {
 func TestALaunchIsCountedOnceWhileItFinishes(t *testing.T) {
 	hold := make(chan struct{})
 	mgr, _, caller := startAppsWith(t, Config{MaxAppsPerSession: 2}, func(c kubernetes.Interface) kubernetes.Interface {
-		return heldSecrets{c, hold}
+		return hooked{Interface: c, createSecret: func(context.Context) error { <-hold; return nil }}
 	})
 	first := make(chan error, 1)
 	go func() {
@@ -150,47 +75,12 @@ func TestALaunchIsCountedOnceWhileItFinishes(t *testing.T) {
 	require.Eventually(t, func() bool { return len(mgr.ofSession("jupyter-alice")) == 2 }, 5*time.Second, 5*time.Millisecond,
 		"the second launch, one under the quota, made its pod")
 	close(hold)
-	require.NoError(t, <-first)
-	require.NoError(t, <-second)
+	require.NoError(t, await(t, first, "the first launch"))
+	require.NoError(t, await(t, second, "the second launch"))
 	_, err := mgr.Launch(context.Background(), caller, sessionapi.LaunchRequest{App: "xterm"})
 	var e *Error
 	require.ErrorAs(t, err, &e, "a third is over the quota")
 	assert.Equal(t, CodeQuota, e.Code)
-}
-
-// heldSecrets is a client whose Secret creates wait for hold to close; the
-// fake clientset's own reactors run under one lock, which would hold every
-// other call too.
-type heldSecrets struct {
-	kubernetes.Interface
-	hold chan struct{}
-}
-
-// IsWatchListSemanticsUnSupported passes on what the fake clientset says of
-// itself, so informers over the wrapper list and watch as over the fake.
-func (heldSecrets) IsWatchListSemanticsUnSupported() bool { return true }
-
-func (h heldSecrets) CoreV1() typedcorev1.CoreV1Interface {
-	return heldCore{h.Interface.CoreV1(), h.hold}
-}
-
-type heldCore struct {
-	typedcorev1.CoreV1Interface
-	hold chan struct{}
-}
-
-func (c heldCore) Secrets(namespace string) typedcorev1.SecretInterface {
-	return heldSecretClient{c.CoreV1Interface.Secrets(namespace), c.hold}
-}
-
-type heldSecretClient struct {
-	typedcorev1.SecretInterface
-	hold chan struct{}
-}
-
-func (s heldSecretClient) Create(ctx context.Context, secret *corev1.Secret, opts metav1.CreateOptions) (*corev1.Secret, error) {
-	<-s.hold
-	return s.SecretInterface.Create(ctx, secret, opts)
 }
 
 func TestLaunchArgumentCaps(t *testing.T) {

@@ -2,14 +2,14 @@ package apps
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
 
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
@@ -54,17 +54,43 @@ func TestAppCredentials(t *testing.T) {
 	assert.Equal(t, secrets[a.ID], route(restarted), "the route of a restarted service, from the Secret")
 }
 
-// running reports the app pod as a kubelet would once the app runs and its
-// sidecar is ready.
-func running(t *testing.T, client *fake.Clientset, name string) {
-	t.Helper()
+// A restarted service that cannot read an app's Secret used to answer its
+// route with an empty password and key, which the agent took for a new
+// route: it dropped the desktop's attach and attached again, refused.
+// Now the API server's error is the answer (the agent keeps what it has
+// and asks again), and an app whose Secret is gone has no route.
+func TestAppCredentialsThatCannotBeRead(t *testing.T) {
+	f := start(t, options{})
 	ctx := context.Background()
-	pod, err := client.CoreV1().Pods(testNS).Get(ctx, name, metav1.GetOptions{})
+	a := launched(t, f, f.alice, "xterm")
+	running(t, f.client, a.ID)
+	secret, err := f.client.CoreV1().Secrets(testNS).Get(ctx, a.ID, metav1.GetOptions{})
 	require.NoError(t, err)
-	pod.Status.Phase, pod.Status.PodIP = corev1.PodRunning, "10.244.0.9"
-	pod.Status.InitContainerStatuses = []corev1.ContainerStatus{{Name: podspec.XpraContainerName, Ready: true}}
-	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: podspec.AppContainerName,
-		State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}
-	_, err = client.CoreV1().Pods(testNS).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+
+	restarted := start(t, options{client: f.client}) // synced: it sees the app run
+	failOnce(f.client, "get", "secrets", apierrors.NewInternalError(errors.New("etcdserver: leader changed")))
+	_, err = restarted.mgr.Get(ctx, restarted.alice, a.ID)
+	require.Error(t, err)
+	assert.True(t, apierrors.IsInternalError(err), "%v", err)
+	assert.Empty(t, codeOf(err), "not a refusal of the caller's")
+	failOnce(f.client, "get", "secrets", apierrors.NewServiceUnavailable("no etcd"))
+	_, err = restarted.mgr.List(ctx, restarted.alice)
+	assert.True(t, apierrors.IsServiceUnavailable(err), "%v", err)
+
+	got, err := restarted.mgr.Get(ctx, restarted.alice, a.ID)
+	require.NoError(t, err, "once the API server answers")
+	require.NotNil(t, got.Xpra)
+	assert.Equal(t, string(secret.Data[podspec.XpraPasswordKey]), got.Xpra.Password)
+	assert.Equal(t, string(secret.Data[podspec.XpraEncryptionKey]), got.Xpra.EncryptionKey)
+
+	require.NoError(t, f.client.CoreV1().Secrets(testNS).Delete(ctx, a.ID, metav1.DeleteOptions{}))
+	again := start(t, options{client: f.client})
+	got, err = again.mgr.Get(ctx, again.alice, a.ID)
 	require.NoError(t, err)
+	assert.Equal(t, sessionapi.StatusRunning, got.Status)
+	assert.Nil(t, got.Xpra, "no route without its password")
+	assert.Contains(t, got.Message, "launch it again")
+	list, err := again.mgr.List(ctx, again.alice)
+	require.NoError(t, err, "one app's lost Secret does not hide the others")
+	assert.Equal(t, []string{a.ID}, ids(list))
 }

@@ -17,4 +17,9 @@
 // Status comes from a label-filtered informer on app pods, like sessions'.
 // When an app exits its pod completes (the sidecar is a native sidecar that
 // ends with the app) and the Manager deletes it.
+//
+// Every goroutine the Manager starts (the informer, those deletes) ends
+// with Start's ctx, and Start returns only after them. Its own deletes are
+// bounded by a timeout, not by the request or the shutdown: a delete under
+// way when the service stops is finished (Manager.cleanupContext says why).
 package apps

@@ -106,10 +106,27 @@ type Manager struct {
 	// admission counts each session's launches in flight for the quota.
 	admission admission
 
+	// deleteTimeout bounds each delete the Manager makes of its own accord
+	// (see cleanupContext).
+	deleteTimeout time.Duration
+
 	mu      sync.Mutex
 	creds   map[string]podspec.XpraCredentials // app pod name → its Xpra secrets
 	started map[string]bool                    // app pods whose start time is recorded
+	// life is Start's ctx (nil before Start); stopped is set once Start
+	// returns or is returning, after which no goroutine is started.
+	life     context.Context
+	stopped  bool
+	deleting map[string]bool // ended app pods whose delete is under way
+	// wg counts every goroutine the Manager starts: the informer, and the
+	// deletes of ended apps. Start waits for it before it returns.
+	wg sync.WaitGroup
 }
+
+// deleteTimeout bounds a delete the Manager makes of its own accord. It is
+// well inside the 30 s the chart's Deployment gives the service to stop, so
+// a delete under way at shutdown ends before the kubelet kills the process.
+const deleteTimeout = 10 * time.Second
 
 // New builds a Manager; Start runs its informer.
 func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions Sessions, m *metrics.Spawner, log *slog.Logger) *Manager {
@@ -134,6 +151,9 @@ func New(client kubernetes.Interface, cfg Config, cat *catalog.Catalog, sessions
 		pods:     factory.Core().V1().Pods().Lister(),
 		creds:    map[string]podspec.XpraCredentials{},
 		started:  map[string]bool{},
+		deleting: map[string]bool{},
+
+		deleteTimeout: deleteTimeout,
 	}
 	_, _ = mgr.informer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    mgr.onPod,
@@ -157,14 +177,55 @@ func (m *Manager) Counts() map[string]int {
 	return counts
 }
 
-// Start runs the informer until ctx ends.
+// Start runs the informer until ctx ends. Every goroutine the Manager
+// starts ends with ctx, and Start returns only once all of them have: the
+// informer, and the deletes of ended apps it started (each bounded by
+// deleteTimeout, see cleanupContext). Start is called once.
 func (m *Manager) Start(ctx context.Context) error {
-	go m.informer.Run(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), m.informer.HasSynced) {
+	m.mu.Lock()
+	m.life = ctx
+	m.mu.Unlock()
+	defer m.stop()
+	m.wg.Go(func() { m.informer.RunWithContext(ctx) })
+	// WaitForCacheSync looks every 100 ms: a ctx that ends after the cache
+	// synced but before it looked is a shutdown, not a failure to sync.
+	if !cache.WaitForCacheSync(ctx.Done(), m.informer.HasSynced) && !m.informer.HasSynced() {
 		return fmt.Errorf("sync app pods: %w", ctx.Err())
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// stop refuses new goroutines and waits for those that run. The informer
+// stops with ctx, its event handlers with it; once stopped is set nothing
+// calls wg.Go, so Wait cannot race an Add.
+func (m *Manager) stop() {
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
+	m.wg.Wait()
+}
+
+// cleanupContext bounds a delete the Manager makes of its own accord: the
+// pod of a launch whose Secret or NetworkPolicy could not be made, the pod
+// of an ended app. It carries the values of the Manager's lifetime (Start's
+// ctx) but not its cancellation, and is bounded by deleteTimeout: a delete
+// under way when the service stops is finished, not cut off. A launch's
+// pod without its Secret never starts (its Secret volume never mounts) and
+// so never ends, and one without its NetworkPolicy runs unseen by the user
+// who was told the launch failed: no later run of the service would delete
+// either, and each holds a slot of the session's quota. Nor does a request
+// whose client has gone (the launch's ctx) cut a cleanup short. Deletes of
+// ended apps are not started once Start's ctx has ended (startDelete):
+// a restarted service's first list shows those pods again.
+func (m *Manager) cleanupContext() (context.Context, context.CancelFunc) {
+	m.mu.Lock()
+	life := m.life
+	m.mu.Unlock()
+	if life == nil {
+		life = context.Background() // a launch before Start
+	}
+	return context.WithTimeout(context.WithoutCancel(life), m.deleteTimeout)
 }
 
 // Ready reports whether the app pods are loaded.
@@ -257,19 +318,21 @@ func (m *Manager) launch(ctx context.Context, c Caller, req sessionapi.LaunchReq
 	m.admission.created(session.Name, pod.Name, time.Now())
 	creds := podspec.XpraCredentials{Password: randomString(24), EncryptionKey: randomString(32)}
 	if _, err := core.Secrets(m.cfg.Namespace).Create(ctx, podspec.AppSecret(pod, creds), metav1.CreateOptions{}); err != nil {
-		m.deleteQuietly(pod.Name)
+		m.deletePod(pod.Name)
 		return sessionapi.App{}, fmt.Errorf("create app secret: %w", err)
 	}
 	np := podspec.AppNetworkPolicy(pod, session, m.cfg.XpraPort)
 	if _, err := m.client.NetworkingV1().NetworkPolicies(m.cfg.Namespace).Create(ctx, np, metav1.CreateOptions{}); err != nil {
-		m.deleteQuietly(pod.Name)
+		// The Secret is owned by the pod: the garbage collector removes
+		// it with the pod.
+		m.deletePod(pod.Name)
 		return sessionapi.App{}, fmt.Errorf("create app network policy: %w", err)
 	}
 	m.mu.Lock()
 	m.creds[pod.Name] = creds
 	m.mu.Unlock()
 	m.log.Info("App launched", "user", c.User, "server", c.Server, "app", app.ID, "version", app.Version, "pod", pod.Name)
-	return m.view(ctx, pod), nil
+	return m.view(ctx, pod)
 }
 
 // checkArgs refuses launches over the caps on file arguments, before
@@ -297,7 +360,11 @@ func (m *Manager) List(ctx context.Context, c Caller) ([]sessionapi.App, error) 
 	pods := m.ofSession(session.Name)
 	out := make([]sessionapi.App, 0, len(pods))
 	for _, p := range pods {
-		out = append(out, m.view(ctx, p))
+		a, err := m.view(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
 	return out, nil
@@ -309,7 +376,7 @@ func (m *Manager) Get(ctx context.Context, c Caller, id string) (sessionapi.App,
 	if err != nil {
 		return sessionapi.App{}, err
 	}
-	return m.view(ctx, pod), nil
+	return m.view(ctx, pod)
 }
 
 // Stop deletes one of the caller's apps. Stopping an app that is gone
@@ -350,33 +417,46 @@ func (m *Manager) ofSession(session string) []*corev1.Pod {
 	return pods
 }
 
-// view is an app as the API shows it.
-func (m *Manager) view(ctx context.Context, pod *corev1.Pod) sessionapi.App {
+// view is an app as the API shows it. A running app's route carries its
+// credentials or is left out: a route with an empty password is one the
+// agent would take for new and attach to in vain. Credentials that cannot
+// be read for now are an error, so the agent keeps the route it has and
+// asks again; an app whose Secret is gone has no route, as no one can
+// attach to it any more.
+func (m *Manager) view(ctx context.Context, pod *corev1.Pod) (sessionapi.App, error) {
 	st, msg, code := status(pod)
 	a := sessionapi.App{
 		ID: pod.Name, App: pod.Labels[podspec.LabelApp], Version: pod.Labels[podspec.LabelAppVersion],
 		Status: st, Message: msg, Pod: pod.Name, ExitCode: code, StartedAt: pod.CreationTimestamp.Time,
 	}
-	if st == sessionapi.StatusRunning {
-		creds := m.credentials(ctx, pod.Name)
+	if st != sessionapi.StatusRunning {
+		return a, nil
+	}
+	creds, err := m.credentials(ctx, pod.Name)
+	switch {
+	case apierrors.IsNotFound(err):
+		m.log.Warn("App runs without its credentials Secret", "pod", pod.Name)
+		a.Message = "The app's credentials are gone, so it cannot be shown; close it and launch it again."
+	case err != nil:
+		return sessionapi.App{}, err
+	default:
 		a.Xpra = &sessionapi.Xpra{Host: pod.Status.PodIP, Port: m.cfg.XpraPort, Password: creds.Password, EncryptionKey: creds.EncryptionKey}
 	}
-	return a
+	return a, nil
 }
 
 // credentials are the app's Xpra secrets: from memory, or after a restart
 // of the service from the app's Secret.
-func (m *Manager) credentials(ctx context.Context, pod string) podspec.XpraCredentials {
+func (m *Manager) credentials(ctx context.Context, pod string) (podspec.XpraCredentials, error) {
 	m.mu.Lock()
 	c, ok := m.creds[pod]
 	m.mu.Unlock()
 	if ok {
-		return c
+		return c, nil
 	}
 	secret, err := m.client.CoreV1().Secrets(m.cfg.Namespace).Get(ctx, pod, metav1.GetOptions{})
 	if err != nil {
-		m.log.Warn("Read app credentials", "pod", pod, "err", err)
-		return podspec.XpraCredentials{}
+		return podspec.XpraCredentials{}, fmt.Errorf("read the credentials of app %s: %w", pod, err)
 	}
 	c = podspec.XpraCredentials{
 		Password:      string(secret.Data[podspec.XpraPasswordKey]),
@@ -385,7 +465,7 @@ func (m *Manager) credentials(ctx context.Context, pod string) podspec.XpraCrede
 	m.mu.Lock()
 	m.creds[pod] = c
 	m.mu.Unlock()
-	return c
+	return c, nil
 }
 
 // status reads an app pod: running once the app container runs and the
@@ -402,11 +482,18 @@ func status(pod *corev1.Pod) (sessionapi.Status, string, *int) {
 			code := int(t.ExitCode)
 			return sessionapi.StatusEnded, fmt.Sprintf("The app exited with code %d.", code), &code
 		}
-		if w := cs.State.Waiting; w != nil {
-			switch w.Reason {
-			case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError", "CreateContainerConfigError", "RunContainerError":
-				return sessionapi.StatusFailed, fmt.Sprintf("The app could not start: %s", w.Message), nil
-			}
+		if msg, ok := cannotStart(cs); ok {
+			return sessionapi.StatusFailed, "The app could not start: " + msg, nil
+		}
+	}
+	// The sidecar is an init container: while it cannot start, the app
+	// waits in PodInitializing and the pod would read as starting for ever.
+	for _, cs := range pod.Status.InitContainerStatuses {
+		if cs.Name != podspec.XpraContainerName {
+			continue
+		}
+		if msg, ok := cannotStart(cs); ok {
+			return sessionapi.StatusFailed, "The app's display (its Xpra sidecar) could not start: " + msg, nil
 		}
 	}
 	switch pod.Status.Phase {
@@ -418,6 +505,20 @@ func status(pod *corev1.Pod) (sessionapi.Status, string, *int) {
 		}
 	}
 	return sessionapi.StatusStarting, "Starting the app.", nil
+}
+
+// cannotStart reports a container the kubelet cannot start, and why: its
+// image cannot be pulled, or its container made or run.
+func cannotStart(cs corev1.ContainerStatus) (string, bool) {
+	w := cs.State.Waiting
+	if w == nil {
+		return "", false
+	}
+	switch w.Reason {
+	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerError", "CreateContainerConfigError", "RunContainerError":
+		return w.Message, true
+	}
+	return "", false
 }
 
 func sidecarReady(pod *corev1.Pod) bool {
@@ -453,8 +554,7 @@ func (m *Manager) onPod(obj any) {
 		}
 	}
 	if st == sessionapi.StatusEnded {
-		m.log.Info("App ended", "pod", pod.Name, "app", pod.Labels[podspec.LabelApp])
-		go m.deleteQuietly(pod.Name)
+		m.startDelete(pod)
 	}
 }
 
@@ -471,8 +571,30 @@ func (m *Manager) onDelete(obj any) {
 	}
 }
 
-func (m *Manager) deleteQuietly(name string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// startDelete deletes an ended app's pod in a goroutine Start waits for;
+// one at a time per pod, however many updates the informer delivers, and
+// none once Start's ctx has ended. A delete that fails is tried again on
+// the informer's next resync of the pod, or by the next run of the service.
+func (m *Manager) startDelete(pod *corev1.Pod) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped || m.life == nil || m.life.Err() != nil || m.deleting[pod.Name] {
+		return
+	}
+	m.deleting[pod.Name] = true
+	m.log.Info("App ended", "pod", pod.Name, "app", pod.Labels[podspec.LabelApp])
+	m.wg.Go(func() {
+		m.deletePod(pod.Name)
+		m.mu.Lock()
+		delete(m.deleting, pod.Name)
+		m.mu.Unlock()
+	})
+}
+
+// deletePod deletes an app pod at once, bounded by cleanupContext; a
+// failure is logged.
+func (m *Manager) deletePod(name string) {
+	ctx, cancel := m.cleanupContext()
 	defer cancel()
 	grace := int64(0)
 	err := m.client.CoreV1().Pods(m.cfg.Namespace).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace})

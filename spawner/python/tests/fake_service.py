@@ -31,6 +31,14 @@ DEFAULT_STEPS: list[tuple[int, str]] = [
     (100, "Desktop answers"),
 ]
 
+
+@dataclass(frozen=True)
+class Raw:
+    """A body sent as it is, not as JSON: what a broken service or a proxy might send."""
+
+    text: str
+
+
 DEFAULT_FORM = """<label for="profile-desktop">Desktop</label>
 <input type="radio" name="profile" id="profile-desktop" value="desktop" checked>"""
 
@@ -46,13 +54,15 @@ class Session:
     reason: str = ""
     exit_code: int | None = None
     env: dict[str, str] = field(default_factory=dict)
-    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # (event type, data): a dict is sent as JSON, a Raw as it is.
+    events: list[tuple[str, dict[str, Any] | Raw]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
-    def add(self, event: str, data: dict[str, Any]) -> None:
+    def add(self, event: str, data: dict[str, Any] | Raw) -> None:
         self.events.append((event, data))
-        self.message = data.get("message", self.message)
+        if isinstance(data, dict):
+            self.message = data.get("message", self.message)
         self.changed.set()
         self.changed = asyncio.Event()
 
@@ -100,7 +110,13 @@ class FakeService:
         self.delete_answers: list[tuple[int, dict[str, Any]]] = []
         self.progress_answers: list[tuple[int, dict[str, Any]]] = []
         # Answer every status GET with this while set (e.g. 503 while rebuilding).
-        self.status_answer: tuple[int, dict[str, Any]] | None = None
+        self.status_answer: tuple[int, Any] | None = None
+        # Answer GET /sessions with this while set.
+        self.sessions_answer: tuple[int, Any] | None = None
+        # Events sent after the steps, before ready: (event type, data).
+        self.extra_events: list[tuple[str, dict[str, Any] | Raw]] = []
+        # The ready event's data while set, instead of {progress, message, url}.
+        self.ready_data: dict[str, Any] | Raw | None = None
         # Close the next progress stream abruptly after this many events.
         self.break_stream_after: int | None = None
         # End the next spawn with a failed event carrying this message.
@@ -128,6 +144,11 @@ class FakeService:
         for progress, message in self.steps:
             await asyncio.sleep(self.step_delay)
             session.add("progress", {"progress": progress, "message": message})
+        for event, data in self.extra_events:
+            session.add(event, data)
+            if event == "failed":
+                session.status = "failed"
+                return
         await self.release.wait()
         if self.fail_next is not None:
             message, self.fail_next = self.fail_next, None
@@ -135,7 +156,8 @@ class FakeService:
             session.add("failed", {"message": message, "reason": "image_pull"})
             return
         session.status, session.url = "running", self.ready_url
-        session.add("ready", {"progress": 100, "message": "Server ready", "url": self.ready_url})
+        ready = {"progress": 100, "message": "Server ready", "url": self.ready_url}
+        session.add("ready", ready if self.ready_data is None else self.ready_data)
 
 
 class BaseHandler(web.RequestHandler):
@@ -158,6 +180,9 @@ class BaseHandler(web.RequestHandler):
 
     def answer(self, status: int, body: Any = None) -> None:
         self.set_status(status)
+        if isinstance(body, Raw):
+            self.finish(body.text)
+            return
         if body is not None:
             self.set_header("Content-Type", "application/json")
             self.write(json.dumps(body))
@@ -252,7 +277,8 @@ class ProgressHandler(BaseHandler):
         while True:
             while sent < len(session.events):
                 event, data = session.events[sent]
-                self.write(f"event: {event}\ndata: {json.dumps(data)}\n\n")
+                text = data.text if isinstance(data, Raw) else json.dumps(data)
+                self.write(f"event: {event}\ndata: {text}\n\n")
                 sent += 1
                 if svc.break_stream_after is not None and sent >= svc.break_stream_after:
                     svc.break_stream_after = None
@@ -282,6 +308,9 @@ class ProfilesHandler(BaseHandler):
 
 class SessionsHandler(BaseHandler):
     def get(self) -> None:
+        if self.svc.sessions_answer is not None:
+            self.answer(*self.svc.sessions_answer)
+            return
         self.answer(200, [s.model() for s in self.svc.sessions.values()])
 
 

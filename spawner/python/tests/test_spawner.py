@@ -9,11 +9,10 @@ import httpx
 import pytest
 from tornado import web
 
-import kubedesk_spawner.spawner as spawner_module
-from kubedesk_spawner import KubedeskSpawner, ServiceError
+from kubedesk_spawner import KubedeskSpawner, ServiceError, _client, _snapshot
 
 from .conftest import collect
-from .fake_service import DEFAULT_STEPS, FakeService
+from .fake_service import DEFAULT_STEPS, FakeService, Raw
 
 try:
     from jupyterhub.spawner import SpawnException
@@ -347,6 +346,70 @@ async def test_progress_ends_when_start_is_cancelled(service, make_spawner):
     assert seen == [ASKING, *SERVICE_STEPS]
 
 
+async def test_a_progress_event_that_cannot_be_read_is_skipped(service, make_spawner):
+    service.extra_events = [
+        ("progress", Raw("Pulling image 2 of 3")),
+        ("progress", {"progress": "95%", "message": "Almost there"}),
+        ("progress", Raw("[1, 2]")),
+    ]
+    spawner = make_spawner()
+    task = spawner.start()
+    events = await collect(spawner)
+    assert await asyncio.wait_for(task, TIMEOUT) == service.ready_url
+    assert events == [
+        ASKING,
+        *SERVICE_STEPS,
+        {"message": f"Server started at {service.ready_url}", "progress": 95},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        pytest.param(Raw("image pull failed"), "a failed event that is not JSON", id="text"),
+        pytest.param({"message": 7}, "a failed event whose 'message' is a number", id="int"),
+        pytest.param(Raw("null"), "a failed event that is null, not an object", id="null"),
+    ],
+)
+async def test_a_failed_event_that_cannot_be_read_fails_the_start_with_a_sentence(
+    service, make_spawner, data, says
+):
+    service.extra_events = [("failed", data)]
+    spawner = make_spawner()
+    task = spawner.start()
+    events = await collect(spawner)  # ends, does not raise
+    with pytest.raises(ServiceError, match=says):
+        await asyncio.wait_for(task, TIMEOUT)
+    assert events == [ASKING, *SERVICE_STEPS]
+
+
+@pytest.mark.parametrize(
+    ("session", "says"),
+    [
+        pytest.param(None, "gave no URL", id="session-without-url"),
+        pytest.param((200, Raw("<html>")), "a session that is not JSON", id="not-json"),
+        pytest.param(
+            (200, {"user": "alice", "status": "running", "url": 8888}),
+            "a session whose 'url' is a number, not a string",
+            id="url-a-number",
+        ),
+    ],
+)
+async def test_ready_without_a_url_asks_the_session_and_says_what_is_wrong(
+    service, make_spawner, session, says
+):
+    service.ready_url = ""  # neither the ready event nor the session has a URL
+    service.ready_data = {"progress": 100, "message": "Server ready"}
+    service.status_answer = session
+    with pytest.raises(ServiceError, match=says):
+        await asyncio.wait_for(make_spawner().start(), TIMEOUT)
+
+
+async def test_ready_without_a_url_takes_the_sessions(service, make_spawner):
+    service.ready_data = {"progress": 100, "message": "Server ready"}
+    assert await asyncio.wait_for(make_spawner().start(), TIMEOUT) == service.ready_url
+
+
 async def test_start_is_bounded_by_start_timeout(service, make_spawner):
     service.release.clear()  # the spawn never gets ready
     spawner = make_spawner(start_timeout=1)
@@ -401,7 +464,7 @@ async def test_snapshot_never_ends_a_server_on_its_own(service, make_spawner):
     assert await stopped.poll() == 0
     service.sessions[("alice", "a")].status = "failed"  # behind the snapshot's back
     assert await running.poll() is None  # still alive as far as the snapshot knows
-    spawner_module._snapshots.clear()
+    _snapshot._snapshots.clear()
     assert await running.poll() == 1
     assert await make_spawner(name="never-started").poll() == 0
 
@@ -413,6 +476,14 @@ async def test_snapshot_never_ends_a_server_on_its_own(service, make_spawner):
         pytest.param((500, None), id="500-empty"),
         pytest.param((404, None), id="404-not-from-the-service"),
         pytest.param((401, {"code": "unauthorized", "message": "no"}), id="401"),
+        pytest.param((200, Raw("<html>It works!</html>")), id="200-not-json"),
+        pytest.param((200, ["running"]), id="200-a-list"),
+        pytest.param((200, {"user": "alice", "status": 3}), id="200-status-a-number"),
+        pytest.param((200, {"status": "stopped"}), id="200-without-user"),
+        pytest.param(
+            (200, {"user": "alice", "status": "stopped", "exit_code": "0"}),
+            id="200-exit-code-a-string",
+        ),
     ],
 )
 async def test_poll_unsure_means_running(service, make_spawner, answer):
@@ -420,12 +491,40 @@ async def test_poll_unsure_means_running(service, make_spawner, answer):
     assert await make_spawner().poll() is None
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param((200, [{"status": "running"}]), id="an-item-without-user"),
+        pytest.param((200, {"sessions": []}), id="not-a-list"),
+        pytest.param((200, Raw("[{")), id="not-json"),
+        pytest.param((500, Raw("")), id="500"),
+    ],
+)
+async def test_a_snapshot_that_cannot_be_read_leaves_each_poll_to_ask(
+    service, make_spawner, answer
+):
+    running, stopped = make_spawner(name="a"), make_spawner(name="b")
+    await asyncio.wait_for(asyncio.gather(running.start(), stopped.start()), TIMEOUT)
+    await stopped.stop()
+    service.sessions_answer = answer
+    _snapshot._snapshots.clear()
+    before = len(service.requests)
+    assert await running.poll() is None
+    assert await stopped.poll() == 0
+    asked = [uri for _, uri, _ in service.requests[before:]]
+    assert asked == [
+        "/api/v1/sessions",
+        "/api/v1/users/alice/servers/a",
+        "/api/v1/users/alice/servers/b",
+    ]
+
+
 async def test_poll_asks_again_while_the_service_restarts(service, make_spawner):
     """503 while the service rebuilds: asked again, and a failed server is reported failed."""
     await asyncio.wait_for(make_spawner().start(), TIMEOUT)
     service.sessions[("alice", "")].status = "failed"
     service.status_answer = RESTARTING
-    spawner_module._snapshots.clear()
+    _snapshot._snapshots.clear()
 
     async def back() -> None:
         await asyncio.sleep(0.1)
@@ -588,7 +687,7 @@ def test_entry_point():
 
 def shared_pool_size() -> int:
     """How many connections the shared client's pool holds (httpx internals)."""
-    return len(spawner_module.shared_client()._transport._pool.connections)
+    return len(_client.shared_client()._transport._pool.connections)
 
 
 async def test_progress_streams_stay_out_of_the_shared_pool(service, make_spawner):
@@ -611,7 +710,7 @@ async def test_progress_streams_stay_out_of_the_shared_pool(service, make_spawne
     finally:
         service.release.set()
     assert await asyncio.wait_for(asyncio.gather(*tasks), 30) == [service.ready_url] * 110
-    assert spawner_module.shared_client() is spawner_module.shared_client()
+    assert _client.shared_client() is _client.shared_client()
 
 
 @pytest.mark.parametrize(

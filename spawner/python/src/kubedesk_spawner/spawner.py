@@ -11,21 +11,25 @@ Spawner call                service request
 ``start()``                 ``POST   /api/v1/users/{user}/server[s/{name}]``,
                             then ``GET .../progress`` (Server-Sent Events)
 ``poll()``, ``get_url()``   ``GET    /api/v1/users/{user}/server[s/{name}]``
+                            (most polls: ``GET /api/v1/sessions``, shared)
 ``stop()``                  ``DELETE /api/v1/users/{user}/server[s/{name}]``
 ``options_form``            ``GET    /api/v1/profiles/form``
 ==========================  ===================================================
 
 Everything that can fail during a spawn happens inside the task ``start()``
 returns, so ``progress()`` can follow it and never has to raise.
+
+The parts: ``_client`` (HTTP clients, TLS, timeouts, asking again),
+``_models`` (the service's documents, parsed), ``_errors`` (the exceptions),
+``_snapshot`` (polls' shared view of the sessions), ``_sse`` (the stream's
+parser) and ``_form`` (the spawn form's data).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
-import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -35,17 +39,22 @@ from jupyterhub.spawner import Spawner
 from tornado import web
 from traitlets import Float, Unicode, default
 
+from ._client import API_PREFIX, ServiceClient, is_service_404, raise_for_answer
+from ._errors import MalformedAnswer, ServiceError, Unreachable
 from ._form import options_from_form
+from ._models import (
+    NAME_CONFLICT,
+    CreateRequest,
+    ErrorBody,
+    ProgressEvent,
+    Session,
+    decode,
+    sessions_from_json,
+)
+from ._snapshot import snapshot_for
 from ._sse import iter_events
 
-try:  # JupyterHub >= 6
-    from jupyterhub.spawner import SpawnException
-except ImportError:  # JupyterHub 4 and 5
-    SpawnException = None
-
 __all__ = ["KubedeskSpawner", "ServiceError", "Unreachable"]
-
-API_PREFIX = "/api/v1"
 
 # Service progress (0-100) is mapped into [PROGRESS_MIN, PROGRESS_MAX] so the
 # hub's own "server ready" event, sent after it has checked the server answers,
@@ -53,181 +62,6 @@ API_PREFIX = "/api/v1"
 PROGRESS_MIN = 1
 PROGRESS_MAX = 90
 PROGRESS_READY = 95
-
-# Session statuses (openapi.yaml, Session.status) poll() reports as running.
-_ALIVE = frozenset({"pending", "running", "stopping"})
-
-
-class ServiceError(Exception):
-    """The spawner service could not be reached or failed to do what was asked.
-
-    Raised for 5xx answers, network errors and failed spawns: problems of the
-    platform, which JupyterHub counts toward ``consecutive_failure_limit``.
-    Rejections of the request itself (4xx) raise a ``SpawnException`` (JupyterHub
-    6) or ``tornado.web.HTTPError`` instead.
-    """
-
-    # JupyterHub's REST API renders an error as ``log_message % args``
-    # (APIHandler.write_error) and, without one, as a bare "Internal Server
-    # Error": with this, the hub's API answers with the sentence too.
-    log_message = "%s"
-
-
-class Unreachable(ServiceError):
-    """No answer from the spawner service: refused, reset or timed out.
-
-    The service may be restarting; every request the shim sends may be sent
-    again (a repeated create is the same spawn to the service), so callers
-    ask again within their own deadline.
-    """
-
-
-# Answers that mean "ask again": the service rebuilding its state after a
-# restart (503, with Retry-After), or a proxy in front of a restarting
-# service (502, 504).
-_ASK_AGAIN = frozenset({502, 503, 504})
-
-
-# One HTTP client for the whole hub process's short requests (create,
-# status, stop, the form); progress streams have clients of their own
-# (stream_client). Its pool has no connection cap all the same: a capped
-# pool deadlocked Nublado's hub once long requests took every connection
-# (nublado CHANGELOG 8.4.1).
-# One per CA file ("" for the system's roots): a hub has one service, so in
-# practice one client.
-_clients: dict[str, tuple[httpx.AsyncClient, asyncio.AbstractEventLoop]] = {}
-
-
-def shared_client(ca_file: str = "") -> httpx.AsyncClient:
-    """The process-wide client (a fresh one if the event loop changed, as in tests)."""
-    loop = asyncio.get_running_loop()
-    client, client_loop = _clients.get(ca_file, (None, None))
-    if client is None or client.is_closed or client_loop is not loop:
-        client = httpx.AsyncClient(
-            verify=ssl_context(ca_file),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=50),
-            follow_redirects=False,
-            headers={"User-Agent": "kubedesk-spawner"},
-        )
-        _clients[ca_file] = (client, loop)
-    return client
-
-
-# Progress streams get a client of their own. Every pending spawn holds its
-# stream open for as long as the spawn takes, and httpcore's pool walks all
-# of its connections whenever a request starts or ends: with the streams in
-# the shared pool, each of the hub's requests cost O(open streams) and a
-# wave of N spawns O(N²) of the hub's only thread. The benchmark against
-# KubeSpawner (docs/bench/kubespawner.md) found half of a saturated hub's
-# time in that walk. A one-connection client per stream keeps the shared
-# pool to short requests. The streams' clients share one SSL context per CA
-# file: loading the CA bundle is what makes a new client cost (about 30 ms,
-# 0.1 ms without).
-_ssl_contexts: dict[str, ssl.SSLContext] = {}
-
-
-def ssl_context(ca_file: str = "") -> ssl.SSLContext:
-    """The context that checks the service's certificate: against ca_file
-    alone when set (the CA of the service's own certificate), else against
-    httpx's default roots. Made once per file."""
-    ctx = _ssl_contexts.get(ca_file)
-    if ctx is None:
-        if ca_file:
-            ctx = ssl.create_default_context(cafile=ca_file)
-        else:
-            ctx = httpx.create_ssl_context()
-        _ssl_contexts[ca_file] = ctx
-    return ctx
-
-
-def stream_client(ca_file: str = "") -> httpx.AsyncClient:
-    """A client for one long-lived stream; close it (async with) when the stream ends."""
-    return httpx.AsyncClient(
-        verify=ssl_context(ca_file),
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
-        follow_redirects=False,
-        headers={"User-Agent": "kubedesk-spawner"},
-    )
-
-
-# poll() is the hub's most frequent call: every running server, every
-# poll_interval, and all of them at once when the hub starts. One HTTP GET
-# per poll made polling 2000 servers every 3 s keep the hub's thread 100 %
-# busy in the benchmark against KubeSpawner, whose poll() reads a local
-# cache. So polls share a snapshot of the service's session list, fetched at
-# most once per SNAPSHOT_MAX_AGE by whichever poll comes first. The snapshot
-# is only trusted to say that a server is alive: a server it shows stopped,
-# failed or not at all (stopped, or started after the snapshot) is asked
-# about on its own, so a stale snapshot can never end a live server.
-SNAPSHOT_MAX_AGE = 2.0
-
-
-class _Snapshot:
-    """The service's sessions as of one GET /api/v1/sessions."""
-
-    def __init__(self) -> None:
-        self.taken = float("-inf")
-        self.alive: set[tuple[str, str]] = set()
-        self.fetching: asyncio.Task[None] | None = None
-
-
-_snapshots: dict[tuple[asyncio.AbstractEventLoop, str], _Snapshot] = {}
-
-
-#: The service's code for a name that another user's objects hold (a home
-#: volume, pod or Secret): a stop and a retry cannot help.
-NAME_CONFLICT = "name_conflict"
-
-
-def _certificate_error(e: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate check that failed under a transport error, if one did."""
-    seen = set()
-    while e is not None and id(e) not in seen:
-        if isinstance(e, ssl.SSLCertVerificationError):
-            return e
-        seen.add(id(e))
-        e = e.__cause__ or e.__context__
-    return None
-
-
-def _error_body(response: httpx.Response) -> tuple[str, str]:
-    """The service's ``{"code", "message"}`` error, or a stand-in for a foreign body."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return str(body.get("code") or ""), body["message"]
-    text = response.text.strip()[:200]
-    return "", text or response.reason_phrase or f"HTTP {response.status_code}"
-
-
-def _is_service_404(response: httpx.Response) -> bool:
-    """A 404 that the service itself sent (a JSON error), not a proxy's page.
-
-    A 404 from a misrouted ``service_url`` must not make poll() report every
-    server as stopped: that would orphan their pods.
-    """
-    if response.status_code != 404:
-        return False
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and "code" in body
-
-
-def _rejection(status: int, code: str, message: str) -> Exception:
-    """The exception for a request the service rejected (4xx).
-
-    JupyterHub 6 records a ``SpawnException`` or an ``HTTPError`` below 500 as
-    a failure of the request, not an error of the hub, so it does not count
-    toward ``consecutive_failure_limit``; JupyterHub 4 and 5 count every
-    failure, but show the message to the user all the same.
-    """
-    if SpawnException is not None:
-        return SpawnException(message, reason=code or "rejected", status_code=status)
-    return web.HTTPError(status, "%s", message, reason=None)
 
 
 def _options_are_for_the_service(spawner: Spawner, user_options: dict[str, Any]) -> None:
@@ -338,104 +172,25 @@ class KubedeskSpawner(Spawner):
 
     # -- requests ---------------------------------------------------------
 
+    @property
+    def _service(self) -> ServiceClient:
+        """The service as the traits say now (the connections are shared)."""
+        return ServiceClient(
+            base_url=self.service_url,
+            token=self.service_token,
+            ca_file=self.service_ca_file,
+            timeout=self.request_timeout,
+            retry_delay_initial=self.reconnect_delay_initial,
+            retry_delay_max=self.reconnect_delay_max,
+            log=self.log,
+            log_name=self._log_name,
+        )
+
     def _path(self, suffix: str = "") -> str:
         user = quote(self.user.name, safe="")
         if self.name:
             return f"{API_PREFIX}/users/{user}/servers/{quote(self.name, safe='')}{suffix}"
         return f"{API_PREFIX}/users/{user}/server{suffix}"
-
-    def _url(self, path: str) -> str:
-        return self.service_url.rstrip("/") + path
-
-    def _headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.service_token}"}
-
-    async def _request(
-        self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        """Send one request; network failures become a readable ServiceError."""
-        url = self._url(path)
-        try:
-            return await shared_client(self.service_ca_file).request(
-                method,
-                url,
-                headers=self._headers(),
-                timeout=self.request_timeout if timeout is None else timeout,
-                **kwargs,
-            )
-        except httpx.TimeoutException as e:
-            raise Unreachable(
-                f"The spawner service did not answer {method} {url} in time ({type(e).__name__})."
-            ) from e
-        except httpx.TransportError as e:
-            untrusted = _certificate_error(e)
-            if untrusted is not None:
-                # Not a restart: asking again cannot help.
-                raise ServiceError(
-                    f"The spawner service at {self.service_url} presented a certificate"
-                    f" this hub does not trust ({untrusted.verify_message}); set"
-                    " KubedeskSpawner.service_ca_file to the CA that signed it."
-                ) from e
-            raise Unreachable(
-                f"Could not reach the spawner service at {self.service_url}; it may be"
-                f" restarting ({type(e).__name__}: {e!s})."
-            ) from e
-        except httpx.HTTPError as e:
-            raise ServiceError(
-                f"Could not talk to the spawner service at {self.service_url}: {e!s}"
-                f" ({type(e).__name__})."
-            ) from e
-
-    async def _request_again(
-        self, method: str, path: str, *, budget: float, ask_again=_ASK_AGAIN, **kwargs: Any
-    ) -> httpx.Response:
-        """_request, sent again while the service restarts, for up to budget seconds.
-
-        Returns the last answer, or raises Unreachable, once the budget is
-        spent. Every request of the shim is safe to repeat: a stop of a stopped
-        server succeeds, and the same create is the same spawn to the service.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + budget
-        delay = self.reconnect_delay_initial
-        while True:
-            try:
-                response = await self._request(method, path, **kwargs)
-                if response.status_code not in ask_again:
-                    return response
-                problem = f"HTTP {response.status_code}: {_error_body(response)[1]}"
-                last: httpx.Response | Unreachable = response
-            except Unreachable as e:
-                problem, last = str(e), e
-            if loop.time() + delay > deadline:
-                if isinstance(last, Unreachable):
-                    raise last
-                return last
-            self.log.info(
-                "%s %s for %s: %s; asking again in %.1f s",
-                method,
-                path,
-                self._log_name,
-                problem,
-                delay,
-            )
-            await asyncio.sleep(delay * (1 + random.random() / 10))
-            delay = min(delay * 2, self.reconnect_delay_max)
-
-    def _raise_for_answer(self, response: httpx.Response, action: str) -> None:
-        """Raise for a non-2xx answer: 4xx rejections apart from platform faults."""
-        status = response.status_code
-        if status < 300:
-            return
-        code, message = _error_body(response)
-        if status in (401, 403):
-            raise ServiceError(
-                f"The spawner service refused the hub's token (HTTP {status}):"
-                f" {message}. Check KubedeskSpawner.service_token."
-            )
-        if 400 <= status < 500:
-            raise _rejection(status, code, message)
-        raise ServiceError(f"The spawner service failed to {action} (HTTP {status}): {message}")
 
     # -- progress ---------------------------------------------------------
 
@@ -505,31 +260,30 @@ class KubedeskSpawner(Spawner):
                 "No token for the spawner service: set KubedeskSpawner.service_token"
                 " or $KUBEDESK_SERVICE_TOKEN."
             )
-        self._create_body = body = {
-            "user_options": self.user_options or {},
-            "env": {k: str(v) for k, v in self.get_env().items() if v is not None},
+        self._create_body = CreateRequest(
+            user_options=self.user_options or {},
+            env={k: str(v) for k, v in self.get_env().items() if v is not None},
             # The service gives up a little before the hub does, so the hub
             # hears the real reason rather than its own timeout.
-            "start_timeout": self.start_timeout,
-        }
-        display_name = getattr(self, "display_name", "")  # JupyterHub >= 6
-        if display_name:
-            body["display_name"] = display_name
+            start_timeout=self.start_timeout,
+            display_name=getattr(self, "display_name", "") or "",  # JupyterHub >= 6
+        ).to_json()
 
         self._emit("Asking the spawner service for a server", PROGRESS_MIN)
         response = await self._create()
-        code, message = _error_body(response) if response.status_code == 409 else ("", "")
-        if response.status_code == 409 and code != NAME_CONFLICT:
-            # A session exists or is changing. The hub has already issued new
-            # credentials for this spawn, so it can't be reused: replace it.
-            # (A name conflict is not this user's server: another user's
-            # objects hold the name, and only an operator can resolve it, so
-            # it is refused as it is.)
-            self.log.info("Replacing existing server %s: %s", self._log_name, message)
-            self._emit("Stopping the server left from an earlier start")
-            await self.stop()
-            response = await self._create()
-        self._raise_for_answer(response, "start the server")
+        if response.status_code == 409:
+            error = ErrorBody.from_response(response)
+            if error.code != NAME_CONFLICT:
+                # A session exists or is changing. The hub has already issued
+                # new credentials for this spawn, so it can't be reused:
+                # replace it. (A name conflict is not this user's server:
+                # another user's objects hold the name, and only an operator
+                # can resolve it, so it is refused as it is.)
+                self.log.info("Replacing existing server %s: %s", self._log_name, error.message)
+                self._emit("Stopping the server left from an earlier start")
+                await self.stop()
+                response = await self._create()
+        raise_for_answer(response, "start the server")
         url = await self._follow_progress()
         self.log.info("Server %s is ready at %s", self._log_name, url)
         self._emit(f"Server started at {url}", PROGRESS_READY)
@@ -544,7 +298,7 @@ class KubedeskSpawner(Spawner):
         asked for half of start_timeout at most: the rest is the spawn's, and a
         service that stays away is reported as that, not as the hub's timeout.
         """
-        return await self._request_again(
+        return await self._service.request_again(
             "POST", self._path(), budget=(self.start_timeout or 300) / 2, json=self._create_body
         )
 
@@ -561,18 +315,10 @@ class KubedeskSpawner(Spawner):
         path = self._path("/progress")
         while True:
             try:
-                async with (
-                    stream_client(self.service_ca_file) as client,
-                    client.stream(
-                        "GET",
-                        self._url(path),
-                        headers={**self._headers(), "Accept": "text/event-stream"},
-                        timeout=self.request_timeout,
-                    ) as response,
-                ):
+                async with self._service.stream(path) as response:
                     if response.status_code == 404:
                         await response.aread()
-                        if not _is_service_404(response):
+                        if not is_service_404(response):
                             problem = "HTTP 404 without a service error"
                         elif recreated < 2 and await self._recreate():
                             # A service that lost the spawn (a standby
@@ -587,10 +333,13 @@ class KubedeskSpawner(Spawner):
                             )
                     elif response.status_code >= 500:
                         await response.aread()
-                        problem = f"HTTP {response.status_code}: {_error_body(response)[1]}"
+                        problem = (
+                            f"HTTP {response.status_code}:"
+                            f" {ErrorBody.from_response(response).message}"
+                        )
                     elif response.status_code != 200:
                         await response.aread()
-                        self._raise_for_answer(response, "report progress")
+                        raise_for_answer(response, "report progress")
                         problem = f"HTTP {response.status_code}"
                     else:
                         async for sse in iter_events(response.aiter_lines()):
@@ -624,50 +373,59 @@ class KubedeskSpawner(Spawner):
             "Spawner service lost %s and refused it again (HTTP %d: %s)",
             self._log_name,
             response.status_code,
-            _error_body(response)[1],
+            ErrorBody.from_response(response).message,
         )
         return False
 
     async def _handle_event(self, event: str, data: str, seen: set[tuple[Any, str]]) -> str:
-        """Act on one stream event; return the server URL once it is ready."""
+        """Act on one stream event; return the server URL once it is ready.
+
+        A progress event that cannot be read is skipped; a ready or failed
+        one that cannot be read ends the start with what was wrong, since
+        the stream would only replay it.
+        """
         if event not in ("progress", "ready", "failed"):
             return ""
         try:
-            payload = json.loads(data)
-        except ValueError:
-            self.log.warning("Ignoring malformed %s event for %s: %r", event, self._log_name, data)
+            payload = ProgressEvent.from_data(event, data)
+        except MalformedAnswer as e:
+            if event != "progress":
+                raise
+            self.log.warning("Ignoring a progress event of %s: %s", self._log_name, e)
             return ""
-        if not isinstance(payload, dict):
-            return ""
-        message = str(payload.get("message") or "")
         if event == "failed":
-            reason = payload.get("reason")
-            detail = f" ({reason})" if reason else ""
-            raise ServiceError(f"The server failed to start{detail}: {message}")
+            detail = f" ({payload.reason})" if payload.reason else ""
+            raise ServiceError(f"The server failed to start{detail}: {payload.message}")
         if event == "ready":
-            url = payload.get("url") or await self._session_url()
+            url = payload.url or await self._session_url()
             if not url:
                 raise ServiceError("The spawner service said the server is ready but gave no URL")
-            return str(url)
-        key = (payload.get("progress"), message)
-        if key in seen or not message:
+            return url
+        key = (payload.progress, payload.message)
+        if key in seen or not payload.message:
             return ""
         seen.add(key)
-        progress = payload.get("progress")
-        if isinstance(progress, (int, float)):
+        if payload.progress is not None:
             span = PROGRESS_MAX - PROGRESS_MIN
-            mapped = PROGRESS_MIN + round(span * min(max(progress, 0), 100) / 100)
-            self._emit(message, mapped)
+            mapped = PROGRESS_MIN + round(span * min(max(payload.progress, 0), 100) / 100)
+            self._emit(payload.message, mapped)
         else:
-            self._emit(message)
+            self._emit(payload.message)
         return ""
 
-    async def _session_url(self) -> str:
-        response = await self._request("GET", self._path())
+    async def _session(self) -> Session | None:
+        """The server as the service has it; None for an answer other than 200.
+
+        Raises MalformedAnswer for a 200 that is not a session.
+        """
+        response = await self._service.request("GET", self._path())
         if response.status_code != 200:
-            return ""
-        session = response.json()
-        return str(session.get("url") or "") if isinstance(session, dict) else ""
+            return None
+        return Session.from_text(response.text)
+
+    async def _session_url(self) -> str:
+        session = await self._session()
+        return session.url if session else ""
 
     async def poll(self) -> int | None:
         """None while the service has the server pending or running, else an exit status.
@@ -687,82 +445,63 @@ class KubedeskSpawner(Spawner):
         if await self._alive_in_snapshot():
             return None
         try:
-            response = await self._request_again("GET", self._path(), budget=self.restart_timeout)
+            response = await self._service.request_again(
+                "GET", self._path(), budget=self.restart_timeout
+            )
         except ServiceError as e:
             self.log.warning("Could not poll %s, keeping the hub's view: %s", self._log_name, e)
             return None
-        if _is_service_404(response):
+        if is_service_404(response):
             return 0
         if response.status_code != 200:
             self.log.warning(
                 "Could not poll %s (HTTP %d: %s), keeping the hub's view",
                 self._log_name,
                 response.status_code,
-                _error_body(response)[1],
+                ErrorBody.from_response(response).message,
             )
             return None
         try:
-            session = response.json()
-            status = session["status"]
-        except (ValueError, KeyError, TypeError):
-            self.log.warning("Malformed status of %s, keeping the hub's view", self._log_name)
+            session = Session.from_text(response.text)
+        except MalformedAnswer as e:
+            self.log.warning(
+                "Malformed status of %s, keeping the hub's view: %s", self._log_name, e
+            )
             return None
-        if status in _ALIVE:
+        if session.alive:
             return None
-        if status == "failed":
+        if session.status == "failed":
             return 1
-        if status == "stopped":
-            exit_code = session.get("exit_code")
-            return exit_code if isinstance(exit_code, int) else 0
-        self.log.warning("Unknown status %r of %s, keeping the hub's view", status, self._log_name)
+        if session.status == "stopped":
+            return session.exit_code if session.exit_code is not None else 0
+        self.log.warning(
+            "Unknown status %r of %s, keeping the hub's view", session.status, self._log_name
+        )
         return None
 
     async def _alive_in_snapshot(self) -> bool:
         """Whether a recent snapshot of the service's sessions shows this server alive."""
-        loop = asyncio.get_running_loop()
-        snap = _snapshots.setdefault((loop, self.service_url), _Snapshot())
-        if loop.time() - snap.taken > SNAPSHOT_MAX_AGE:
-            if snap.fetching is None:
-                snap.fetching = asyncio.ensure_future(self._take_snapshot(snap))
-            # Shielded: one poll's cancellation must not cancel the others' fetch.
-            await asyncio.shield(snap.fetching)
-        return (self.user.name, self.name) in snap.alive
+        return await snapshot_for(self.service_url).shows_alive(
+            (self.user.name, self.name), self._list_sessions, self.log
+        )
 
-    async def _take_snapshot(self, snap: _Snapshot) -> None:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            response = await self._request("GET", f"{API_PREFIX}/sessions")
-            sessions = response.json() if response.status_code == 200 else None
-            if not isinstance(sessions, list):
-                raise ValueError(f"HTTP {response.status_code}")
-            snap.alive = {
-                (str(x.get("user")), str(x.get("server") or ""))
-                for x in sessions
-                if isinstance(x, dict) and x.get("status") in _ALIVE
-            }
-        except (ServiceError, ValueError) as e:
-            # Every poll then asks on its own, which reports its problem.
-            self.log.debug("No snapshot of the service's sessions: %s", e)
-            snap.alive = set()
-        finally:
-            snap.taken = started
-            snap.fetching = None
+    async def _list_sessions(self) -> list[Session]:
+        response = await self._service.request("GET", f"{API_PREFIX}/sessions")
+        if response.status_code != 200:
+            raise ServiceError(f"HTTP {response.status_code}")
+        return sessions_from_json(decode(response.text, "a list of sessions"))
 
     async def stop(self, now: bool = False) -> None:
         """Stop the server and wait until it is gone; stopping a stopped server is fine."""
-        # A snapshot taken before the stop must not answer a poll after it.
-        snap = _snapshots.get((asyncio.get_running_loop(), self.service_url))
-        if snap is not None:
-            snap.alive.discard((self.user.name, self.name))
+        snapshot_for(self.service_url).forget((self.user.name, self.name))
         # Asked again while the service restarts, and on 504 (the pod is
         # still going): the hub must not record a stop that did not happen.
-        response = await self._request_again(
+        response = await self._service.request_again(
             "DELETE", self._path(), budget=self.stop_timeout, timeout=self.stop_timeout
         )
         if response.status_code == 404 or response.status_code < 300:
             return
-        self._raise_for_answer(response, "stop the server")
+        raise_for_answer(response, "stop the server")
         raise ServiceError(f"Unexpected answer to stop: HTTP {response.status_code}")
 
     async def get_url(self) -> str:
@@ -781,13 +520,14 @@ class KubedeskSpawner(Spawner):
     async def _fetch_options_form(self, spawner: Spawner | None = None) -> str:
         """The profile form from the service; empty when there is nothing to choose."""
         try:
-            response = await self._request("GET", f"{API_PREFIX}/profiles/form")
+            response = await self._service.request("GET", f"{API_PREFIX}/profiles/form")
         except ServiceError as e:
             raise web.HTTPError(503, "%s", str(e)) from e
         if response.status_code != 200:
-            _, message = _error_body(response)
             raise web.HTTPError(
-                503, "The spawner service did not send the options form: %s", message
+                503,
+                "The spawner service did not send the options form: %s",
+                ErrorBody.from_response(response).message,
             )
         return response.text.strip()
 
