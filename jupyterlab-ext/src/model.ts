@@ -117,7 +117,10 @@ export function opensFile(app: ICatalogApp, path: string, mimetype?: string): bo
 }
 
 /** The newest version of every app that opens all of these files. */
-export function appsForFiles(apps: readonly ICatalogApp[], files: readonly { path: string; mimetype?: string }[]): ICatalogApp[] {
+export function appsForFiles(
+  apps: readonly ICatalogApp[],
+  files: readonly { path: string; mimetype?: string }[]
+): ICatalogApp[] {
   if (!files.length) {
     return [];
   }

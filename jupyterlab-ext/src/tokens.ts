@@ -17,6 +17,13 @@ export namespace CommandIDs {
   export const refresh = 'kubedesk:refresh-catalog';
 }
 
+/** A command's arguments as JSON Schema properties, for its describedBy. */
+export function commandArgs(
+  properties: Record<string, { type: string; description: string; items?: { type: string } }> = {}
+) {
+  return { args: { type: 'object', properties } };
+}
+
 /** Plugin ids; a plugin with settings has its schema at schema/<part after the colon>.json. */
 export namespace PluginIDs {
   /** The apps model; its id is the one the extension's single plugin had, so its settings stay. */

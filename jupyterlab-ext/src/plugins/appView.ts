@@ -1,14 +1,15 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { IFrame, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
-import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
 
 import { kubedeskIcon } from '../icons';
 import { IRunningApp } from '../model';
-import { CommandIDs, IKubedeskAppViews, IKubedeskApps, PluginIDs } from '../tokens';
+import { CommandIDs, IKubedeskAppViews, IKubedeskApps, PluginIDs, commandArgs } from '../tokens';
 
-/** The app's window in the browser: the server extension's view route. */
-export function viewURL(id: string): string {
-  return URLExt.join(PageConfig.getBaseUrl(), 'kubedesk', 'apps', encodeURIComponent(id), 'view') + '/';
+/** The app's window in the browser: the server extension's view route under the server's base URL. */
+export function viewURL(baseUrl: string, id: string): string {
+  return URLExt.join(baseUrl, 'kubedesk', 'apps', encodeURIComponent(id), 'view') + '/';
 }
 
 /** The id of the app's tab (the end-to-end test finds the tab by it). */
@@ -29,6 +30,7 @@ export const appViewPlugin: JupyterFrontEndPlugin<IKubedeskAppViews> = {
   requires: [IKubedeskApps, ILabShell],
   provides: IKubedeskAppViews,
   activate: (app: JupyterFrontEnd, apps: IKubedeskApps, shell: ILabShell): IKubedeskAppViews => {
+    const serverSettings = ServerConnection.makeSettings();
     const tracker = new WidgetTracker<MainAreaWidget<IFrame>>({ namespace: 'kubedesk-view' });
 
     const open = (a: IRunningApp) => {
@@ -43,7 +45,7 @@ export const appViewPlugin: JupyterFrontEndPlugin<IKubedeskAppViews> = {
         sandbox: ['allow-scripts', 'allow-same-origin', 'allow-forms', 'allow-downloads', 'allow-popups'],
         referrerPolicy: 'same-origin'
       });
-      frame.url = viewURL(a.id);
+      frame.url = viewURL(serverSettings.baseUrl, a.id);
       const widget = new MainAreaWidget({ content: frame });
       const label = apps.label(a);
       widget.id = viewID(a.id);
@@ -68,6 +70,9 @@ export const appViewPlugin: JupyterFrontEndPlugin<IKubedeskAppViews> = {
     apps.stopped.connect((_, a) => close(a.id));
 
     app.commands.addCommand(CommandIDs.openView, {
+      describedBy: commandArgs({
+        id: { type: 'string', description: 'The running app, as the Running apps panel lists it' }
+      }),
       label: 'Open App in a Tab',
       execute: async args => open(await apps.get(args.id as string))
     });

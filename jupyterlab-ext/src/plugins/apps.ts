@@ -4,11 +4,15 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
+// The model and its API client are needed at once: every other plugin
+// requires the model, and activation loads the catalog.
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- activation needs it at once (above)
 import { KubedeskAPI } from '../api';
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- activation needs it at once (above)
 import { KubedeskApps } from '../apps';
 import { iconFor, kubedeskIcon } from '../icons';
 import { ICatalogApp, displayName, newestVersions } from '../model';
-import { CommandIDs, IKubedeskApps, PluginIDs } from '../tokens';
+import { CommandIDs, IKubedeskApps, PluginIDs, commandArgs } from '../tokens';
 
 /**
  * The core plugin: the apps model every other plugin consumes, and the
@@ -53,6 +57,11 @@ export const appsPlugin: JupyterFrontEndPlugin<IKubedeskApps> = {
     });
 
     app.commands.addCommand(CommandIDs.launch, {
+      describedBy: commandArgs({
+        id: { type: 'string', description: "The app's id in the catalog, e.g. itksnap" },
+        version: { type: 'string', description: 'The version to start; the newest when empty' },
+        files: { type: 'array', items: { type: 'string' }, description: 'Files to open, relative to the server root' }
+      }),
       label: args => {
         const a = apps.find(args.id as string, args.version as string);
         return a ? `${displayName(a)} ${a.version}` : `Launch ${args.id ?? 'an app'}`;
@@ -77,6 +86,7 @@ export const appsPlugin: JupyterFrontEndPlugin<IKubedeskApps> = {
     });
 
     app.commands.addCommand(CommandIDs.launchByName, {
+      describedBy: commandArgs(),
       label: 'Launch App by Name…',
       caption: 'Start an app of the catalog by its id, optionally with a version: "itksnap" or "itksnap 4.2.2"',
       icon: kubedeskIcon,
@@ -95,6 +105,7 @@ export const appsPlugin: JupyterFrontEndPlugin<IKubedeskApps> = {
     });
 
     app.commands.addCommand(CommandIDs.refresh, {
+      describedBy: commandArgs(),
       label: 'Reload the App Catalog',
       execute: () => apps.loadCatalog()
     });

@@ -4,7 +4,7 @@ import { IDisposable } from '@lumino/disposable';
 
 import { iconFor, kubedeskIcon } from '../icons';
 import { appsForFiles, displayName, newestVersions } from '../model';
-import { CommandIDs, IKubedeskApps, PluginIDs } from '../tokens';
+import { CommandIDs, IKubedeskApps, PluginIDs, commandArgs } from '../tokens';
 
 /**
  * "Open with <app>" in the file browser's context menu, for the newest
@@ -29,6 +29,9 @@ export const openWithPlugin: JupyterFrontEndPlugin<void> = {
     };
 
     app.commands.addCommand(CommandIDs.openWith, {
+      describedBy: commandArgs({
+        id: { type: 'string', description: "The app's id in the catalog; it opens the file browser's selection" }
+      }),
       label: args => {
         const a = apps.find(args.id as string);
         return `Open with ${a ? displayName(a) : args.id}`;

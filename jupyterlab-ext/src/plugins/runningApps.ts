@@ -1,14 +1,17 @@
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
-import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
 
 import { kubedeskIcon } from '../icons';
+// The panel is added to the shell at activation.
+// eslint-disable-next-line jupyter/prefer-lazy-imports -- activation needs it at once (above)
 import { RunningAppsPanel } from '../panel';
-import { CommandIDs, IKubedeskAppViews, IKubedeskApps, PluginIDs } from '../tokens';
+import { CommandIDs, IKubedeskAppViews, IKubedeskApps, PluginIDs, commandArgs } from '../tokens';
 
 /** The session's desktop (noVNC), which the Jupyter server serves at <base url>desktop/. */
-export function desktopURL(): string {
-  return URLExt.join(PageConfig.getBaseUrl(), 'desktop') + '/';
+export function desktopURL(baseUrl: string): string {
+  return URLExt.join(baseUrl, 'desktop') + '/';
 }
 
 /**
@@ -29,6 +32,7 @@ export const runningAppsPlugin: JupyterFrontEndPlugin<void> = {
     shell: ILabShell,
     palette: ICommandPalette | null
   ): void => {
+    const serverSettings = ServerConnection.makeSettings();
     const panel = new RunningAppsPanel({
       label: a => apps.label(a),
       open: a => views.open(a),
@@ -37,7 +41,7 @@ export const runningAppsPlugin: JupyterFrontEndPlugin<void> = {
         // while a browser view has the app (Xpra gives an app to one client
         // at a time): closing the views hands the window back to the desktop.
         views.close(a.id);
-        window.open(desktopURL(), 'kubedesk-desktop');
+        window.open(desktopURL(serverSettings.baseUrl), 'kubedesk-desktop');
       },
       stop: a => apps.stop(a),
       refresh: () => apps.refresh()
@@ -57,6 +61,7 @@ export const runningAppsPlugin: JupyterFrontEndPlugin<void> = {
     apps.launched.connect(() => shell.activateById(panel.id));
 
     app.commands.addCommand(CommandIDs.showRunning, {
+      describedBy: commandArgs(),
       label: 'Show Running Apps',
       icon: kubedeskIcon,
       execute: () => shell.activateById(panel.id)
