@@ -21,7 +21,7 @@ func TestNothingStartsOnceTheServiceStops(t *testing.T) {
 
 	_, err := mgr.Spawn(context.Background(), Key{User: "bob"}, intentSpec("aaaaaaaaaaaa"))
 	assert.Equal(t, "The service is restarting; ask again in a moment.", requireRefusal(t, err, CodeNotReady).Message)
-	requireRefusal(t, mgr.Stop(context.Background(), Key{User: "alice"}), CodeNotReady)
+	_ = requireRefusal(t, mgr.Stop(context.Background(), Key{User: "alice"}), CodeNotReady)
 	assert.Zero(t, count(client, "create", "leases"), "no spawn was recorded")
 	assert.Len(t, pods(t, client), 1, "and no pod was deleted")
 }

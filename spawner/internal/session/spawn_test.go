@@ -22,9 +22,8 @@ import (
 )
 
 var (
-	podsResource    = schema.GroupResource{Resource: "pods"}
-	leasesResource  = schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}
-	secretsResource = schema.GroupResource{Resource: "secrets"}
+	podsResource   = schema.GroupResource{Resource: "pods"}
+	leasesResource = schema.GroupResource{Group: "coordination.k8s.io", Resource: "leases"}
 )
 
 func messages(events []progress.Event) []string {
@@ -106,8 +105,8 @@ func TestSpawnRefusals(t *testing.T) {
 		client := newClient()
 		mgr := New(client, testConfig(), newMetrics(), discardLog())
 		_, err := mgr.Spawn(context.Background(), Key{User: "alice"}, testSpec())
-		requireRefusal(t, err, CodeNotReady)
-		requireRefusal(t, mgr.Stop(context.Background(), Key{User: "alice"}), CodeNotReady)
+		_ = requireRefusal(t, err, CodeNotReady)
+		_ = requireRefusal(t, mgr.Stop(context.Background(), Key{User: "alice"}), CodeNotReady)
 		assert.False(t, mgr.Ready())
 		assert.Empty(t, client.Actions(), "nothing asked of the API server")
 	})
