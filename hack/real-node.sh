@@ -88,8 +88,19 @@ start_daemon() {
   local name=$1
   shift
   daemon_alive "$name" && return 0
-  setsid nohup nsenter --target "$(holder_pid)" --net --mount -- "$@" >>"$state/logs/$name.log" 2>&1 9>&- &
-  echo $! >"$state/$name.pid"
+  # The daemon writes its own pid: setsid forks when it happens to lead a
+  # process group, and $! is then a parent that exits at once (an `up` saw
+  # "the kubelet exited" while the kubelet ran on).
+  rm -f "$state/$name.pid"
+  # shellcheck disable=SC2016 # $$ and $@ are the inner shell's
+  setsid nohup nsenter --target "$(holder_pid)" --net --mount -- \
+    /bin/sh -c 'echo $$ >"$0" && exec "$@"' "$state/$name.pid" "$@" >>"$state/logs/$name.log" 2>&1 9>&- &
+  local i
+  for ((i = 0; i < 50; i++)); do
+    [[ -s "$state/$name.pid" ]] && return 0
+    sleep 0.1
+  done
+  die "$name did not start; see $state/logs/$name.log"
 }
 
 stop_daemon() {
@@ -135,12 +146,13 @@ start_namespace() {
   if holder_alive; then return 0; fi
   rm -f "$state/holder.pid"
   # A process whose only job is to hold the namespaces; `exec -a` names it.
+  # It writes its own pid, as start_daemon's daemons do (setsid may fork).
+  # shellcheck disable=SC2016 # $$ and $0 are the inner shell's
   setsid nohup unshare --net --mount --propagation private -- \
-    bash -c 'exec -a kubedesk-realnode-holder sleep infinity' >/dev/null 2>&1 9>&- &
-  echo $! >"$state/holder.pid"
+    bash -c 'echo $$ >"$0" && exec -a kubedesk-realnode-holder sleep infinity' "$state/holder.pid" >/dev/null 2>&1 9>&- &
   local i
   for ((i = 0; i < 50; i++)); do
-    [[ "$(readlink "/proc/$(holder_pid)/ns/net")" != "$(readlink /proc/self/ns/net)" ]] && break
+    [[ -s "$state/holder.pid" && "$(readlink "/proc/$(holder_pid)/ns/net")" != "$(readlink /proc/self/ns/net)" ]] && break
     sleep 0.1
   done
   local t path value
