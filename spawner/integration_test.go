@@ -381,5 +381,5 @@ func TestHubStartTimeoutBoundsSpawn(t *testing.T) {
 	body["start_timeout"] = -1
 	status, resp := svc.Do(t, "POST", "/api/v1/users/frank/servers/other", body)
 	assert.Equal(t, http.StatusBadRequest, status)
-	assert.Contains(t, string(resp), "start_timeout must be a positive number")
+	assert.Contains(t, string(resp), "start_timeout must be 0 (none) or at least 1 second")
 }
