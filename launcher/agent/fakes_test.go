@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,8 @@ type fakeService struct {
 	launched []sessionapi.LaunchRequest
 	stopped  []string
 	nextID   int
+	// asked are the tokens requests came with, in order.
+	asked []string
 }
 
 func newFakeService(t *testing.T, tokens ...string) *fakeService {
@@ -82,6 +85,7 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.asked = append(f.asked, tok)
 	apps, ok := f.sessions[tok]
 	if scheme != "Bearer" || !ok {
 		f.fail(w, http.StatusUnauthorized, "invalid_token", "The session token is not valid.")
@@ -158,6 +162,19 @@ func (f *fakeService) setStatus(token, id string, status sessionapi.Status, x *s
 			f.sessions[token][i].Xpra = x
 		}
 	}
+}
+
+// tokens are the distinct tokens requests came with.
+func (f *fakeService) tokens() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, t := range f.asked {
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 func (f *fakeService) launches() []sessionapi.LaunchRequest {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -86,7 +87,12 @@ func TestSupervisorAttachReattachDetach(t *testing.T) {
 	}
 }
 
-func TestSupervisorOnlyItsOwnSession(t *testing.T) {
+// The service answers each session for its own apps, by its token; what
+// the supervisor must do is ask with its own session's token (from its
+// token file), and attach what that answer lists, nothing else. The fake
+// service answers by token as the real one does (TestLaunchAbuseIsRefused
+// and the apps manager's tests show the service's side).
+func TestSupervisorAsksAsItsOwnSession(t *testing.T) {
 	t.Parallel()
 	svc := newFakeService(t, "tok-a", "tok-b")
 	svc.setApps("tok-a", running("mine", "10.0.0.1", 14500, "pw-a"))
@@ -101,6 +107,9 @@ func TestSupervisorOnlyItsOwnSession(t *testing.T) {
 	}
 	if _, ok := s.route("theirs"); ok {
 		t.Errorf("the supervisor knows another session's app")
+	}
+	if got := svc.tokens(); !slices.Equal(got, []string{"tok-a"}) {
+		t.Errorf("the supervisor asked with tokens %v, want its own session's alone", got)
 	}
 	cancel()
 	s.stopAll()

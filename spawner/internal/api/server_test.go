@@ -94,6 +94,11 @@ func (fakeProfiles) Form() string { return `<input type="radio" name="profile" v
 type fakeApps struct {
 	mu       sync.Mutex
 	launched []apps.Caller
+	// owned are the apps that exist: id → the UID of the session pod that
+	// launched them. Get, List and Stop answer for the caller's own only,
+	// as the manager does, so a handler that passed another caller than
+	// the token's would be seen.
+	owned map[string]string
 }
 
 func (f *fakeApps) Ready() bool { return true }
@@ -117,8 +122,19 @@ func (f *fakeApps) Launch(_ context.Context, c apps.Caller, r sessionapi.LaunchR
 	f.launched = append(f.launched, c)
 	return sessionapi.App{ID: "pod-1", App: r.App, Status: sessionapi.StatusStarting}, nil
 }
-func (f *fakeApps) List(context.Context, apps.Caller) ([]sessionapi.App, error) { return nil, nil }
-func (f *fakeApps) Get(context.Context, apps.Caller, string) (sessionapi.App, error) {
+func (f *fakeApps) List(_ context.Context, c apps.Caller) ([]sessionapi.App, error) {
+	var out []sessionapi.App
+	for id, uid := range f.owned {
+		if uid == c.SessionUID {
+			out = append(out, sessionapi.App{ID: id, App: "xterm", Status: sessionapi.StatusRunning})
+		}
+	}
+	return out, nil
+}
+func (f *fakeApps) Get(_ context.Context, c apps.Caller, id string) (sessionapi.App, error) {
+	if uid, ok := f.owned[id]; ok && uid == c.SessionUID {
+		return sessionapi.App{ID: id, App: "xterm", Status: sessionapi.StatusRunning}, nil
+	}
 	return sessionapi.App{}, &apps.Error{Code: apps.CodeNotFound, Message: "No such app in this session."}
 }
 func (f *fakeApps) Stop(context.Context, apps.Caller, string) error { return nil }
@@ -383,20 +399,25 @@ func TestSessionRoutes(t *testing.T) {
 		{"unknown field", "POST", "/api/v1/session/apps", "Bearer " + token, `{"app": "xterm", "image": "evil"}`, 400, "bad_request"},
 		{"no app", "POST", "/api/v1/session/apps", "Bearer " + token, `{}`, 400, "bad_request"},
 		{"refused by the manager", "POST", "/api/v1/session/apps", "Bearer " + token, `{"app": "forbidden-app"}`, 403, "not_allowed"},
+		{"its own app", "GET", "/api/v1/session/apps/pod-of-alice", "Bearer " + token, "", 200, ""},
 		{"another session's app", "GET", "/api/v1/session/apps/pod-of-bob", "Bearer " + token, "", 404, "not_found"},
 		{"session token on hub routes", "GET", "/api/v1/sessions", "Bearer " + token, "", 401, "unauthorized"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			a := &fakeApps{}
+			// Alice's session is uid-1; bob's app exists, in his.
+			a := &fakeApps{owned: map[string]string{"pod-of-alice": "uid-1", "pod-of-bob": "uid-2"}}
 			rec := do(t, newTestServerWithApps(t, &fakeSessions{ready: true}, a), tc.method, tc.path, tc.auth, tc.body)
 			require.Equal(t, tc.status, rec.Code, rec.Body.String())
-			if tc.code != "" {
+			switch {
+			case tc.code != "":
 				assert.Equal(t, tc.code, decodeError(t, rec).Code)
 				assert.Empty(t, a.launched, "a refused request launches nothing")
-			} else {
+			case tc.method == "POST":
 				assert.Equal(t, []apps.Caller{{User: "alice", SessionUID: "uid-1"}}, a.launched, "the caller comes from the token")
+			default:
+				assert.Contains(t, rec.Body.String(), `"id":"pod-of-alice"`)
 			}
 		})
 	}
