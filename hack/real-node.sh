@@ -290,13 +290,7 @@ serializeImagePulls: false
 EOF
 }
 
-start_daemons() {
-  start_daemon containerd containerd --config "$state/containerd/config.toml"
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [[ -S "$state/containerd/containerd.sock" ]] && break
-    sleep 0.1
-  done
+start_kubelet() {
   start_daemon kubelet "$bin/kubelet" \
     --config "$state/kubelet.yaml" \
     --kubeconfig "$state/kubelet.kubeconfig" \
@@ -305,6 +299,16 @@ start_daemons() {
     --node-labels kubedesk.dev/realnode=true \
     --register-with-taints kubedesk.dev/realnode=true:NoSchedule \
     --v=1
+}
+
+start_daemons() {
+  start_daemon containerd containerd --config "$state/containerd/config.toml"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ -S "$state/containerd/containerd.sock" ]] && break
+    sleep 0.1
+  done
+  start_kubelet
   start_daemon kube-proxy "$bin/kube-proxy" \
     --kubeconfig "$state/admin.kubeconfig" \
     --hostname-override "$node" --cluster-cidr "$pod_cidr" \
@@ -331,9 +335,21 @@ start_policy_controller() {
 kubectl() { "$bin/kubectl" --kubeconfig "$admin_kubeconfig" "$@"; }
 
 wait_node() {
-  local deadline=$((SECONDS + 180))
+  local deadline=$((SECONDS + 180)) restarts=0
   until kubectl get node "$node" >/dev/null 2>&1; do
-    daemon_alive kubelet || die "the kubelet exited; see $state/logs/kubelet.log"
+    if ! daemon_alive kubelet; then
+      # containerd's socket answers before its CRI plugin has recovered its
+      # state, and a kubelet that asks then exits ("server is not
+      # initialized yet"): start it again, a few times.
+      if ((restarts < 5)) && tail -n 5 "$state/logs/kubelet.log" | grep -q 'server is not initialized yet'; then
+        restarts=$((restarts + 1))
+        log "containerd's CRI was not ready for the kubelet; starting it again ($restarts)"
+        sleep 1
+        start_kubelet
+        continue
+      fi
+      die "the kubelet exited; see $state/logs/kubelet.log"
+    fi
     ((SECONDS < deadline)) || die "$node did not register in 180 s; see $state/logs/kubelet.log"
     sleep 0.5
   done
