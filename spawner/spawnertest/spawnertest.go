@@ -83,6 +83,7 @@ type Service struct {
 	CAFile string
 
 	opts    Options
+	listen  string // the API's host:port
 	env     []string
 	logPath string
 	cmd     *exec.Cmd
@@ -137,12 +138,12 @@ func Start(tb testing.TB, opts Options) *Service {
 	sessionKey := []byte(randomToken())
 	keyFile := filepath.Join(dir, "session-key")
 	must(tb, os.WriteFile(keyFile, sessionKey, 0o600))
+	listen := freeAddr(tb)
 	s := &Service{
-		URL: "http://" + freeAddr(tb), OpsURL: "http://" + freeAddr(tb), Token: token, SessionKey: sessionKey,
-		opts: opts, logPath: filepath.Join(dir, "service.log"),
+		URL: "http://" + listen, OpsURL: "http://" + freeAddr(tb), Token: token, SessionKey: sessionKey,
+		opts: opts, listen: listen, logPath: filepath.Join(dir, "service.log"),
 		client: &http.Client{Timeout: 2 * time.Minute},
 	}
-	listen := strings.TrimPrefix(s.URL, "http://")
 	var tlsEnv []string
 	tlsDir := filepath.Join(dir, "tls")
 	if opts.TLS {
@@ -206,7 +207,7 @@ func chartEnv(tb testing.TB, opts Options, s *Service, dir, tokenFile, keyFile, 
 	}
 	rendered, err := chartenv.Render(context.Background(), helm, filepath.Join(repoRoot(), "helm", "kubedesk"), opts.Chart, chartenv.Host{
 		Namespace: opts.Namespace, Kubeconfig: opts.Kubeconfig,
-		Listen: strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://"), OpsListen: strings.TrimPrefix(s.OpsURL, "http://"),
+		Listen: s.listen, OpsListen: strings.TrimPrefix(s.OpsURL, "http://"),
 		SessionServiceURL: s.URL, HubTokenFile: tokenFile, SessionKeyFile: keyFile,
 		ConfigDir: filepath.Join(dir, "chart-config"), TLSDir: tlsDir,
 	})

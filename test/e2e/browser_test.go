@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,11 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"kubedesk.dev/kubedesk/spawner/spawnertest"
 )
 
 // browserEventTimeout bounds the wait for the browser's next step: a spawn
@@ -29,7 +29,7 @@ type browser struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	events chan browserEvent
-	stderr *syncBuffer
+	stderr *spawnertest.SyncBuffer
 	exited chan struct{}
 }
 
@@ -89,7 +89,7 @@ func startBrowser(t *testing.T, h *hub, user string, env ...string) *browser {
 		"KUBEDESK_ARTIFACTS="+artifactsDir(t),
 	)
 	cmd.Env = append(cmd.Env, env...)
-	b := &browser{t: t, cmd: cmd, events: make(chan browserEvent, 64), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	b := &browser{t: t, cmd: cmd, events: make(chan browserEvent, 64), stderr: &spawnertest.SyncBuffer{}, exited: make(chan struct{})}
 	var err error
 	b.stdin, err = cmd.StdinPipe()
 	require.NoError(t, err)
@@ -181,20 +181,3 @@ func (ev browserEvent) messageTexts() []string {
 }
 
 func (ev browserEvent) String() string { return strings.TrimSpace(ev.raw) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}

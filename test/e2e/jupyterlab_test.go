@@ -297,7 +297,7 @@ func startLab(t *testing.T) *labDriver {
 	cmd := exec.Command("node", filepath.Join(root, "test", "browser", "jupyterlab.mjs"))
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "KUBEDESK_ARTIFACTS="+artifactsDir(t))
-	stderr := &syncBuffer{}
+	stderr := &spawnertest.SyncBuffer{}
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)

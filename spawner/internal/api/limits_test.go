@@ -1,14 +1,12 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,29 +19,12 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/progress"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
+	"kubedesk.dev/kubedesk/spawner/spawnertest"
 )
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func limitedServer(t *testing.T, sessions *fakeSessions, opts Options) (http.Handler, *syncBuffer, *metrics.Spawner) {
+func limitedServer(t *testing.T, sessions *fakeSessions, opts Options) (http.Handler, *spawnertest.SyncBuffer, *metrics.Spawner) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &spawnertest.SyncBuffer{}
 	m := metrics.NewSpawner(prometheus.NewRegistry(), func() map[string]int { return nil }, func() map[string]int { return nil })
 	opts.Apps, opts.Tokens, opts.HubToken = &fakeApps{}, testSigner, hubToken
 	opts.Sessions, opts.Profiles, opts.Metrics = sessions, fakeProfiles{}, m

@@ -1,7 +1,6 @@
 package apps
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"kubedesk.dev/kubedesk/spawner/catalog"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
+	"kubedesk.dev/kubedesk/spawner/spawnertest"
 )
 
 // Every test's managers must have ended all their goroutines (the informer,
@@ -134,7 +134,7 @@ type fixture struct {
 	reg      *prometheus.Registry
 	sessions *sessions
 	alice    Caller
-	logs     *syncBuffer
+	logs     *spawnertest.SyncBuffer
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -163,7 +163,7 @@ func start(t *testing.T, o options) *fixture {
 	}
 	cat, problems := catalog.Parse([]byte(testCatalog), "catalog.yaml")
 	require.Empty(t, problems)
-	f := &fixture{t: t, client: client, reg: prometheus.NewRegistry(), sessions: &sessions{}, logs: &syncBuffer{}, done: make(chan struct{})}
+	f := &fixture{t: t, client: client, reg: prometheus.NewRegistry(), sessions: &sessions{}, logs: &spawnertest.SyncBuffer{}, done: make(chan struct{})}
 	f.alice = f.sessions.add("alice", "", "")
 	o.cfg.Namespace = testNS
 	var mgr *Manager
@@ -418,22 +418,4 @@ func hasLabels(m *dto.Metric, want map[string]string) bool {
 		}
 	}
 	return true
-}
-
-// syncBuffer is a log the Manager writes while tests read it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
