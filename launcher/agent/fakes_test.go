@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"kubedesk.dev/kubedesk/hubapi"
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
@@ -25,8 +23,6 @@ import (
 const (
 	waitShort = 5 * time.Second
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))

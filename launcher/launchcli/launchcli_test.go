@@ -16,16 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"kubedesk.dev/kubedesk/launcher/agent"
 	"kubedesk.dev/kubedesk/launcher/launchcli"
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
 )
 
 const waitShort = 5 * time.Second
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // service is a fake spawner service: one session (token "tok"), one app
 // in its catalog (itksnap).

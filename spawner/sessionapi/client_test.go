@@ -11,10 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestClient: each call sends the token its file holds at that moment,
 // to the route of the session API, and reads the answer or the Error.

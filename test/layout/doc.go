@@ -8,7 +8,10 @@
 //   - the launcher agent's binaries (cmd/kubedesk-launcher, cmd/launch) link
 //     no Kubernetes package, and the service (spawner/, cmd/kubedesk-spawner)
 //     links nothing of launcher/, counting indirect imports too (depguard in
-//     .golangci.yml sees only direct ones).
+//     .golangci.yml sees only direct ones);
+//   - every package with tests has a main_test.go whose TestMain runs them
+//     under goleak.VerifyTestMain, so no test leaves a goroutine behind
+//     unnoticed, a new package's included.
 //
 // They read the module through `go list`, so they run in `go test -short`.
 package layout

@@ -17,11 +17,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"go.uber.org/goleak"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // pkg is what `go list -json` says of a package that this test reads.
 type pkg struct {
@@ -323,4 +319,70 @@ func TestServiceLinksNothingOfLauncher(t *testing.T) {
 			t.Errorf("the spawner service links %s", p.ImportPath)
 		}
 	}
+}
+
+// TestEveryPackageChecksLeaks: each package with tests has a main_test.go
+// whose TestMain hands them to goleak.VerifyTestMain, which fails the run
+// when a goroutine outlives the tests. A package a test forgot would leak
+// unseen; this one does not forget.
+func TestEveryPackageChecksLeaks(t *testing.T) {
+	t.Parallel()
+	root := repoRoot(t)
+	pkgs := goList(t, root, "./...")
+	files := parseAll(t, root, pkgs)
+	checked := 0
+	for _, p := range pkgs {
+		if len(p.TestGoFiles)+len(p.XTestGoFiles) == 0 {
+			continue
+		}
+		checked++
+		rel, _ := filepath.Rel(root, p.Dir)
+		main := filepath.ToSlash(filepath.Join(rel, "main_test.go"))
+		i := slices.IndexFunc(files[p.ImportPath], func(f parsed) bool { return f.rel == main })
+		if i < 0 {
+			t.Errorf("%s: no main_test.go; add one with func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }", rel)
+			continue
+		}
+		if !verifiesLeaks(files[p.ImportPath][i].file) {
+			t.Errorf("%s: its TestMain does not call goleak.VerifyTestMain (go.uber.org/goleak)", main)
+		}
+	}
+	// The check must see packages to mean anything.
+	if checked < 10 {
+		t.Errorf("only %d packages with tests found; is go list's answer still read right?", checked)
+	}
+}
+
+// verifiesLeaks says whether f's func TestMain calls VerifyTestMain of
+// go.uber.org/goleak, under whatever name f imports it.
+func verifiesLeaks(f *ast.File) bool {
+	name := ""
+	for _, imp := range f.Imports {
+		if imp.Path.Value == `"go.uber.org/goleak"` {
+			name = "goleak"
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+		}
+	}
+	if name == "" {
+		return false
+	}
+	for _, d := range f.Decls {
+		fn, ok := d.(*ast.FuncDecl)
+		if !ok || fn.Recv != nil || fn.Name.Name != "TestMain" || fn.Body == nil {
+			continue
+		}
+		found := false
+		ast.Inspect(fn.Body, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "VerifyTestMain" {
+				if id, ok := sel.X.(*ast.Ident); ok && id.Name == name {
+					found = true
+				}
+			}
+			return !found
+		})
+		return found
+	}
+	return false
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,10 +25,6 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
 )
-
-// Every test's managers must have ended all their goroutines (the informer,
-// the deletes of ended apps) by the time the package's tests end.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const testNS = "hub"
 

@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -42,17 +41,6 @@ const (
 	waitTimeout = 5 * time.Second
 	tick        = 5 * time.Millisecond
 )
-
-func TestMain(m *testing.M) {
-	// The retries are counted by the tests, not timed: the same number of
-	// attempts as in production, a millisecond apart instead of seconds.
-	apiBackoff.Duration = time.Millisecond
-	goleak.VerifyTestMain(m,
-		// klog's flush daemon is started by client-go's init and lives as
-		// long as the process.
-		goleak.IgnoreTopFunction("k8s.io/klog/v2.(*flushDaemon).run.func1"),
-	)
-}
 
 func testConfig() Config {
 	return Config{Namespace: testNS, SpawnTimeout: 5 * time.Second}
