@@ -17,6 +17,7 @@ import (
 
 	"kubedesk.dev/kubedesk/hubapi"
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
+	"kubedesk.dev/kubedesk/spawner/sessionapi/sessionapitest"
 )
 
 // Named timeouts: how long a test waits for something that should happen.
@@ -37,7 +38,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // fakeService is the spawner service's session routes: each bearer token
-// is a session with its own apps.
+// is a session with its own apps. Every request and answer is held to
+// openapi.yaml (sessionapitest.Checked).
 type fakeService struct {
 	srv *httptest.Server
 
@@ -60,13 +62,13 @@ func newFakeService(t *testing.T, tokens ...string) *fakeService {
 		{ID: "itksnap", Name: "ITK-SNAP", Version: "4.2.2", Categories: []string{"visualization"}},
 		{ID: "fsleyes", Name: "FSLeyes", Version: "1.0", Categories: []string{"visualization"}},
 	}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	f.srv = httptest.NewServer(sessionapitest.Checked(t, http.HandlerFunc(f.serve)))
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
 func (f *fakeService) fail(w http.ResponseWriter, status int, code, msg string) {
-	reply(w, status, map[string]string{"code": code, "message": msg})
+	reply(w, status, sessionapi.Error{Code: code, Message: msg})
 }
 
 // reply writes v as a JSON response with status. A failed write is the

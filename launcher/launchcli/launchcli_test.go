@@ -19,12 +19,14 @@ import (
 	"kubedesk.dev/kubedesk/launcher/agent"
 	"kubedesk.dev/kubedesk/launcher/launchcli"
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
+	"kubedesk.dev/kubedesk/spawner/sessionapi/sessionapitest"
 )
 
 const waitShort = 5 * time.Second
 
 // service is a fake spawner service: one session (token "tok"), one app
-// in its catalog (itksnap).
+// in its catalog (itksnap). startAgent holds it to openapi.yaml
+// (sessionapitest.Checked).
 type service struct {
 	mu       sync.Mutex
 	launched []sessionapi.LaunchRequest
@@ -82,7 +84,7 @@ func reply(w http.ResponseWriter, status int, v any) {
 // fake service; uid -1 is the test's own.
 func startAgent(t *testing.T, uid int) (*service, string) {
 	svc := &service{}
-	srv := httptest.NewServer(svc)
+	srv := httptest.NewServer(sessionapitest.Checked(t, svc))
 	t.Cleanup(srv.Close)
 	dir, err := os.MkdirTemp("", "kd") // short: socket paths are limited to 108 bytes
 	if err != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"kubedesk.dev/kubedesk/spawner/sessionapi/sessionapitest"
 )
 
 // TestClient: each call sends the token its file holds at that moment,
@@ -18,8 +20,11 @@ import (
 func TestClient(t *testing.T) {
 	t.Parallel()
 	var seen []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen = append(seen, r.Method+" "+r.URL.EscapedPath()+" "+r.Header.Get("Authorization"))
+	// The fake is held to openapi.yaml (what it answers, the service
+	// would), but for GET /apps, which answers what a proxy in between may
+	// and the service never does: a 418 in plain text.
+	service := sessionapitest.Checked(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
 		switch r.Method + " " + r.URL.Path {
 		case "GET /api/v1/session/catalog":
 			_ = json.NewEncoder(w).Encode([]CatalogApp{{ID: "xterm", Name: "XTerm", Version: "1"}})
@@ -32,10 +37,17 @@ func TestClient(t *testing.T) {
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(`{"code":"not_found","message":"No such app in this session."}`))
 		case "DELETE /api/v1/session/apps/gone":
+			w.Header().Del("Content-Type")
 			w.WriteHeader(http.StatusNoContent)
-		default:
-			http.Error(w, "no route", http.StatusTeapot)
 		}
+	}))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Method+" "+r.URL.EscapedPath()+" "+r.Header.Get("Authorization"))
+		if r.Method == http.MethodGet && r.URL.Path == "/api/v1/session/apps" {
+			http.Error(w, "no route", http.StatusTeapot)
+			return
+		}
+		service.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	token := filepath.Join(t.TempDir(), "token")

@@ -4,7 +4,8 @@
 // service's handlers (spawner/internal/api) encode these types and the
 // agent (launcher/agent) decodes them, so the two cannot drift apart; a
 // test in spawner/internal/api holds them against the service's
-// openapi.yaml.
+// openapi.yaml, and the tests' fakes of the service answer as it says
+// (package sessionapitest checks every request and answer).
 //
 //	GET    /api/v1/session/catalog    → 200 []CatalogApp, what the session's menus show
 //	POST   /api/v1/session/apps       LaunchRequest → 202 App

@@ -9,35 +9,21 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"sigs.k8s.io/yaml"
 
 	"kubedesk.dev/kubedesk/spawner/sessionapi"
+	"kubedesk.dev/kubedesk/spawner/sessionapi/sessionapitest"
 )
-
-// schema is what the test reads of an OpenAPI schema.
-type schema struct {
-	Ref        string             `json:"$ref"`
-	Type       string             `json:"type"`
-	Format     string             `json:"format"`
-	Enum       []string           `json:"enum"`
-	Required   []string           `json:"required"`
-	Properties map[string]*schema `json:"properties"`
-	Items      *schema            `json:"items"`
-}
 
 // TestOpenAPIMatchesWireTypes keeps openapi.yaml and the session API's
 // wire types (spawner/sessionapi), which the service encodes and the agent
 // decodes, in step: each schema has exactly the JSON fields of its type,
 // each of the documented kind, and requires exactly the fields that are
-// always sent (those without omitempty).
+// always sent (those without omitempty). It reads openapi.yaml as the
+// fakes' check does (sessionapitest.Parse).
 func TestOpenAPIMatchesWireTypes(t *testing.T) {
 	t.Parallel()
-	var doc struct {
-		Components struct {
-			Schemas map[string]*schema `json:"schemas"`
-		} `json:"components"`
-	}
-	require.NoError(t, yaml.Unmarshal(OpenAPI, &doc))
+	doc, err := sessionapitest.Parse(OpenAPI)
+	require.NoError(t, err)
 	schemas := doc.Components.Schemas
 	for name, v := range map[string]any{
 		"CatalogApp":    sessionapi.CatalogApp{},
@@ -62,7 +48,7 @@ func TestOpenAPIMatchesWireTypes(t *testing.T) {
 var timeType = reflect.TypeFor[time.Time]()
 
 // matchSchema holds the Go type typ against s, at path (for messages).
-func matchSchema(t *testing.T, path string, s *schema, typ reflect.Type, schemas map[string]*schema) {
+func matchSchema(t *testing.T, path string, s *sessionapitest.Schema, typ reflect.Type, schemas map[string]*sessionapitest.Schema) {
 	t.Helper()
 	if s.Ref != "" {
 		name := strings.TrimPrefix(s.Ref, "#/components/schemas/")
