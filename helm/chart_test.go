@@ -28,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -666,7 +667,11 @@ func TestInstallAndSpawn(t *testing.T) {
 	// Act as the ServiceAccount: a short-lived token from the TokenRequest
 	// API, in a kubeconfig of its own.
 	saKubeconfig, saConfig := serviceAccountKubeconfig(t, c, ns, sa.Name)
-	saClient, err := kubernetes.NewForConfig(saConfig)
+	saHTTP, err := rest.HTTPClientFor(saConfig)
+	require.NoError(t, err)
+	// client-go keeps the connection for the process; it ends with the test.
+	t.Cleanup(func() { utilnet.CloseIdleConnectionsFor(saHTTP.Transport) })
+	saClient, err := kubernetes.NewForConfigAndClient(saConfig, saHTTP)
 	require.NoError(t, err)
 	// Least privilege, checked: the account can neither list Secrets nor
 	// touch another namespace.

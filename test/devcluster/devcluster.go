@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	utilnet "k8s.io/apimachinery/pkg/util/net"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -31,6 +33,8 @@ type Cluster struct {
 	// copy it (rest.CopyConfig) before changing it.
 	Config *rest.Config
 	Client kubernetes.Interface
+
+	transport http.RoundTripper // Client's, for closeIdle
 }
 
 // TestNamespaceLabel marks namespaces made by Namespace, so that leftovers
@@ -88,16 +92,30 @@ func start() (*Cluster, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s env: unexpected output %q", script, out)
 	}
+	return connect(kubeconfig)
+}
+
+// connect is a Cluster for the cluster kubeconfig names.
+func connect(kubeconfig string) (*Cluster, error) {
 	config, err := newConfig(kubeconfig)
 	if err != nil {
 		return nil, err
 	}
-	client, err := kubernetes.NewForConfig(config)
+	hc, err := rest.HTTPClientFor(config)
 	if err != nil {
 		return nil, err
 	}
-	return &Cluster{Kubeconfig: kubeconfig, Config: config, Client: client}, nil
+	client, err := kubernetes.NewForConfigAndClient(config, hc)
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{Kubeconfig: kubeconfig, Config: config, Client: client, transport: hc.Transport}, nil
 }
+
+// closeIdle closes the Cluster's idle connections to the API server (and
+// those of every client of an equal Config: client-go shares one
+// transport among them). Their goroutines end with them.
+func (c *Cluster) closeIdle() { utilnet.CloseIdleConnectionsFor(c.transport) }
 
 func newConfig(kubeconfig string) (*rest.Config, error) {
 	config, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -110,6 +128,15 @@ func newConfig(kubeconfig string) (*rest.Config, error) {
 	// apiserver's priority and fairness still protects the cluster.
 	config.QPS = -1
 	config.UserAgent = "kubedesk-devcluster-test"
+	// The client certificate and key read once, not named by file: from
+	// files, client-go's transport would start a rotation controller
+	// (three goroutines) that watches them for the rest of the process,
+	// which nothing can stop and goleak would report. The dev cluster's
+	// certificates do not change under a test run.
+	if err := rest.LoadTLSFiles(config); err != nil {
+		return nil, fmt.Errorf("load %s's certificates: %w", kubeconfig, err)
+	}
+	config.CertFile, config.KeyFile, config.CAFile = "", "", ""
 	return config, nil
 }
 

@@ -37,6 +37,13 @@
 // a kubedesk profile. ContainerPID, ContainerFile and ContainerProcesses look
 // into a running container from the host (/proc/<pid>/root/...).
 //
+// A package whose tests use the cluster runs them through Main
+// (goleak.VerifyTestMain(devcluster.Main(m))): once they ran, it closes the
+// idle connections the process keeps to the cluster and to the tests'
+// servers, so goleak reports only what a test left running. The client
+// reads its certificates once rather than watch their files: client-go's
+// rotation controller would run, unstoppable, for the rest of the process.
+//
 // Namespaces are the unit of isolation: tests share the cluster and its
 // nodes, so a test must not assume it is alone there (count only its own
 // pods, never all pods or node usage).
