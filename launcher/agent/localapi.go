@@ -64,27 +64,33 @@ func peerContext(log *slog.Logger) func(context.Context, net.Conn) context.Conte
 	}
 }
 
-// listenUnix replaces a stale socket file, listens, and makes the socket
-// 0600. The folder is created 0700 if missing.
+// listenUnix listens on a 0600 socket at path, in place of a stale one.
+// The folder is created 0700 if missing. The socket is bound under a
+// name of its own beside path and renamed onto it once it listens, 0600:
+// a client that finds path can connect at once, where a socket bound but
+// not yet listening refuses it, and never finds it with another mode.
+// The caller removes path when it is done (ln.Close leaves it).
 func listenUnix(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("launch socket: %w", err)
 	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode().Type() != fs.ModeSocket {
-			return nil, fmt.Errorf("launch socket: %s exists and is not a socket", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("launch socket: remove the stale socket: %w", err)
-		}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode().Type() != fs.ModeSocket {
+		return nil, fmt.Errorf("launch socket: %s exists and is not a socket", path)
 	}
-	ln, err := net.Listen("unix", path)
+	tmp := filepath.Join(filepath.Dir(path), fmt.Sprintf(".kd%d", os.Getpid()))
+	_ = os.Remove(tmp) // a killed agent's of the same pid
+	ln, err := net.Listen("unix", tmp)
 	if err != nil {
 		return nil, fmt.Errorf("launch socket: %w", err)
 	}
-	ln.(*net.UnixListener).SetUnlinkOnClose(true)
-	if err := os.Chmod(path, 0o600); err != nil {
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	err = os.Chmod(tmp, 0o600)
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
 		ln.Close()
+		_ = os.Remove(tmp)
 		return nil, fmt.Errorf("launch socket: %w", err)
 	}
 	return ln, nil
