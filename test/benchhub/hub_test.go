@@ -201,6 +201,8 @@ func (h *hubProc) kill() {
 	if proxy > 0 && isProxy(proxy) {
 		_ = syscall.Kill(proxy, syscall.SIGKILL)
 	}
+	// Its keep-alive connections, and their goroutines, end with it.
+	h.client.CloseIdleConnections()
 }
 
 // isProxy reports whether pid still runs configurable-http-proxy (the pid
