@@ -128,11 +128,11 @@ func newConfig(kubeconfig string) (*rest.Config, error) {
 	// apiserver's priority and fairness still protects the cluster.
 	config.QPS = -1
 	config.UserAgent = "kubedesk-devcluster-test"
-	// The client certificate and key read once, not named by file: from
-	// files, client-go's transport would start a rotation controller
-	// (three goroutines) that watches them for the rest of the process,
-	// which nothing can stop and goleak would report. The dev cluster's
-	// certificates do not change under a test run.
+	// The certificates and key are read once, not named by file: from
+	// files, client-go's transport starts a rotation controller (five
+	// goroutines) that watches them for as long as the transport lives,
+	// the whole process for Start's, which goleak would report. The dev
+	// cluster's certificates do not change under a test run.
 	if err := rest.LoadTLSFiles(config); err != nil {
 		return nil, fmt.Errorf("load %s's certificates: %w", kubeconfig, err)
 	}
