@@ -40,7 +40,6 @@ func elector(client *fake.Clientset, identity string) (*Elector, *metrics.Spawne
 	}), m
 }
 
-
 func holder(t *testing.T, client *fake.Clientset) string {
 	t.Helper()
 	lease, err := client.CoordinationV1().Leases("hub").Get(context.Background(), "kubedesk-spawner", metav1.GetOptions{})
