@@ -205,10 +205,10 @@ func TestFailoverDuringSpawnWave(t *testing.T) {
 }
 
 // BenchmarkFailover measures a failover as the hub sees it: from the
-// leader's SIGKILL to the first request answered 2xx through the
-// forwarder, with sessions for the new leader to rebuild. Each run kills
-// the replica that leads and starts it again as the standby of the next
-// run. Run it with `make bench-failover` (KUBEDESK_FAILOVER_RUNS=5,
+// leader's SIGKILL (then, for a rolling update, its SIGTERM) to the first
+// request answered 2xx through the forwarder, with sessions for the new
+// leader to rebuild. Each run stops the replica that leads and starts it
+// again as the standby of the next run. Run it with `make bench-failover` (KUBEDESK_FAILOVER_RUNS=5,
 // KUBEDESK_FAILOVER_SESSIONS=20).
 func BenchmarkFailover(b *testing.B) {
 	runs, sessions := 5, 20
@@ -235,44 +235,62 @@ func BenchmarkFailover(b *testing.B) {
 		}
 		cancel()
 
-		var took []time.Duration
-		for run := range runs {
-			leader, standby := leaderOf(b, pair)
-			// The standby has seen the Lease renewed for a while, as in a
-			// cluster where it has run for longer than a Lease.
-			time.Sleep(2 * time.Second)
-			start := time.Now()
-			leader.Kill(b)
-			for {
-				status, body, err := hub.DoErr("GET", "/api/v1/sessions", nil)
-				if err == nil && status == http.StatusOK {
-					var got []session.Session
-					if json.Unmarshal(body, &got) != nil || len(got) != sessions {
-						b.Fatalf("run %d: the new leader reports %d sessions, want %d: %s", run, len(got), sessions, body)
-					}
-					break
-				}
-				if time.Since(start) > time.Minute {
-					b.Fatalf("run %d: no answer a minute after the kill: %d %v", run, status, err)
-				}
-				time.Sleep(10 * time.Millisecond)
+		fmt.Printf("\nFailover through the forwarder (probe every %s), %d sessions to rebuild, %d cores:\n",
+			spawnertest.ProbePeriod, sessions, numCPU())
+		for _, mode := range []struct {
+			name string
+			stop func(*spawnertest.Service)
+		}{
+			{"SIGKILL", func(s *spawnertest.Service) { s.Kill(b) }},
+			// A rolling update: the leader releases the Lease as it stops.
+			{"SIGTERM", func(s *spawnertest.Service) { s.Terminate(b) }},
+		} {
+			took := failovers(b, pair, hub, runs, sessions, mode.stop)
+			sorted := slices.Clone(took)
+			sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+			median := sorted[len(sorted)/2].Seconds()
+			each := make([]string, len(took))
+			for i, d := range took {
+				each[i] = fmt.Sprintf("%.2f", d.Seconds())
 			}
-			took = append(took, time.Since(start))
-			if !standby.Ready() {
-				b.Fatalf("run %d: answered, but not by the standby", run)
-			}
-			leader.Restart(b) // back as the standby of the next run
+			fmt.Printf("leader %s → first 2xx: median %.2f s of %d; each: %s s\n", mode.name, median, runs, strings.Join(each, ", "))
+			b.ReportMetric(median, strings.ToLower(mode.name)+"-median-s")
+			b.ReportMetric(sorted[len(sorted)-1].Seconds(), strings.ToLower(mode.name)+"-max-s")
 		}
-		sorted := slices.Clone(took)
-		sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-		median := sorted[len(sorted)/2].Seconds()
-		each := make([]string, len(took))
-		for i, d := range took {
-			each[i] = fmt.Sprintf("%.2f", d.Seconds())
-		}
-		fmt.Printf("\nFailover, leader SIGKILL → first 2xx through the forwarder (probe every %s), %d sessions to rebuild, %d cores:\n"+
-			"median %.2f s; each: %s s\n", spawnertest.ProbePeriod, sessions, numCPU(), median, strings.Join(each, ", "))
-		b.ReportMetric(median, "failover-median-s")
-		b.ReportMetric(sorted[len(sorted)-1].Seconds(), "failover-max-s")
 	}
+}
+
+// failovers stops the leader of pair runs times and measures each time
+// until the first request answered 2xx through hub; the stopped replica is
+// started again as the standby of the next run.
+func failovers(b *testing.B, pair [2]*spawnertest.Service, hub *spawnertest.Service, runs, sessions int, stop func(*spawnertest.Service)) []time.Duration {
+	var took []time.Duration
+	for run := range runs {
+		leader, standby := leaderOf(b, pair)
+		// The standby has seen the Lease renewed for a while, as in a
+		// cluster where it has run for longer than a Lease.
+		time.Sleep(2 * time.Second)
+		start := time.Now()
+		stop(leader)
+		for {
+			status, body, err := hub.DoErr("GET", "/api/v1/sessions", nil)
+			if err == nil && status == http.StatusOK {
+				var got []session.Session
+				if json.Unmarshal(body, &got) != nil || len(got) != sessions {
+					b.Fatalf("run %d: the new leader reports %d sessions, want %d: %s", run, len(got), sessions, body)
+				}
+				break
+			}
+			if time.Since(start) > time.Minute {
+				b.Fatalf("run %d: no answer a minute after the stop: %d %v", run, status, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		took = append(took, time.Since(start))
+		if !standby.Ready() {
+			b.Fatalf("run %d: answered, but not by the standby", run)
+		}
+		leader.Restart(b) // back as the standby of the next run
+	}
+	return took
 }
