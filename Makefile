@@ -128,7 +128,7 @@ bench-chaos: ## 300 users through a real JupyterHub while the service is SIGKILL
 		$(GO) test ./test/benchhub/ -run TestHubChaos -v -count=1 -timeout 30m
 
 .PHONY: bench-failover
-bench-failover: ## Two replicas with leader election: leader SIGKILL → first 2xx through a readiness-routed forwarder, 5 runs, median and each (issue 17)
+bench-failover: ## Two replicas with leader election: leader SIGKILL, then SIGTERM → first 2xx through a readiness-routed forwarder, median of 5 and each (issue 17)
 	KUBEDESK_FAILOVER_RUNS=$${KUBEDESK_FAILOVER_RUNS:-5} $(GO) test ./spawner/ -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 1x -count=1 -timeout 20m
 
 .PHONY: bench-hub-env
