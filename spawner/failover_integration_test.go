@@ -294,3 +294,59 @@ func failovers(b *testing.B, pair [2]*spawnertest.Service, hub *spawnertest.Serv
 	}
 	return took
 }
+
+// TestLeaderThatLosesItsLeaseExits takes the Lease away from the leader
+// (another holder renews it, as a replica on the far side of a network
+// split would) and checks that the leader stops acting and exits with an
+// error, so that Kubernetes starts it again as a standby, that the standby
+// does not take a Lease someone else keeps renewing, and that it takes over
+// once nobody does.
+func TestLeaderThatLosesItsLeaseExits(t *testing.T) {
+	t.Parallel()
+	c, ns, pair, hub := replicas(t)
+	leader, standby := leaderOf(t, pair)
+	ctx := context.Background()
+	leases := c.Client.CoordinationV1().Leases(ns)
+
+	stop := make(chan struct{})
+	intruding := make(chan struct{})
+	go func() {
+		defer close(intruding)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			lease, err := leases.Get(ctx, "kubedesk-spawner", metav1.GetOptions{})
+			if err != nil {
+				continue
+			}
+			intruder, now, secs := "intruder", metav1.NewMicroTime(time.Now()), int32(4)
+			lease.Spec.HolderIdentity, lease.Spec.RenewTime, lease.Spec.LeaseDurationSeconds = &intruder, &now, &secs
+			_, _ = leases.Update(ctx, lease, metav1.UpdateOptions{}) // a conflict: again next round
+		}
+	}()
+
+	select {
+	case <-leader.Exited():
+	case <-time.After(time.Minute):
+		close(stop)
+		t.Fatal("the leader still runs a minute after it lost its Lease")
+	}
+	assert.NotEqual(t, 0, leader.ExitCode(), "an error exit: Kubernetes starts it again")
+	assert.Contains(t, leader.Log(), "lost the leader Lease")
+	// The Lease is renewed by another: the standby must not act.
+	for range 20 {
+		assert.False(t, standby.Ready(), "the standby acts while another holds the Lease")
+		time.Sleep(250 * time.Millisecond)
+	}
+	close(stop)
+	<-intruding
+
+	newLeader, _ := leaderOf(t, pair)
+	assert.Same(t, standby, newLeader)
+	status, body, err := askAgain(ctx, hub, "GET", "/api/v1/sessions", nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, status, string(body))
+}

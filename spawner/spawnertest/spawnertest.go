@@ -303,6 +303,16 @@ func (s *Service) Terminate(tb testing.TB) { s.stopProcess(syscall.SIGTERM) }
 // it is ready.
 func (s *Service) Restart(tb testing.TB) { tb.Helper(); s.launch(tb) }
 
+// Exited is closed when the service process has ended by itself or been
+// stopped; ExitCode then is its exit status.
+func (s *Service) Exited() <-chan struct{} { return s.exited }
+
+// ExitCode is the ended process's exit status (-1 for a signal).
+func (s *Service) ExitCode() int { return s.cmd.ProcessState.ExitCode() }
+
+// Log is the service's log so far, all of its runs.
+func (s *Service) Log() string { data, _ := os.ReadFile(s.logPath); return string(data) }
+
 // Pid is the service process's id, for measuring it.
 func (s *Service) Pid() int { return s.cmd.Process.Pid }
 
