@@ -200,13 +200,15 @@ STANDING_BY = (
     503,
     {
         "code": "standby",
-        "message": "This replica of the spawner service is standing by; the leader answers. Try again.",
+        "message": (
+            "This replica of the spawner service is standing by; the leader answers. Try again."
+        ),
     },
 )
 
 
 async def test_create_is_sent_again_during_a_failover(service, make_spawner):
-    """A standby replica's 503 (issue 17), then the new leader rebuilding: asked again, one spawn."""
+    """A standby's 503 (issue 17), then the new leader rebuilding: asked again, one spawn."""
     service.create_answers += [STANDING_BY, RESTARTING]
     spawner = make_spawner()
     assert await asyncio.wait_for(spawner.start(), TIMEOUT) == service.ready_url
