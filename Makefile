@@ -127,6 +127,10 @@ bench-chaos: ## 300 users through a real JupyterHub while the service is SIGKILL
 	KUBEDESK_CHAOS_N=300 KUBEDESK_CHAOS_KILLS=5 KUBEDESK_CHAOS_APISERVER_RESTARTS=1 KUBEDESK_CHAOS_BASELINE=1 \
 		$(GO) test ./test/benchhub/ -run TestHubChaos -v -count=1 -timeout 30m
 
+.PHONY: bench-failover
+bench-failover: ## Two replicas with leader election: leader SIGKILL, then SIGTERM → first 2xx through a readiness-routed forwarder, median of 5 and each (issue 17)
+	KUBEDESK_FAILOVER_RUNS=$${KUBEDESK_FAILOVER_RUNS:-5} $(GO) test ./spawner/ -run '^$$' -bench '^BenchmarkFailover$$' -benchtime 1x -count=1 -timeout 20m
+
 .PHONY: bench-hub-env
 bench-hub-env: ## Install the hub benchmark's Python environments (.cache/venv-bench-jh5, -jh6) and the proxy
 	hack/bench-env.sh

@@ -315,6 +315,63 @@ func TestRenderRefusesStreamsAtConnectionCap(t *testing.T) {
 	assert.Contains(t, err.Error(), "spawner.config.maxProgressStreams (64) must be below spawner.config.maxConnections (64)")
 }
 
+// By default two replicas compete for a Lease: each is told the Lease and
+// its own pod name, the scheduler is asked to keep them apart, a rollout
+// replaces them at once (only the leader is ever ready, so a rollout that
+// waited for readiness would never end), and the Role already grants what
+// the Lease needs. One replica without election runs as it always has.
+func TestReplicasWithLeaderElection(t *testing.T) {
+	t.Parallel()
+	m := parse(t, mustRender(t, goldenNamespace, nil))
+	dep := decode[appsv1.Deployment](t, m.one(t, "Deployment"))
+	assert.Equal(t, int32(2), *dep.Spec.Replicas)
+	assert.Equal(t, appsv1.RollingUpdateDeploymentStrategyType, dep.Spec.Strategy.Type)
+	assert.Equal(t, "100%", dep.Spec.Strategy.RollingUpdate.MaxUnavailable.String())
+	c := dep.Spec.Template.Spec.Containers[0]
+	env := map[string]corev1.EnvVar{}
+	for _, e := range c.Env {
+		env[e.Name] = e
+	}
+	assert.Equal(t, "true", env["KUBEDESK_LEADER_ELECTION"].Value)
+	assert.Equal(t, "kubedesk-spawner", env["KUBEDESK_LEADER_ELECTION_LEASE"].Value)
+	require.NotNil(t, env["POD_NAME"].ValueFrom)
+	assert.Equal(t, "metadata.name", env["POD_NAME"].ValueFrom.FieldRef.FieldPath)
+	assert.Equal(t, "/readyz", c.ReadinessProbe.HTTPGet.Path)
+	anti := dep.Spec.Template.Spec.Affinity.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution
+	require.Len(t, anti, 1)
+	assert.Equal(t, "kubernetes.io/hostname", anti[0].PodAffinityTerm.TopologyKey)
+	assert.Equal(t, dep.Spec.Selector.MatchLabels, anti[0].PodAffinityTerm.LabelSelector.MatchLabels)
+	assert.Len(t, m.without("PodDisruptionBudget"), len(m), "no PodDisruptionBudget: it would forbid evicting the one ready pod, the leader")
+
+	role := decode[rbacv1.Role](t, m.one(t, "Role"))
+	var leaseVerbs []string
+	for _, r := range role.Rules {
+		if slices.Contains(r.APIGroups, "coordination.k8s.io") && slices.Contains(r.Resources, "leases") {
+			leaseVerbs = append(leaseVerbs, r.Verbs...)
+		}
+	}
+	assert.Subset(t, leaseVerbs, []string{"get", "create", "update"}, "the leader Lease")
+
+	// An operator's affinity wins over the chart's.
+	m = parse(t, mustRender(t, goldenNamespace, nil, "spawner.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=pool",
+		"spawner.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists"))
+	dep = decode[appsv1.Deployment](t, m.one(t, "Deployment"))
+	assert.Nil(t, dep.Spec.Template.Spec.Affinity.PodAntiAffinity)
+	assert.NotNil(t, dep.Spec.Template.Spec.Affinity.NodeAffinity)
+
+	m = parse(t, mustRender(t, goldenNamespace, nil, "spawner.replicas=1", "spawner.leaderElection=false"))
+	dep = decode[appsv1.Deployment](t, m.one(t, "Deployment"))
+	assert.Equal(t, int32(1), *dep.Spec.Replicas)
+	assert.Equal(t, appsv1.RecreateDeploymentStrategyType, dep.Spec.Strategy.Type)
+	assert.Nil(t, dep.Spec.Template.Spec.Affinity)
+	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+		assert.NotContains(t, []string{"KUBEDESK_LEADER_ELECTION", "POD_NAME"}, e.Name)
+	}
+
+	_, err := render(t, goldenNamespace, nil, "spawner.replicas=3", "spawner.leaderElection=false")
+	require.ErrorContains(t, err, "spawner.replicas is 3 but spawner.leaderElection is off")
+}
+
 func TestUserNamespacesNotSupportedYet(t *testing.T) {
 	t.Parallel()
 	_, err := render(t, goldenNamespace, nil, "userNamespaces.enabled=true")

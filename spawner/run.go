@@ -30,6 +30,7 @@ import (
 	"kubedesk.dev/kubedesk/spawner/internal/apps"
 	"kubedesk.dev/kubedesk/spawner/internal/config"
 	"kubedesk.dev/kubedesk/spawner/internal/httpguard"
+	"kubedesk.dev/kubedesk/spawner/internal/leader"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 	"kubedesk.dev/kubedesk/spawner/internal/profile"
@@ -133,6 +134,21 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	renewer := tokenrenew.New(client, cfg.Namespace, mgr, signer, cfg.SessionTokenTTL, log)
 
+	// With leader_election only the Lease's holder runs the managers; they
+	// rebuild everything from the cluster at start, so a failover is a
+	// restart from the hub's point of view (spawner/internal/leader).
+	elector := leader.New(leader.Config{
+		Election: cfg.LeaderElection, Client: client, Namespace: cfg.Namespace,
+		Lease: cfg.LeaderElectionLease, Identity: cfg.LeaderElectionID, Metrics: m, Logger: log,
+	})
+	lead := func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
+		g.Go(func() error { return mgr.Start(ctx) })
+		g.Go(func() error { return appMgr.Start(ctx) })
+		g.Go(func() error { return renewer.Start(ctx) })
+		return g.Wait()
+	}
+
 	apiHandler, err := api.New(api.Options{
 		Apps:         appMgr,
 		Tokens:       signer,
@@ -146,18 +162,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// The per-server stream limit keeps its default (16).
 		MaxProgressStreams: cfg.MaxProgressStreams,
 		Failures:           httpguard.NewFailures(cfg.AuthFailureBurst),
+		Standby:            elector.Standby,
 	})
 	if err != nil {
 		return err
 	}
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return mgr.Start(ctx) })
-	g.Go(func() error { return appMgr.Start(ctx) })
-	g.Go(func() error { return renewer.Start(ctx) })
+	g.Go(func() error { return elector.Run(ctx, lead) })
 	g.Go(func() error { return serve(ctx, log, "api", cfg.Listen, apiLimits(cfg), apiTLS, apiHandler) })
 	g.Go(func() error {
-		return serve(ctx, log, "ops", cfg.OpsListen, opsLimits, nil, opsHandler(cfg, mgr.Ready, warnings, reg))
+		ready := func() bool { return elector.Leading() && mgr.Ready() }
+		return serve(ctx, log, "ops", cfg.OpsListen, opsLimits, nil, opsHandler(cfg, ready, elector.Standby, warnings, reg))
 	})
 	log.Info("Spawner service starting", "namespace", cfg.Namespace, "listen", cfg.Listen, "ops_listen", cfg.OpsListen,
 		"tls", apiTLS != nil, "profiles", len(profiles.list))
@@ -169,8 +185,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // opsHandler is the ops server's handler: health, readiness and metrics,
 // plus Go's pprof endpoints under /debug/pprof/ when the pprof key is on
 // (off by default: profiles reveal internals and cost CPU while taken).
-func opsHandler(cfg config.Config, ready func() bool, warnings []string, reg *prometheus.Registry) http.Handler {
-	ops := api.NewOps(ready, warnings, reg)
+func opsHandler(cfg config.Config, ready, standby func() bool, warnings []string, reg *prometheus.Registry) http.Handler {
+	ops := api.NewOps(ready, standby, warnings, reg)
 	if !cfg.Pprof {
 		return ops
 	}

@@ -176,6 +176,12 @@ func FromManifests(manifests []byte, h Host) (*Service, error) {
 				env[e.Name] = h.Namespace
 				continue
 			}
+			// The pod's name names a replica in the leader Lease; without
+			// it the service takes hostname and pid, which keep two
+			// processes on one host apart.
+			if f := e.ValueFrom.FieldRef; f != nil && f.FieldPath == "metadata.name" {
+				continue
+			}
 			errs = append(errs, fmt.Errorf("%s: a value from the pod (%s) that the host run cannot give", e.Name, describe(e.ValueFrom)))
 			continue
 		}

@@ -55,6 +55,13 @@ type Options struct {
 	// session agents, and Service.CAFile is it for other clients (the
 	// hub's shim).
 	TLS bool
+	// LeaderElection runs the service as one replica of several
+	// (KUBEDESK_LEADER_ELECTION): Start and Restart then return once it
+	// leads and is ready, or stands by.
+	LeaderElection bool
+	// Peer makes this service another replica of Peer: the same hub token
+	// and session signing key, as the chart's replicas share its Secret.
+	Peer *Service
 }
 
 // DemoChart are the chart arguments of `make demo` (hack/demo.sh): the
@@ -133,9 +140,12 @@ func Start(tb testing.TB, opts Options) *Service {
 	tb.Helper()
 	dir := tb.TempDir()
 	token := randomToken()
+	sessionKey := []byte(randomToken())
+	if opts.Peer != nil {
+		token, sessionKey = opts.Peer.Token, opts.Peer.SessionKey
+	}
 	tokenFile := filepath.Join(dir, "hub-token")
 	must(tb, os.WriteFile(tokenFile, []byte(token+"\n"), 0o600))
-	sessionKey := []byte(randomToken())
 	keyFile := filepath.Join(dir, "session-key")
 	must(tb, os.WriteFile(keyFile, sessionKey, 0o600))
 	listen := freeAddr(tb)
@@ -185,6 +195,9 @@ func Start(tb testing.TB, opts Options) *Service {
 		s.env = append(s.env, "KUBEDESK_SESSION_SERVICE_URL="+s.URL)
 	}
 	s.env = append(s.env, tlsEnv...)
+	if opts.LeaderElection {
+		s.env = append(s.env, "KUBEDESK_LEADER_ELECTION=true")
+	}
 	s.env = append(s.env, opts.Env...)
 	s.launch(tb)
 	tb.Cleanup(func() {
@@ -231,12 +244,8 @@ func (s *Service) launch(tb testing.TB) {
 
 	deadline := time.Now().Add(startTimeout)
 	for {
-		resp, err := http.Get(s.OpsURL + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if ready, standby := s.readiness(); ready || (standby && s.opts.LeaderElection) {
+			return
 		}
 		select {
 		case <-s.exited:
@@ -248,6 +257,32 @@ func (s *Service) launch(tb testing.TB) {
 			tb.Fatalf("spawner service not ready after %s", startTimeout)
 		}
 	}
+}
+
+// readiness asks /readyz: ready (200), or standing by for another replica.
+func (s *Service) readiness() (ready, standby bool) {
+	resp, err := probeClient.Get(s.OpsURL + "/readyz")
+	if err != nil {
+		return false, false
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode == http.StatusOK, strings.Contains(string(body), "standing by")
+}
+
+// probeClient asks /readyz as a kubelet does: a short timeout.
+var probeClient = &http.Client{Timeout: time.Second}
+
+// Ready reports whether the service's /readyz is OK: with LeaderElection,
+// whether it leads and has rebuilt its sessions.
+func (s *Service) Ready() bool { ready, _ := s.readiness(); return ready }
+
+// Through is a view of s whose requests go to url instead (a Forwarder's,
+// in front of s and its replicas); it shares s's token and client.
+func (s *Service) Through(url string) *Service {
+	v := *s
+	v.URL = url
+	return &v
 }
 
 func (s *Service) stopProcess(sig syscall.Signal) {
@@ -268,6 +303,16 @@ func (s *Service) Terminate(tb testing.TB) { s.stopProcess(syscall.SIGTERM) }
 // it is ready.
 func (s *Service) Restart(tb testing.TB) { tb.Helper(); s.launch(tb) }
 
+// Exited is closed when the service process has ended by itself or been
+// stopped; ExitCode then is its exit status.
+func (s *Service) Exited() <-chan struct{} { return s.exited }
+
+// ExitCode is the ended process's exit status (-1 for a signal).
+func (s *Service) ExitCode() int { return s.cmd.ProcessState.ExitCode() }
+
+// Log is the service's log so far, all of its runs.
+func (s *Service) Log() string { data, _ := os.ReadFile(s.logPath); return string(data) }
+
 // Pid is the service process's id, for measuring it.
 func (s *Service) Pid() int { return s.cmd.Process.Pid }
 
@@ -283,14 +328,30 @@ func (s *Service) Do(tb testing.TB, method, path string, body any) (int, []byte)
 // DoAs is Do with another token: "" is the hub's, "-" none at all.
 func (s *Service) DoAs(tb testing.TB, token, method, path string, body any) (int, []byte) {
 	tb.Helper()
+	status, data, err := s.doAs(token, method, path, body)
+	must(tb, err)
+	return status, data
+}
+
+// DoErr is Do for callers outside a test's goroutine, and for those that
+// expect the connection to fail (a failover): errors are returned.
+func (s *Service) DoErr(method, path string, body any) (int, []byte, error) {
+	return s.doAs("", method, path, body)
+}
+
+func (s *Service) doAs(token, method, path string, body any) (int, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
-		must(tb, err)
+		if err != nil {
+			return 0, nil, err
+		}
 		r = bytes.NewReader(data)
 	}
 	req, err := http.NewRequest(method, s.URL+path, r)
-	must(tb, err)
+	if err != nil {
+		return 0, nil, err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	switch token {
 	case "":
@@ -300,11 +361,12 @@ func (s *Service) DoAs(tb testing.TB, token, method, path string, body any) (int
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := s.client.Do(req)
-	must(tb, err)
+	if err != nil {
+		return 0, nil, err
+	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
-	must(tb, err)
-	return resp.StatusCode, data
+	return resp.StatusCode, data, err
 }
 
 // Session GETs a server's status and fails the test unless it exists.

@@ -290,14 +290,17 @@ func serviceProfiles(pvc bool) string {
 
 // run is one hub (and service) in one namespace.
 type run struct {
-	t       *testing.T
-	c       *devcluster.Cluster
-	res     *Result
-	ns      string
-	svc     *spawnertest.Service
-	hub     *hubProc
-	ready   atomic.Int64
-	svcBase float64 // CPU of earlier service processes (kill scenario)
+	t   *testing.T
+	c   *devcluster.Cluster
+	res *Result
+	ns  string
+	svc *spawnertest.Service
+	// replicas, with KUBEDESK_CHAOS_REPLICAS: svc is then the view
+	// through their forwarder.
+	replicas []*spawnertest.Service
+	hub      *hubProc
+	ready    atomic.Int64
+	svcBase  float64 // CPU of earlier service processes (kill scenario)
 }
 
 func runScenario(t *testing.T, c *devcluster.Cluster, hv hubVersion, sp, scenario string, n int) {
@@ -389,6 +392,11 @@ type snapshot struct {
 func (r *run) svcPid() int {
 	if r.svc == nil {
 		return 0
+	}
+	for _, s := range r.replicas {
+		if s.Ready() {
+			return s.Pid() // the leader's
+		}
 	}
 	return r.svc.Pid()
 }

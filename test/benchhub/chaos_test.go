@@ -41,6 +41,10 @@ import (
 //	KUBEDESK_CHAOS_KILLS=3                SIGKILLs of the service
 //	KUBEDESK_CHAOS_APISERVER_RESTARTS=0   kills of kube-apiserver (shared cluster: opt in)
 //	KUBEDESK_CHAOS_BASELINE=0             1: first the same wave without chaos
+//	KUBEDESK_CHAOS_REPLICAS=1             2: two replicas with leader election behind
+//	                                      a readiness-routed forwarder (what the
+//	                                      chart's Service does); each kill is of the
+//	                                      leader, which comes back as the standby
 func TestHubChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a real JupyterHub on the dev cluster")
@@ -48,16 +52,17 @@ func TestHubChaos(t *testing.T) {
 	n := envInt(t, "KUBEDESK_CHAOS_N", 50)
 	kills := envInt(t, "KUBEDESK_CHAOS_KILLS", 3)
 	apiRestarts := envInt(t, "KUBEDESK_CHAOS_APISERVER_RESTARTS", 0)
+	replicas := envInt(t, "KUBEDESK_CHAOS_REPLICAS", 1)
 	c := devcluster.Start(t)
 	hv := devHub(t)
 	stopResponder := startResponder(t, hv.Version)
 	t.Cleanup(stopResponder)
 
 	if os.Getenv("KUBEDESK_CHAOS_BASELINE") == "1" {
-		t.Run("baseline", func(t *testing.T) { chaosWave(t, c, hv, n, 0, 0) })
+		t.Run("baseline", func(t *testing.T) { chaosWave(t, c, hv, n, 0, 0, replicas) })
 	}
-	t.Run(fmt.Sprintf("kills=%d,apiserver=%d", kills, apiRestarts), func(t *testing.T) {
-		chaosWave(t, c, hv, n, kills, apiRestarts)
+	t.Run(fmt.Sprintf("kills=%d,apiserver=%d,replicas=%d", kills, apiRestarts, replicas), func(t *testing.T) {
+		chaosWave(t, c, hv, n, kills, apiRestarts, replicas)
 	})
 }
 
@@ -72,13 +77,31 @@ func devHub(t *testing.T) hubVersion {
 	return hubVersion{Name: "jh" + strings.SplitN(string(out), ".", 2)[0], Venv: venv, Version: strings.TrimSpace(string(out))}
 }
 
-func chaosWave(t *testing.T, c *devcluster.Cluster, hv hubVersion, n, kills, apiRestarts int) {
-	res := &Result{Name: fmt.Sprintf("%s-chaos-kubedesk-N%d-K%d-A%d", hv.Name, n, kills, apiRestarts), Scenario: "chaos",
+func chaosWave(t *testing.T, c *devcluster.Cluster, hv hubVersion, n, kills, apiRestarts, replicas int) {
+	name := fmt.Sprintf("%s-chaos-kubedesk-N%d-K%d-A%d", hv.Name, n, kills, apiRestarts)
+	if replicas > 1 {
+		name += fmt.Sprintf("-R%d", replicas)
+	}
+	res := &Result{Name: name, Scenario: "chaos",
 		Hub: hv.Name, HubVersion: hv.Version, Spawner: spawnerKubedesk, N: n, Extra: map[string]any{}}
 	r := &run{t: t, c: c, res: res}
 	r.ns = namespace(t, c, "chaos")
-	r.svc = spawnertest.Start(t, spawnertest.Options{Kubeconfig: c.Kubeconfig, Namespace: r.ns,
-		Profiles: serviceProfiles(false), Env: []string{"KUBEDESK_LOG_LEVEL=info", "KUBEDESK_SPAWN_TIMEOUT=9m"}})
+	opts := spawnertest.Options{Kubeconfig: c.Kubeconfig, Namespace: r.ns,
+		Profiles: serviceProfiles(false), Env: []string{"KUBEDESK_LOG_LEVEL=info", "KUBEDESK_SPAWN_TIMEOUT=9m"}}
+	if replicas > 1 {
+		// The hub reaches the replicas as through the chart's Service:
+		// only the ready one, the leader.
+		opts.LeaderElection = true
+		first := spawnertest.Start(t, opts)
+		opts.Peer = first
+		r.replicas = []*spawnertest.Service{first}
+		for range replicas - 1 {
+			r.replicas = append(r.replicas, spawnertest.Start(t, opts))
+		}
+		r.svc = first.Through(spawnertest.StartForwarder(t, r.replicas...).URL)
+	} else {
+		r.svc = spawnertest.Start(t, opts)
+	}
 	r.hub = startHub(t, hubOptions{Hub: hv, Spawner: spawnerKubedesk, Namespace: r.ns, State: t.TempDir(),
 		Env: []string{"KUBEDESK_SERVICE_URL=" + r.svc.URL, "KUBEDESK_SERVICE_TOKEN=" + r.svc.Token,
 			// This checkout's shim, whichever checkout the venv was made from.
@@ -132,11 +155,35 @@ func (r *run) chaos(kills, apiRestarts int) {
 			continue
 		}
 		t0 := time.Now()
+		if len(r.replicas) > 0 {
+			leader := r.leader()
+			leader.Kill(r.t)
+			time.Sleep(time.Duration(rand.IntN(1000)) * time.Millisecond)
+			leader.Restart(r.t) // back as a standby
+			r.t.Logf("%.1f s: leader SIGKILLed and back as a standby after %.1f s; %d ready", time.Since(start).Seconds(), time.Since(t0).Seconds(), r.ready.Load())
+			continue
+		}
 		r.svc.Kill(r.t)
 		time.Sleep(time.Duration(rand.IntN(1000)) * time.Millisecond)
 		r.svc.Restart(r.t)
 		r.t.Logf("%.1f s: service SIGKILLed, ready again after %.1f s; %d ready", time.Since(start).Seconds(), time.Since(t0).Seconds(), r.ready.Load())
 	}
+}
+
+// leader is the replica that leads, once one does (a kill right after the
+// last one waits for the standby to take over).
+func (r *run) leader() *spawnertest.Service {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		for _, s := range r.replicas {
+			if s.Ready() {
+				return s
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r.t.Fatal("no replica leads a minute after the last kill")
+	return nil
 }
 
 // checkPods: one pod per user, and the hub and the cluster agree, once the

@@ -17,12 +17,20 @@ import (
 // service but leave users without something (no app catalog, say); /readyz
 // adds them to its answer, one "warning: …" line each, so an operator who
 // checks readiness by hand sees them.
-func NewOps(ready func() bool, warnings []string, gatherer prometheus.Gatherer) http.Handler {
+//
+// standby (nil: never) reports a replica that stands by for the leader: it
+// is not ready, so that a Kubernetes Service routes only to the leader,
+// and /readyz says "standing by"; /healthz stays ok.
+func NewOps(ready, standby func() bool, warnings []string, gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if standby != nil && standby() {
+			http.Error(w, "standing by: another replica leads", http.StatusServiceUnavailable)
+			return
+		}
 		if !ready() {
 			http.Error(w, "loading sessions from the cluster", http.StatusServiceUnavailable)
 			return

@@ -88,6 +88,10 @@ type Options struct {
 	// each holds a connection and two goroutines for as long as a spawn.
 	MaxProgressStreams  int
 	MaxStreamsPerServer int
+	// Standby reports whether this replica stands by for another that
+	// leads (spawner/internal/leader): every route but the OpenAPI
+	// document then answers 503 with Retry-After. nil never stands by.
+	Standby func() bool
 }
 
 // Defaults of the stream limits. The total stays well under the API's
@@ -176,7 +180,7 @@ func New(opts Options) (http.Handler, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(escapedPath)
-	e.Use(middleware.Recover(), s.observe)
+	e.Use(middleware.Recover(), s.observe, s.standingBy)
 	e.GET(Prefix+"/openapi.yaml", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/yaml", OpenAPI)
 	})
@@ -312,6 +316,27 @@ func (s *server) rejected(c echo.Context, credential, peer, msg string, attrs ..
 	if s.opts.Failures.Fail(peer) {
 		s.opts.Logger.Warn("Source refused for a while after repeated failed authentication", "peer", peer,
 			"burst", s.opts.Failures.Burst, "refill", s.opts.Failures.Refill)
+	}
+}
+
+// StandbyCode is the error code a standby replica answers with.
+const StandbyCode = "standby"
+
+// StandbyMessage is the sentence of a standby replica's 503.
+const StandbyMessage = "This replica of the spawner service is standing by; the leader answers. Try again."
+
+// standingBy answers for a standby replica: 503 and Retry-After, which
+// the hub's shim retries, before authentication (a standby holds no
+// sessions to protect, and the answer says nothing but that it stands
+// by). A Kubernetes Service sends nobody here, since a standby is not
+// ready; a request arrives only in the moment of a failover.
+func (s *server) standingBy(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if s.opts.Standby == nil || !s.opts.Standby() || c.Path() == Prefix+"/openapi.yaml" {
+			return next(c)
+		}
+		c.Response().Header().Set("Retry-After", "1")
+		return fail(http.StatusServiceUnavailable, StandbyCode, StandbyMessage)
 	}
 }
 

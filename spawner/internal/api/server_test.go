@@ -445,7 +445,7 @@ func TestSessionCatalogIsWhatMenusShow(t *testing.T) {
 func TestOpsEndpoints(t *testing.T) {
 	t.Parallel()
 	ready := false
-	h := NewOps(func() bool { return ready }, nil, prometheus.NewRegistry())
+	h := NewOps(func() bool { return ready }, nil, nil, prometheus.NewRegistry())
 	for _, tc := range []struct {
 		path string
 		want int
@@ -465,7 +465,7 @@ func TestOpsEndpoints(t *testing.T) {
 // /readyz says what is missing.
 func TestReadyzNamesWarnings(t *testing.T) {
 	t.Parallel()
-	h := NewOps(func() bool { return true }, []string{"no app catalog"}, prometheus.NewRegistry())
+	h := NewOps(func() bool { return true }, nil, []string{"no app catalog"}, prometheus.NewRegistry())
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 	assert.Equal(t, 200, rec.Code)

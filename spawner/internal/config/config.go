@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Config is the spawner service's configuration.
@@ -49,6 +50,13 @@ type Config struct {
 	LogLevel             string        `mapstructure:"log_level"`
 	// Pprof serves Go's profiles under /debug/pprof/ on the ops listener.
 	Pprof bool `mapstructure:"pprof"`
+	// LeaderElection makes this process one of several replicas of which
+	// only the holder of the Lease LeaderElectionLease acts; the others
+	// stand by (spawner/internal/leader). LeaderElectionID names this
+	// process in the Lease: POD_NAME, else hostname and pid.
+	LeaderElection      bool   `mapstructure:"leader_election"`
+	LeaderElectionLease string `mapstructure:"leader_election_lease"`
+	LeaderElectionID    string `mapstructure:"leader_election_id"`
 }
 
 // defaults lists every key. A key must be here for a KUBEDESK_* variable to
@@ -88,6 +96,9 @@ func defaults() map[string]any {
 		"log_format":              "json",
 		"log_level":               "info",
 		"pprof":                   false,
+		"leader_election":         false,
+		"leader_election_lease":   "kubedesk-spawner",
+		"leader_election_id":      "",
 	}
 }
 
@@ -118,6 +129,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	if cfg.Namespace == "" {
 		cfg.Namespace = "default"
 	}
+	if cfg.LeaderElectionID == "" {
+		cfg.LeaderElectionID = identity(getenv)
+	}
 	if cfg.HubTokenFile != "" {
 		data, err := os.ReadFile(cfg.HubTokenFile)
 		if err != nil {
@@ -129,6 +143,20 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("config %s: %w", orEnv(path), err)
 	}
 	return cfg, nil
+}
+
+// identity names this process in the leader Lease: the pod's name (the
+// chart's downward API), else the hostname and pid, which tell apart two
+// processes on one machine (the tests run replicas so).
+func identity(getenv func(string) string) string {
+	if name := getenv("POD_NAME"); name != "" {
+		return name
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("%s_%d", host, os.Getpid())
 }
 
 func orEnv(path string) string {
@@ -198,6 +226,9 @@ func (c Config) Validate() error {
 	}
 	if c.KubeQPS <= 0 || c.KubeBurst <= 0 {
 		add("kube_qps and kube_burst: must be positive")
+	}
+	if c.LeaderElection && len(validation.IsDNS1123Subdomain(c.LeaderElectionLease)) > 0 {
+		add("leader_election_lease: %q is not a valid Lease name (lower case letters, digits, '-' and '.')", c.LeaderElectionLease)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		add("log_format: must be json or text, got %q", c.LogFormat)

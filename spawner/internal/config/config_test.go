@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"reflect"
+	"regexp"
 	"testing"
 	"time"
 
@@ -167,4 +168,28 @@ func TestTLS(t *testing.T) {
 			assert.Equal(t, "/tls/ca.crt", cfg.SessionServiceCAFile)
 		})
 	}
+}
+
+// A single process runs as it always has: no leader election unless asked
+// for; its identity is the pod's name when the chart gives one.
+func TestLeaderElection(t *testing.T) {
+	t.Setenv("KUBEDESK_HUB_TOKEN", "abcdefabcdefabcdef")
+	cfg, err := Load("", env(nil))
+	require.NoError(t, err)
+	assert.False(t, cfg.LeaderElection)
+	assert.Equal(t, "kubedesk-spawner", cfg.LeaderElectionLease)
+	host, _ := os.Hostname()
+	assert.Regexp(t, `^`+regexp.QuoteMeta(host)+`_\d+$`, cfg.LeaderElectionID, "hostname and pid without POD_NAME")
+
+	t.Setenv("KUBEDESK_LEADER_ELECTION", "true")
+	t.Setenv("KUBEDESK_LEADER_ELECTION_LEASE", "spawner-lock")
+	cfg, err = Load("", env(map[string]string{"POD_NAME": "kubedesk-spawner-7d9f-abcde"}))
+	require.NoError(t, err)
+	assert.True(t, cfg.LeaderElection)
+	assert.Equal(t, "spawner-lock", cfg.LeaderElectionLease)
+	assert.Equal(t, "kubedesk-spawner-7d9f-abcde", cfg.LeaderElectionID)
+
+	t.Setenv("KUBEDESK_LEADER_ELECTION_LEASE", "Not A Name")
+	_, err = Load("", env(nil))
+	require.ErrorContains(t, err, "leader_election_lease")
 }

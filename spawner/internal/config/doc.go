@@ -49,6 +49,13 @@
 //	log_level            "debug", "info", "warn" or "error"
 //	pprof                false; true serves Go's profiles under /debug/pprof/ on ops_listen
 //	                     (for a benchmark or an incident: they cost CPU while taken)
+//	leader_election      false; true for several replicas: only the holder of a Lease
+//	                     acts, the others answer 503 and are not ready (spawner/internal/leader)
+//	leader_election_lease
+//	                     name of that Lease in namespace ("kubedesk-spawner")
+//	leader_election_id
+//	                     this process's name in the Lease (default: POD_NAME, else
+//	                     hostname_pid)
 //
 // Pod settings and profiles live in their own files and are decoded strictly
 // by their packages, not by viper: viper folds keys to lower case, which would

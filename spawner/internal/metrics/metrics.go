@@ -32,6 +32,11 @@ type Spawner struct {
 	// means sessions can launch nothing (no catalog configured).
 	CatalogApps    prometheus.Gauge
 	CatalogSkipped prometheus.Gauge
+	// Leader is 1 while this process acts (it holds the leader Lease, or
+	// runs without leader election) and 0 while it stands by;
+	// LeaderAcquisitions counts the times it took the Lease.
+	Leader             prometheus.Gauge
+	LeaderAcquisitions prometheus.Counter
 }
 
 // spawnBuckets reach ten minutes: image pulls and node scale-ups put the p99
@@ -100,6 +105,14 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 			Namespace: namespace, Subsystem: "spawner", Name: "reconcile_rounds_total",
 			Help: "Times the service rebuilt its view of sessions from the cluster.",
 		}),
+		Leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "leader",
+			Help: "1 while this replica acts on sessions (it holds the leader Lease, or runs without leader election), 0 while it stands by.",
+		}),
+		LeaderAcquisitions: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "leader_acquisitions_total",
+			Help: "Times this replica took the leader Lease (at most once per process: one that loses it exits).",
+		}),
 	}
 	active := prometheus.NewDesc(prometheus.BuildFQName(namespace, "spawner", "sessions"),
 		"Sessions the service knows, by status (pending, running, stopping, failed).", []string{"status"}, nil)
@@ -107,7 +120,7 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 		"App pods, by status (starting, running, stopping, ended, failed).", []string{"status"}, nil)
 	reg.MustRegister(m.SpawnDuration, m.SpawnFailures, m.StopDuration, m.KubeRequests, m.HTTPRequests, m.ReconcileRounds, m.SpawnsResumed,
 		m.AppLaunches, m.AppStart,
-		m.NameConflicts, m.AuthFailures, m.CatalogApps, m.CatalogSkipped,
+		m.NameConflicts, m.AuthFailures, m.CatalogApps, m.CatalogSkipped, m.Leader, m.LeaderAcquisitions,
 		&funcCollector{desc: active, fn: sessions}, &funcCollector{desc: appPods, fn: apps})
 	return m
 }

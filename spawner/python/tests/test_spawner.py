@@ -196,6 +196,27 @@ async def test_create_is_sent_again_while_the_service_restarts(service, make_spa
     assert creates[0] == creates[1] == creates[2], "the very same request: one spawn to the service"
 
 
+STANDING_BY = (
+    503,
+    {
+        "code": "standby",
+        "message": (
+            "This replica of the spawner service is standing by; the leader answers. Try again."
+        ),
+    },
+)
+
+
+async def test_create_is_sent_again_during_a_failover(service, make_spawner):
+    """A standby's 503 (issue 17), then the new leader rebuilding: asked again, one spawn."""
+    service.create_answers += [STANDING_BY, RESTARTING]
+    spawner = make_spawner()
+    assert await asyncio.wait_for(spawner.start(), TIMEOUT) == service.ready_url
+    creates = [body for method, _, body in service.requests if method == "POST"]
+    assert len(creates) == 3
+    assert creates[0] == creates[1] == creates[2]
+
+
 async def test_create_is_sent_again_after_connection_refused(service, make_spawner, monkeypatch):
     """The service was down (SIGKILLed, not yet back) when the hub asked."""
     real = httpx.AsyncClient.request
