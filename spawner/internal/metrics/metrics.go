@@ -32,6 +32,13 @@ type Spawner struct {
 	// means sessions can launch nothing (no catalog configured).
 	CatalogApps    prometheus.Gauge
 	CatalogSkipped prometheus.Gauge
+	// VolumesDeleted counts home PVCs deleted because the hub deleted
+	// their server for good (Spawner.delete_forever).
+	VolumesDeleted prometheus.Counter
+	// Orphans counts the objects of sessions the hub no longer has, by
+	// kind (pod, secret, intent) and action (collected, would_collect in
+	// dry-run mode, failed).
+	Orphans *prometheus.CounterVec
 }
 
 // spawnBuckets reach ten minutes: image pulls and node scale-ups put the p99
@@ -100,6 +107,14 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 			Namespace: namespace, Subsystem: "spawner", Name: "reconcile_rounds_total",
 			Help: "Times the service rebuilt its view of sessions from the cluster.",
 		}),
+		VolumesDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "volumes_deleted_total",
+			Help: "Home volumes (PVCs) deleted because the hub deleted their server for good (a user deleted, a named server removed).",
+		}),
+		Orphans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "orphans_total",
+			Help: "Objects of sessions whose server the hub no longer has, by kind (pod, secret, intent) and action (collected; would_collect in dry-run mode; failed: the stop did not succeed and is tried again next round).",
+		}, []string{"kind", "action"}),
 	}
 	active := prometheus.NewDesc(prometheus.BuildFQName(namespace, "spawner", "sessions"),
 		"Sessions the service knows, by status (pending, running, stopping, failed).", []string{"status"}, nil)
@@ -107,7 +122,7 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 		"App pods, by status (starting, running, stopping, ended, failed).", []string{"status"}, nil)
 	reg.MustRegister(m.SpawnDuration, m.SpawnFailures, m.StopDuration, m.KubeRequests, m.HTTPRequests, m.ReconcileRounds, m.SpawnsResumed,
 		m.AppLaunches, m.AppStart,
-		m.NameConflicts, m.AuthFailures, m.CatalogApps, m.CatalogSkipped,
+		m.NameConflicts, m.AuthFailures, m.CatalogApps, m.CatalogSkipped, m.VolumesDeleted, m.Orphans,
 		&funcCollector{desc: active, fn: sessions}, &funcCollector{desc: appPods, fn: apps})
 	return m
 }
