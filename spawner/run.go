@@ -132,6 +132,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}, cat, sessionsForApps{mgr}, m, log)
 
 	renewer := tokenrenew.New(client, cfg.Namespace, mgr, signer, cfg.SessionTokenTTL, log)
+	collector := orphanCollector(cfg, mgr, m, log)
 
 	apiHandler, err := api.New(api.Options{
 		Apps:         appMgr,
@@ -155,6 +156,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	g.Go(func() error { return mgr.Start(ctx) })
 	g.Go(func() error { return appMgr.Start(ctx) })
 	g.Go(func() error { return renewer.Start(ctx) })
+	if collector != nil {
+		g.Go(func() error { return collector.Start(ctx) })
+	}
 	g.Go(func() error { return serve(ctx, log, "api", cfg.Listen, apiLimits(cfg), apiTLS, apiHandler) })
 	g.Go(func() error {
 		return serve(ctx, log, "ops", cfg.OpsListen, opsLimits, nil, opsHandler(cfg, mgr.Ready, warnings, reg))

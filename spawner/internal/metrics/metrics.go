@@ -36,7 +36,7 @@ type Spawner struct {
 	// their server for good (Spawner.delete_forever).
 	VolumesDeleted prometheus.Counter
 	// Orphans counts the objects of sessions the hub no longer has, by
-	// kind (pod, secret, intent) and action (collected, would_collect in
+	// kind (pod, secret) and action (collected, would_collect in
 	// dry-run mode, failed).
 	Orphans *prometheus.CounterVec
 }
@@ -113,7 +113,7 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 		}),
 		Orphans: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: "spawner", Name: "orphans_total",
-			Help: "Objects of sessions whose server the hub no longer has, by kind (pod, secret, intent) and action (collected; would_collect in dry-run mode; failed: the stop did not succeed and is tried again next round).",
+			Help: "Objects of sessions whose server the hub no longer has, by kind (pod; secret, its hub environment) and action (collected; would_collect in dry-run mode; failed: the stop did not succeed and is tried again next round).",
 		}, []string{"kind", "action"}),
 	}
 	active := prometheus.NewDesc(prometheus.BuildFQName(namespace, "spawner", "sessions"),
