@@ -525,9 +525,10 @@ class KubedeskSpawner(Spawner):
 
         JupyterHub calls it, after the server is stopped, once per server of a
         user it deletes (the default server included) and for a named server
-        removed with remove=true. A failure raises, so the hub's admin sees
-        that the volume is still there (the hub then keeps the user, and the
-        deletion can be tried again).
+        removed with remove=true. A failure raises: the hub logs it ("Error
+        cleaning up persistent resources") and deletes the user or server
+        all the same, so the volume is left for the operator to remove, and
+        the service's log says why.
         """
         if not self.delete_volumes:
             self.log.info(
