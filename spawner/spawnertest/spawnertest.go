@@ -398,6 +398,14 @@ func (s *Service) Metrics(tb testing.TB) string {
 	return string(data)
 }
 
+// Log returns what the service has logged so far (text format).
+func (s *Service) Log(tb testing.TB) string {
+	tb.Helper()
+	data, err := os.ReadFile(s.logPath)
+	must(tb, err)
+	return string(data)
+}
+
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
