@@ -68,12 +68,6 @@ func (h *fakeHub) set(user, server, pending string) {
 	h.servers[user][server] = pending
 }
 
-func (h *fakeHub) deleteUser(user string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.servers, user)
-}
-
 func (h *fakeHub) model(name string) map[string]any {
 	m := map[string]any{"kind": "user", "name": name}
 	if !h.noServers {

@@ -79,7 +79,8 @@ func TestDeleteVolumesOfARunningServerIsRefused(t *testing.T) {
 	key := Key{User: "alice"}
 	waitForStatus(t, mgr, key, StatusRunning)
 
-	requireRefusal(t, mgr.DeleteVolumes(context.Background(), key), CodeRunning)
+	e := requireRefusal(t, mgr.DeleteVolumes(context.Background(), key), CodeRunning)
+	assert.Contains(t, e.Message, "stop it before deleting its home volume")
 	assert.True(t, claimExists(t, client, names.PVC))
 
 	require.NoError(t, mgr.Stop(context.Background(), key))
