@@ -28,7 +28,7 @@
 // server.
 //
 // TestHubDeletingServersDeletesTheirHomes and TestOrphansAreCollected are
-// cleanup through a real JupyterHub (.cache/venv) with the kubedesk shim, on
+// cleanup through real JupyterHubs (4, 5 and 6) with the kubedesk shim, on
 // kwok's pods: removing a named server deletes its home PVC and no other,
 // deleting the user deletes the rest (delete_forever), a stop keeps them;
 // the service's orphan collection, with the hub service and role of the

@@ -94,12 +94,12 @@ func newHubPorts(t *testing.T) hubPorts {
 
 func (p hubPorts) api() string { return fmt.Sprintf("http://127.0.0.1:%d/hub/api", p.hub) }
 
-// startKubedeskHub runs .cache/venv's JupyterHub with this checkout's shim
-// against svc, and stops it when the test ends.
-func startKubedeskHub(t *testing.T, svc *spawnertest.Service, ports hubPorts, orphansToken string) *cleanupHub {
+// startKubedeskHub runs the JupyterHub of venv (under .cache/) with this
+// checkout's shim against svc, and stops it when the test ends.
+func startKubedeskHub(t *testing.T, venv string, svc *spawnertest.Service, ports hubPorts, orphansToken string) *cleanupHub {
 	t.Helper()
 	root := repoRoot(t)
-	jupyterhub := filepath.Join(root, ".cache", "venv", "bin", "jupyterhub")
+	jupyterhub := filepath.Join(root, ".cache", venv, "bin", "jupyterhub")
 	chp := filepath.Join(root, ".cache", "node", "node_modules", ".bin")
 	for _, need := range []string{jupyterhub, filepath.Join(chp, "configurable-http-proxy")} {
 		_, err := os.Stat(need)
@@ -242,14 +242,24 @@ func metricValue(text, series string) float64 {
 }
 
 // TestHubDeletingServersDeletesTheirHomes is delete_forever through a real
-// JupyterHub: removing a named server deletes its home and no other;
-// deleting the user deletes the rest. Stopping deletes none.
+// JupyterHub, each supported major version: removing a named server
+// deletes its home and no other; deleting the user deletes the rest.
+// Stopping deletes none.
 func TestHubDeletingServersDeletesTheirHomes(t *testing.T) {
 	c := devcluster.Start(t)
 	devcluster.StartResponder(t)
+	for _, venv := range []string{"venv-jh4", "venv", "venv-jh6"} {
+		t.Run(venv, func(t *testing.T) {
+			t.Parallel()
+			testHubDeletingServers(t, c, venv)
+		})
+	}
+}
+
+func testHubDeletingServers(t *testing.T, c *devcluster.Cluster, venv string) {
 	ns := c.Namespace(t)
 	svc := spawnertest.Start(t, spawnertest.Options{Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: profiles})
-	hub := startKubedeskHub(t, svc, newHubPorts(t), randomHex(t, 16))
+	hub := startKubedeskHub(t, venv, svc, newHubPorts(t), randomHex(t, 16))
 	admin, ctx := hub.Admin, t.Context()
 
 	admin.createUser(t, "alice")
@@ -286,14 +296,23 @@ func TestHubDeletingServersDeletesTheirHomes(t *testing.T) {
 }
 
 // TestOrphansAreCollected runs the service's orphan collection against a
-// real JupyterHub: a session the hub has is kept, one whose server the hub
-// does not have (its user unknown to the hub, or a user without that
-// server) is stopped once older than the grace period, its Secret with it,
-// its home kept; in dry-run mode, another service keeps its orphan and
-// counts it.
+// real JupyterHub, each supported major version: a session the hub has is
+// kept, one whose server the hub does not have (its user unknown to the
+// hub, or a user without that server) is stopped once older than the grace
+// period, its Secret with it, its home kept; in dry-run mode, another
+// service keeps its orphan and counts it.
 func TestOrphansAreCollected(t *testing.T) {
 	c := devcluster.Start(t)
 	devcluster.StartResponder(t)
+	for _, venv := range []string{"venv-jh4", "venv", "venv-jh6"} {
+		t.Run(venv, func(t *testing.T) {
+			t.Parallel()
+			testOrphansAreCollected(t, c, venv)
+		})
+	}
+}
+
+func testOrphansAreCollected(t *testing.T, c *devcluster.Cluster, venv string) {
 	ns := c.Namespace(t)
 	ports, orphansToken := newHubPorts(t), randomHex(t, 16)
 	orphanEnv := []string{
@@ -303,7 +322,7 @@ func TestOrphansAreCollected(t *testing.T) {
 		"KUBEDESK_ORPHAN_GRACE_PERIOD=" + orphanGrace.String(),
 	}
 	svc := spawnertest.Start(t, spawnertest.Options{Kubeconfig: c.Kubeconfig, Namespace: ns, Profiles: profiles, Env: orphanEnv})
-	hub := startKubedeskHub(t, svc, ports, orphansToken)
+	hub := startKubedeskHub(t, venv, svc, ports, orphansToken)
 	admin, ctx := hub.Admin, t.Context()
 
 	// alice's server is the hub's; bob is a user of the hub without a
