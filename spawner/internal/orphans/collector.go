@@ -70,6 +70,9 @@ type Collector struct {
 	// reported holds the orphans a dry run has counted, so that one is
 	// counted once for as long as it stays an orphan.
 	reported map[session.Key]bool
+	// firstSeen is when a candidate without a recorded start was first
+	// seen missing from the hub: its age for the grace period.
+	firstSeen map[session.Key]time.Time
 }
 
 // New builds a Collector; nothing runs until Start or Collect.
@@ -80,7 +83,8 @@ func New(hub Hub, sessions Sessions, cfg Config, m *metrics.Spawner, log *slog.L
 	if cfg.StopTimeout == 0 {
 		cfg.StopTimeout = time.Minute
 	}
-	return &Collector{hub: hub, sessions: sessions, cfg: cfg, metrics: m, log: log, reported: map[session.Key]bool{}}
+	return &Collector{hub: hub, sessions: sessions, cfg: cfg, metrics: m, log: log,
+		reported: map[session.Key]bool{}, firstSeen: map[session.Key]time.Time{}}
 }
 
 // Start waits until the sessions are ready, runs a round, then one every
@@ -157,14 +161,15 @@ func (c *Collector) Collect(ctx context.Context) (Round, error) {
 	}
 
 	now := c.cfg.Now()
-	still := map[session.Key]bool{}
+	still, missing := map[session.Key]bool{}, map[session.Key]bool{}
 	for _, s := range sessions {
 		key := session.Key{User: s.User, Server: s.Server}
 		if active[key] || s.Status == session.StatusStopping || s.Status == session.StatusStopped {
 			continue
 		}
 		round.Candidates++
-		if s.StartedAt != nil && now.Sub(*s.StartedAt) < c.cfg.Grace {
+		missing[key] = true
+		if now.Sub(c.since(key, s, now)) < c.cfg.Grace {
 			continue
 		}
 		known, err := c.hubHas(ctx, key)
@@ -185,8 +190,29 @@ func (c *Collector) Collect(ctx context.Context) (Round, error) {
 			delete(c.reported, key)
 		}
 	}
+	for key := range c.firstSeen {
+		if !missing[key] {
+			delete(c.firstSeen, key)
+		}
+	}
 	c.mu.Unlock()
 	return round, nil
+}
+
+// since is when a candidate's age for the grace period starts: its start as
+// the service recorded it, else when the collector first saw it missing.
+func (c *Collector) since(key session.Key, s session.Session, now time.Time) time.Time {
+	if s.StartedAt != nil {
+		return *s.StartedAt
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.firstSeen[key]
+	if !ok {
+		t = now
+		c.firstSeen[key] = t
+	}
+	return t
 }
 
 // hubHas asks the hub about one server: whether its user exists and lists

@@ -265,6 +265,24 @@ func TestCollectWaitsForTheGracePeriod(t *testing.T) {
 	assert.Equal(t, 1.0, orphans(m, "pod", ActionCollected))
 }
 
+// A session without a recorded start gets its grace from the round that
+// first found it missing.
+func TestCollectGivesUnknownAgesTheGraceFromFirstSight(t *testing.T) {
+	t.Parallel()
+	_, client := newFakeHub(t)
+	s := sess("bob", "", session.StatusRunning, time.Hour)
+	s.StartedAt = nil
+	sessions := &fakeSessions{list: []session.Session{s}}
+	c, _, _ := newCollector(client, sessions, false)
+	_, err := c.Collect(context.Background())
+	require.NoError(t, err)
+	assert.Empty(t, sessions.stops(), "first seen now")
+	c.cfg.Now = func() time.Time { return now.Add(5 * time.Minute) }
+	_, err = c.Collect(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, []session.Key{{User: "bob"}}, sessions.stops())
+}
+
 // A user the list missed (a page shifted by a deletion) but the hub still
 // has is kept: every orphan is confirmed for its user alone.
 func TestCollectConfirmsEachOrphanWithTheHub(t *testing.T) {

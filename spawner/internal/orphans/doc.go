@@ -17,8 +17,9 @@
 // candidate, and becomes an orphan only when:
 //
 //   - it is older than the grace period (Config.Grace, from its start as
-//     the service recorded it): a spawn's pod that just appeared is left
-//     alone whatever the hub's answer was;
+//     the service recorded it, else from the round that first found it
+//     missing): a spawn's pod that just appeared is left alone whatever the
+//     hub's answer was;
 //   - the hub confirms it for that one user (GET /hub/api/users/{name}): the
 //     user is gone (404), or has no such server. Pages of the list are
 //     separate requests, and a user deleted meanwhile shifts the next page,
