@@ -9,9 +9,12 @@
 //
 // A round (Collector.Collect) first copies the service's sessions, then asks
 // the hub for its users with an active server (GET /hub/api/users?state=active,
-// every page). JupyterHub counts a server as active from the moment a spawn
-// is requested (pending "spawn") until its stop is done, so a session the
-// hub has is listed whatever it is doing; and since the sessions were copied
+// every page). JupyterHub records a server (and lists it as active, pending
+// "spawn") before it calls Spawner.start(), which is when the shim asks the
+// service, and until its stop is done, so a session the hub has is listed
+// whatever it is doing (JupyterHub's users API filters state=active on that
+// record, and user models list every server that is pending or ready);
+// and since the sessions were copied
 // before the hub was asked, a session the service knew of then was already
 // known to the hub when it answered. A session the hub does not list is a
 // candidate, and becomes an orphan only when:
