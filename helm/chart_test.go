@@ -53,8 +53,9 @@ const (
 
 	// Fixed secrets for renders that must not change between runs; without
 	// them the chart generates new ones on every `helm template`.
-	goldenHubToken   = "golden-hub-token-0123456789abcdef"
-	goldenSessionKey = "golden-session-signing-key-0123456789abcdef"
+	goldenHubToken    = "golden-hub-token-0123456789abcdef"
+	goldenSessionKey  = "golden-session-signing-key-0123456789abcdef"
+	goldenHubAPIToken = "golden-hub-api-token-0123456789abcdef"
 
 	// Named bounds for waits on the cluster and the service.
 	waitReady = 90 * time.Second
@@ -243,7 +244,8 @@ func TestGolden(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			got := mustRender(t, goldenNamespace, tc.values,
-				"spawner.auth.hubToken="+goldenHubToken, "spawner.auth.sessionSigningKey="+goldenSessionKey)
+				"spawner.auth.hubToken="+goldenHubToken, "spawner.auth.sessionSigningKey="+goldenSessionKey,
+				"spawner.auth.hubAPIToken="+goldenHubAPIToken)
 			path := filepath.Join("testdata", tc.name+".golden")
 			if *update {
 				require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
@@ -382,10 +384,12 @@ func TestUserNamespacesNotSupportedYet(t *testing.T) {
 func TestGeneratedSecretsAreStrongAndDistinct(t *testing.T) {
 	t.Parallel()
 	secret := decode[corev1.Secret](t, parse(t, mustRender(t, goldenNamespace, nil)).one(t, "Secret"))
-	token, key := secret.Data["hub-token"], secret.Data["session-signing-key"]
+	token, key, hubAPI := secret.Data["hub-token"], secret.Data["session-signing-key"], secret.Data["hub-api-token"]
 	assert.Len(t, token, 48)
 	assert.Len(t, key, 48)
+	assert.Len(t, hubAPI, 48)
 	assert.NotEqual(t, token, key)
+	assert.NotEqual(t, token, hubAPI, "the hub's token for the service and the service's for the hub are two")
 	assert.Equal(t, "keep", secret.Annotations["helm.sh/resource-policy"])
 }
 
@@ -628,7 +632,12 @@ func TestZ2JHExample(t *testing.T) {
 					ServiceURL string `json:"service_url"`
 				} `json:"KubedeskSpawner"`
 			} `json:"config"`
-			ExtraEnv map[string]corev1.EnvVar `json:"extraEnv"`
+			ExtraEnv  map[string]corev1.EnvVar `json:"extraEnv"`
+			LoadRoles map[string]struct {
+				Scopes   []string `json:"scopes"`
+				Services []string `json:"services"`
+			} `json:"loadRoles"`
+			ExtraConfig map[string]string `json:"extraConfig"`
 		} `json:"hub"`
 		Singleuser struct {
 			CloudMetadata struct {
@@ -656,6 +665,30 @@ func TestZ2JHExample(t *testing.T) {
 	require.NotNil(t, ref.SecretKeyRef)
 	assert.Equal(t, secret.Name, ref.SecretKeyRef.Name)
 	assert.Contains(t, secret.Data, ref.SecretKeyRef.Key)
+	// Orphan collection: the hub registers the token of the chart's
+	// Secret as a service whose role has exactly the two scopes, and the
+	// service asks the hub's Service with it, from a pod the hub's
+	// NetworkPolicy admits.
+	orphansRef := z2jh.Hub.ExtraEnv["KUBEDESK_HUB_API_TOKEN"].ValueFrom
+	require.NotNil(t, orphansRef, "hub.extraEnv.KUBEDESK_HUB_API_TOKEN.valueFrom")
+	require.NotNil(t, orphansRef.SecretKeyRef)
+	assert.Equal(t, secret.Name, orphansRef.SecretKeyRef.Name)
+	assert.Equal(t, "hub-api-token", orphansRef.SecretKeyRef.Key)
+	assert.Contains(t, secret.Data, "hub-api-token")
+	role := z2jh.Hub.LoadRoles["kubedesk-orphans"]
+	assert.ElementsMatch(t, []string{"list:users", "read:servers"}, role.Scopes)
+	require.Len(t, role.Services, 1)
+	assert.Contains(t, z2jh.Hub.ExtraConfig["kubedesk-orphans"], `"name": "`+role.Services[0]+`"`)
+	assert.Contains(t, z2jh.Hub.ExtraConfig["kubedesk-orphans"], `os.environ["KUBEDESK_HUB_API_TOKEN"]`)
+	deploy := decode[appsv1.Deployment](t, m.one(t, "Deployment"))
+	env := map[string]string{}
+	for _, e := range deploy.Spec.Template.Spec.Containers[0].Env {
+		env[e.Name] = e.Value
+	}
+	assert.Equal(t, "http://hub:8081/hub/api", env["KUBEDESK_HUB_API_URL"])
+	assert.Equal(t, "/etc/kubedesk/secret/hub-api-token", env["KUBEDESK_HUB_API_TOKEN_FILE"])
+	assert.Equal(t, "true", deploy.Spec.Template.Labels["hub.jupyter.org/network-access-hub"])
+
 	require.NotNil(t, z2jh.Singleuser.CloudMetadata.BlockWithIptables)
 	assert.False(t, *z2jh.Singleuser.CloudMetadata.BlockWithIptables, "no privileged init container")
 	assert.Empty(t, z2jh.Singleuser.ProfileList, "profiles live in kubedesk's values")
@@ -907,7 +940,7 @@ func TestSecretChecksumIsKeyed(t *testing.T) {
 	assert.Equal(t, "generated", checksum(), "generated values never change: nothing to roll, nothing to hash")
 
 	got := checksum("spawner.auth.hubToken="+token, "spawner.auth.sessionSigningKey="+key)
-	values := `{"hubToken":"` + token + `","sessionSigningKey":"` + key + `"}`
+	values := `{"hubAPIToken":"","hubToken":"` + token + `","sessionSigningKey":"` + key + `"}`
 	bare := sha256.Sum256([]byte(values))
 	assert.NotEqual(t, hex.EncodeToString(bare[:]), got, "a bare hash of the values")
 	inner := sha256.Sum256([]byte(key + "\x36" + values))

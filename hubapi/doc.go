@@ -4,8 +4,11 @@
 // token belongs to the session's owner (Identify, HasAccess) and reports
 // activity (ReportActivity), and the end-to-end tests (test/e2e), which
 // drive a hub as its admin does (User, StartServer, StopServer). The
-// spawner service does not use it: JupyterHub calls the service, never the
-// other way round.
+// spawner service asks the hub only to collect orphans
+// (spawner/internal/orphans): with a service token of its own that holds
+// list:users and read:servers (MissingScopes), it lists the users and their
+// servers (Users, User) to find sessions whose server the hub no longer
+// has; JupyterHub drives the service, never the other way round.
 //
 // A Client holds the API URL and a token; NewFromEnv builds one from the
 // variables JupyterHub gives every server and service:

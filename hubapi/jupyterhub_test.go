@@ -284,6 +284,9 @@ func testAgainstHub(t *testing.T, hub *realHub) {
 		assert.Equal(t, serviceName, id.Name)
 		assert.Contains(t, id.Scopes, "users:activity")
 		assert.False(t, HasAccess(id, "alice", ""), "the service was not given access:servers")
+		// The role's admin:users and servers expand to what orphan
+		// collection needs.
+		assert.Empty(t, MissingScopes(id, ScopeListUsers, ScopeReadServers), "scopes: %v", id.Scopes)
 	})
 
 	t.Run("create users", func(t *testing.T) {

@@ -55,3 +55,36 @@ func HasAccess(id *Identity, user, server string) bool {
 	}
 	return false
 }
+
+// Scopes a token needs to see every user's servers, as the spawner
+// service's orphan collection does: the list of users, and their servers
+// in each user's model.
+const (
+	ScopeListUsers   = "list:users"
+	ScopeReadServers = "read:servers"
+)
+
+// MissingScopes returns those of want that the token id describes does not
+// hold unfiltered, in want's order; none is nil. The scopes must be expanded
+// as GET /user returns them (WhoAmI): a role's admin:users, for instance,
+// expands to list:users. A filtered scope (list:users!group=staff) does
+// not count: it shows some users only, and a user the token cannot see
+// would look deleted.
+func MissingScopes(id *Identity, want ...string) []string {
+	var missing []string
+	for _, w := range want {
+		found := false
+		if id != nil {
+			for _, s := range id.Scopes {
+				if s == w {
+					found = true
+					break
+				}
+			}
+		}
+		if !found {
+			missing = append(missing, w)
+		}
+	}
+	return missing
+}

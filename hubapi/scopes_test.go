@@ -54,3 +54,14 @@ func TestHasAccess(t *testing.T) {
 		})
 	}
 }
+
+func TestMissingScopes(t *testing.T) {
+	t.Parallel()
+	want := []string{ScopeListUsers, ScopeReadServers}
+	full := &Identity{Scopes: []string{"read:users:name", ScopeReadServers, ScopeListUsers}}
+	assert.Nil(t, MissingScopes(full, want...))
+	filtered := &Identity{Scopes: []string{"list:users!group=staff", ScopeReadServers}}
+	assert.Equal(t, []string{ScopeListUsers}, MissingScopes(filtered, want...), "a filtered scope shows some users only")
+	assert.Equal(t, want, MissingScopes(&Identity{}, want...))
+	assert.Equal(t, want, MissingScopes(nil, want...))
+}

@@ -13,6 +13,8 @@
 //   - session: the state machine, informers, reconcile and progress;
 //   - apps: the app pods launched from sessions;
 //   - api: the REST API, its OpenAPI document and the ops endpoints;
+//   - orphans: stops sessions whose server the hub no longer has (it asks
+//     the hub with hubapi, the service's one request to the hub);
 //   - metrics: everything Prometheus scrapes.
 //
 // Two packages of the service are public, for the parts outside it:

@@ -133,6 +133,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}, cat, sessionsForApps{mgr}, m, log)
 
 	renewer := tokenrenew.New(client, cfg.Namespace, mgr, signer, cfg.SessionTokenTTL, log)
+	collector := orphanCollector(cfg, mgr, m, log)
 
 	// With leader_election only the Lease's holder runs the managers; they
 	// rebuild everything from the cluster at start, so a failover is a
@@ -146,6 +147,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		g.Go(func() error { return mgr.Start(ctx) })
 		g.Go(func() error { return appMgr.Start(ctx) })
 		g.Go(func() error { return renewer.Start(ctx) })
+		if collector != nil {
+			g.Go(func() error { return collector.Start(ctx) })
+		}
 		return g.Wait()
 	}
 

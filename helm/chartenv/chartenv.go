@@ -48,8 +48,10 @@ type Host struct {
 	// SessionServiceURL is the service's URL as session pods reach it
 	// (the chart's is its cluster Service).
 	SessionServiceURL string
-	// HubTokenFile and SessionKeyFile replace the chart's Secret files.
-	HubTokenFile, SessionKeyFile string
+	// HubTokenFile and SessionKeyFile replace the chart's Secret files;
+	// HubAPITokenFile its hub-api-token, where the values turn orphan
+	// collection on (optional: without it collection stays off).
+	HubTokenFile, SessionKeyFile, HubAPITokenFile string
 	// ConfigDir receives the chart's ConfigMap files; settings that name
 	// a file of its mount are pointed here.
 	ConfigDir string
@@ -70,6 +72,7 @@ var hostSettings = map[string]func(Host) string{
 	"KUBEDESK_SESSION_SERVICE_URL": func(h Host) string { return h.SessionServiceURL },
 	"KUBEDESK_HUB_TOKEN_FILE":      func(h Host) string { return h.HubTokenFile },
 	"KUBEDESK_SESSION_KEY_FILE":    func(h Host) string { return h.SessionKeyFile },
+	"KUBEDESK_HUB_API_TOKEN_FILE":  func(h Host) string { return h.HubAPITokenFile },
 }
 
 func (h Host) validate() error {

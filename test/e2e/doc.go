@@ -27,6 +27,16 @@
 // notebook that launches, waits for and stops an app through the Jupyter
 // server.
 //
+// TestHubDeletingServersDeletesTheirHomes and TestOrphansAreCollected are
+// cleanup through real JupyterHubs (4, 5 and 6) with the kubedesk shim, on
+// kwok's pods: removing a named server deletes its home PVC and no other,
+// deleting the user deletes the rest (delete_forever), a stop keeps them;
+// the service's orphan collection, with the hub service and role of the
+// chart's Zero to JupyterHub example, stops sessions the hub does not have
+// once older than the grace period (their Secrets go, their homes stay),
+// keeps the hub's own, and in dry-run mode keeps its orphan and counts it
+// once.
+//
 // TestDesktopStartupTimes is a benchmark, skipped unless KUBEDESK_E2E_RUNS is
 // set: Start clicked → JupyterLab loaded, with its breakdown.
 package e2e

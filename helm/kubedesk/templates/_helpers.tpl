@@ -258,7 +258,7 @@ component: app
 */}}
 {{- define "kubedesk.secretChecksum" -}}
 {{- $auth := .Values.spawner.auth }}
-{{- if not (or $auth.hubToken $auth.sessionSigningKey) }}
+{{- if not (or $auth.hubToken $auth.sessionSigningKey $auth.hubAPIToken) }}
 {{- print "generated" }}
 {{- else }}
 {{- $key := $auth.sessionSigningKey }}

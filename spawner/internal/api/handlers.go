@@ -238,6 +238,25 @@ func (s *server) stop(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// deleteVolumes is JupyterHub's Spawner.delete_forever: the hub deleted the
+// user, or removed the named server, and its home volume goes too
+// (KubeSpawner's delete_pvc). It answers 204 once the claim is deleted or
+// when there is none; a server that still runs is 409 running.
+func (s *server) deleteVolumes(c echo.Context) error {
+	k, err := key(c)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.Sessions.DeleteVolumes(c.Request().Context(), k); err != nil {
+		var se *session.Error
+		if errors.As(err, &se) {
+			return sessionError(c, err)
+		}
+		return fail(http.StatusInternalServerError, "delete_failed", err.Error())
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 // progress streams the operation's events as Server-Sent Events: history
 // first, then live, ending after the ready or failed event.
 func (s *server) progress(c echo.Context) error {

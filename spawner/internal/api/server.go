@@ -42,6 +42,8 @@ type Sessions interface {
 	Spawn(context.Context, session.Key, session.Spec) (session.Session, error)
 	Stop(context.Context, session.Key) error
 	Progress(session.Key) (*progress.Log, bool)
+	// DeleteVolumes deletes a stopped server's home volume for good.
+	DeleteVolumes(context.Context, session.Key) error
 }
 
 // Profiles is what the API needs of the profile configuration.
@@ -210,6 +212,7 @@ func New(opts Options) (http.Handler, error) {
 		e.GET(Prefix+base, s.get, sessions...)
 		e.DELETE(Prefix+base, s.stop, sessions...)
 		e.GET(Prefix+base+"/progress", s.progress, sessions...)
+		e.DELETE(Prefix+base+"/volumes", s.deleteVolumes, sessions...)
 	}
 	return e, nil
 }

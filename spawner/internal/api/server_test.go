@@ -42,8 +42,12 @@ type fakeSessions struct {
 	spawned []session.Key
 	specs   []session.Spec
 	stopped []session.Key
-	logs    map[session.Key]*progress.Log
-	err     error
+	// volumes are the servers whose volumes were deleted; volumesErr is
+	// the answer of DeleteVolumes.
+	volumes    []session.Key
+	volumesErr error
+	logs       map[session.Key]*progress.Log
+	err        error
 }
 
 func (f *fakeSessions) Ready() bool { return f.ready }
@@ -72,6 +76,15 @@ func (f *fakeSessions) Stop(_ context.Context, k session.Key) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.stopped = append(f.stopped, k)
+	return nil
+}
+func (f *fakeSessions) DeleteVolumes(_ context.Context, k session.Key) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.volumesErr != nil {
+		return f.volumesErr
+	}
+	f.volumes = append(f.volumes, k)
 	return nil
 }
 func (f *fakeSessions) Progress(k session.Key) (*progress.Log, bool) {
@@ -272,6 +285,33 @@ func TestCreatePassesNamesAndEnv(t *testing.T) {
 	rec = do(t, h, "POST", "/api/v1/users/50%25%20off/servers/%C3%81%25%C3%AC", "Bearer "+hubToken, validBody)
 	require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
 	assert.Equal(t, session.Key{User: "50% off", Server: "Á%ì"}, sessions.spawned[3])
+}
+
+// delete_forever reaches the manager with the server's names; a server
+// that runs is a 409 with the manager's code, and a failure is no 204.
+func TestDeleteVolumes(t *testing.T) {
+	t.Parallel()
+	sessions := &fakeSessions{ready: true}
+	h := newTestServer(t, sessions)
+	rec := do(t, h, "DELETE", "/api/v1/users/J%C3%B6rg/servers/gpu%20box/volumes", "Bearer "+hubToken, "")
+	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+	rec = do(t, h, "DELETE", "/api/v1/users/alice/server/volumes", "Bearer "+hubToken, "")
+	require.Equal(t, http.StatusNoContent, rec.Code, rec.Body.String())
+	assert.Equal(t, []session.Key{{User: "Jörg", Server: "gpu box"}, {User: "alice"}}, sessions.volumes)
+
+	rec = do(t, h, "DELETE", "/api/v1/users/alice/server/volumes", "", "")
+	assert.Equal(t, http.StatusUnauthorized, rec.Code, "the hub's token only")
+
+	sessions.volumesErr = &session.Error{Code: session.CodeRunning, Message: "The server still runs."}
+	rec = do(t, h, "DELETE", "/api/v1/users/alice/server/volumes", "Bearer "+hubToken, "")
+	require.Equal(t, http.StatusConflict, rec.Code)
+	assert.Equal(t, "running", decodeError(t, rec).Code)
+
+	sessions.volumesErr = fmt.Errorf("delete home volume hub/claim-alice: the API server is away")
+	rec = do(t, h, "DELETE", "/api/v1/users/alice/server/volumes", "Bearer "+hubToken, "")
+	require.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.Equal(t, "delete_failed", decodeError(t, rec).Code)
+	assert.Len(t, sessions.volumes, 2)
 }
 
 func TestCreateConflict(t *testing.T) {

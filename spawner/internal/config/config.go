@@ -57,48 +57,69 @@ type Config struct {
 	LeaderElection      bool   `mapstructure:"leader_election"`
 	LeaderElectionLease string `mapstructure:"leader_election_lease"`
 	LeaderElectionID    string `mapstructure:"leader_election_id"`
+	// The hub's API and a token of the service's own there, for orphan
+	// collection (spawner/internal/orphans).
+	HubAPIURL       string `mapstructure:"hub_api_url"`
+	HubAPIToken     string `mapstructure:"hub_api_token"`
+	HubAPITokenFile string `mapstructure:"hub_api_token_file"`
+	// OrphanCollectionInterval 0 turns orphan collection off.
+	OrphanCollectionInterval time.Duration `mapstructure:"orphan_collection_interval"`
+	OrphanGracePeriod        time.Duration `mapstructure:"orphan_grace_period"`
+	OrphanDryRun             bool          `mapstructure:"orphan_dry_run"`
+}
+
+// OrphanCollection reports whether orphans are collected: an interval, and
+// the hub's API URL and a token to ask it with.
+func (c Config) OrphanCollection() bool {
+	return c.OrphanCollectionInterval > 0 && c.HubAPIURL != "" && c.HubAPIToken != ""
 }
 
 // defaults lists every key. A key must be here for a KUBEDESK_* variable to
 // reach it, since viper only maps environment variables onto known keys.
 func defaults() map[string]any {
 	return map[string]any{
-		"listen":                  ":8080",
-		"ops_listen":              ":9090",
-		"namespace":               "",
-		"kubeconfig":              "",
-		"hub_token":               "",
-		"hub_token_file":          "",
-		"defaults_file":           "",
-		"profiles_file":           "",
-		"session_key_file":        "",
-		"session_service_url":     "",
-		"session_service_ca_file": "",
-		"tls_cert_file":           "",
-		"tls_key_file":            "",
-		"catalog_file":            "",
-		"neurodesk_apps_file":     "",
-		"xpra_image":              "kubedesk/xpra-sidecar:3.1",
-		"max_apps_per_session":    8,
-		"max_launch_files":        64,
-		"max_launch_arg_bytes":    32 << 10,
-		"session_token_ttl":       "168h",
-		"spawn_timeout":           "4m",
-		"stop_timeout":            "1m",
-		"delete_grace_period":     "1s",
-		"unschedulable_grace":     "30s",
-		"max_body_bytes":          1 << 20,
-		"max_connections":         4096,
-		"max_progress_streams":    2048,
-		"auth_failure_burst":      20,
-		"kube_qps":                100,
-		"kube_burst":              200,
-		"log_format":              "json",
-		"log_level":               "info",
-		"pprof":                   false,
-		"leader_election":         false,
-		"leader_election_lease":   "kubedesk-spawner",
-		"leader_election_id":      "",
+		"listen":                     ":8080",
+		"ops_listen":                 ":9090",
+		"namespace":                  "",
+		"kubeconfig":                 "",
+		"hub_token":                  "",
+		"hub_token_file":             "",
+		"defaults_file":              "",
+		"profiles_file":              "",
+		"session_key_file":           "",
+		"session_service_url":        "",
+		"session_service_ca_file":    "",
+		"tls_cert_file":              "",
+		"tls_key_file":               "",
+		"catalog_file":               "",
+		"neurodesk_apps_file":        "",
+		"xpra_image":                 "kubedesk/xpra-sidecar:3.1",
+		"max_apps_per_session":       8,
+		"max_launch_files":           64,
+		"max_launch_arg_bytes":       32 << 10,
+		"session_token_ttl":          "168h",
+		"spawn_timeout":              "4m",
+		"stop_timeout":               "1m",
+		"delete_grace_period":        "1s",
+		"unschedulable_grace":        "30s",
+		"max_body_bytes":             1 << 20,
+		"max_connections":            4096,
+		"max_progress_streams":       2048,
+		"auth_failure_burst":         20,
+		"kube_qps":                   100,
+		"kube_burst":                 200,
+		"log_format":                 "json",
+		"log_level":                  "info",
+		"pprof":                      false,
+		"leader_election":            false,
+		"leader_election_lease":      "kubedesk-spawner",
+		"leader_election_id":         "",
+		"hub_api_url":                "",
+		"hub_api_token":              "",
+		"hub_api_token_file":         "",
+		"orphan_collection_interval": "10m",
+		"orphan_grace_period":        "5m",
+		"orphan_dry_run":             false,
 	}
 }
 
@@ -138,6 +159,13 @@ func Load(path string, getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("read hub_token_file: %w", err)
 		}
 		cfg.HubToken = strings.TrimSpace(string(data))
+	}
+	if cfg.HubAPITokenFile != "" {
+		data, err := os.ReadFile(cfg.HubAPITokenFile)
+		if err != nil {
+			return Config{}, fmt.Errorf("read hub_api_token_file: %w", err)
+		}
+		cfg.HubAPIToken = strings.TrimSpace(string(data))
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", orEnv(path), err)
@@ -199,6 +227,12 @@ func (c Config) Validate() error {
 		if d <= 0 {
 			add("%s: must be positive, got %s", key, d)
 		}
+	}
+	if u, err := url.Parse(c.HubAPIURL); c.HubAPIURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		add("hub_api_url: %q is not an absolute http(s) URL (JupyterHub's API, e.g. http://hub:8081/hub/api)", c.HubAPIURL)
+	}
+	if c.OrphanCollectionInterval < 0 || c.OrphanGracePeriod < 0 {
+		add("orphan_collection_interval and orphan_grace_period: must not be negative (an interval of 0 turns collection off)")
 	}
 	if c.DeleteGracePeriod < 0 {
 		add("delete_grace_period: must not be negative, got %s", c.DeleteGracePeriod)

@@ -193,3 +193,37 @@ func TestLeaderElection(t *testing.T) {
 	_, err = Load("", env(nil))
 	require.ErrorContains(t, err, "leader_election_lease")
 }
+
+// Orphan collection is on only with an interval, the hub's API URL and a
+// token, read from its file like the hub's.
+func TestOrphanCollection(t *testing.T) {
+	t.Setenv("KUBEDESK_HUB_TOKEN", "abcdefabcdefabcdef")
+	cfg, err := Load("", env(nil))
+	require.NoError(t, err)
+	assert.False(t, cfg.OrphanCollection(), "off without a hub URL and token")
+	assert.Equal(t, 10*time.Minute, cfg.OrphanCollectionInterval)
+	assert.Equal(t, 5*time.Minute, cfg.OrphanGracePeriod)
+	assert.False(t, cfg.OrphanDryRun)
+
+	tokenFile := t.TempDir() + "/hub-api-token"
+	require.NoError(t, os.WriteFile(tokenFile, []byte("orphans-token\n"), 0o600))
+	t.Setenv("KUBEDESK_HUB_API_URL", "http://hub:8081/hub/api")
+	t.Setenv("KUBEDESK_HUB_API_TOKEN_FILE", tokenFile)
+	t.Setenv("KUBEDESK_ORPHAN_DRY_RUN", "true")
+	t.Setenv("KUBEDESK_ORPHAN_GRACE_PERIOD", "2s")
+	cfg, err = Load("", env(nil))
+	require.NoError(t, err)
+	assert.True(t, cfg.OrphanCollection())
+	assert.Equal(t, "orphans-token", cfg.HubAPIToken)
+	assert.True(t, cfg.OrphanDryRun)
+	assert.Equal(t, 2*time.Second, cfg.OrphanGracePeriod)
+
+	t.Setenv("KUBEDESK_ORPHAN_COLLECTION_INTERVAL", "0")
+	cfg, err = Load("", env(nil))
+	require.NoError(t, err)
+	assert.False(t, cfg.OrphanCollection(), "an interval of 0 turns it off")
+
+	t.Setenv("KUBEDESK_HUB_API_URL", "hub:8081")
+	_, err = Load("", env(nil))
+	assert.ErrorContains(t, err, "hub_api_url")
+}

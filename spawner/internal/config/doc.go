@@ -56,6 +56,18 @@
 //	leader_election_id
 //	                     this process's name in the Lease (default: POD_NAME, else
 //	                     hostname_pid)
+//	hub_api_url          JupyterHub's API as the service reaches it, e.g.
+//	                     http://hub:8081/hub/api; with a token, turns on orphan collection
+//	hub_api_token, hub_api_token_file
+//	                     a token of a hub service of its own with the scopes list:users
+//	                     and read:servers (not the hub's token for this API)
+//	orphan_collection_interval
+//	                     time between rounds of orphan collection ("10m"; one runs at
+//	                     start); 0, or no hub_api_url or token, turns it off
+//	orphan_grace_period  how old a session the hub does not list must be before it is
+//	                     stopped ("5m"): a younger one may be a spawn in flight
+//	orphan_dry_run       false; true logs and counts orphans (would_collect) and stops
+//	                     nothing
 //
 // Pod settings and profiles live in their own files and are decoded strictly
 // by their packages, not by viper: viper folds keys to lower case, which would

@@ -37,6 +37,13 @@ type Spawner struct {
 	// LeaderAcquisitions counts the times it took the Lease.
 	Leader             prometheus.Gauge
 	LeaderAcquisitions prometheus.Counter
+	// VolumesDeleted counts home PVCs deleted because the hub deleted
+	// their server for good (Spawner.delete_forever).
+	VolumesDeleted prometheus.Counter
+	// Orphans counts the objects of sessions the hub no longer has, by
+	// kind (pod, secret) and action (collected, would_collect in
+	// dry-run mode, failed).
+	Orphans *prometheus.CounterVec
 }
 
 // spawnBuckets reach ten minutes: image pulls and node scale-ups put the p99
@@ -113,6 +120,14 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 			Namespace: namespace, Subsystem: "spawner", Name: "leader_acquisitions_total",
 			Help: "Times this replica took the leader Lease (at most once per process: one that loses it exits).",
 		}),
+		VolumesDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "volumes_deleted_total",
+			Help: "Home volumes (PVCs) deleted because the hub deleted their server for good (a user deleted, a named server removed).",
+		}),
+		Orphans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: "spawner", Name: "orphans_total",
+			Help: "Objects of sessions whose server the hub no longer has, by kind (pod; secret, its hub environment) and action (collected; would_collect in dry-run mode; failed: the stop did not succeed and is tried again next round).",
+		}, []string{"kind", "action"}),
 	}
 	active := prometheus.NewDesc(prometheus.BuildFQName(namespace, "spawner", "sessions"),
 		"Sessions the service knows, by status (pending, running, stopping, failed).", []string{"status"}, nil)
@@ -121,6 +136,7 @@ func NewSpawner(reg prometheus.Registerer, sessions, apps func() map[string]int)
 	reg.MustRegister(m.SpawnDuration, m.SpawnFailures, m.StopDuration, m.KubeRequests, m.HTTPRequests, m.ReconcileRounds, m.SpawnsResumed,
 		m.AppLaunches, m.AppStart,
 		m.NameConflicts, m.AuthFailures, m.CatalogApps, m.CatalogSkipped, m.Leader, m.LeaderAcquisitions,
+		m.VolumesDeleted, m.Orphans,
 		&funcCollector{desc: active, fn: sessions}, &funcCollector{desc: appPods, fn: apps})
 	return m
 }

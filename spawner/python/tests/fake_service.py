@@ -109,6 +109,9 @@ class FakeService:
         self.create_answers: list[tuple[int, dict[str, Any]]] = []
         self.delete_answers: list[tuple[int, dict[str, Any]]] = []
         self.progress_answers: list[tuple[int, dict[str, Any]]] = []
+        self.volumes_answers: list[tuple[int, dict[str, Any]]] = []
+        # The servers whose volumes DELETE .../volumes deleted.
+        self.deleted_volumes: list[tuple[str, str]] = []
         # Answer every status GET with this while set (e.g. 503 while rebuilding).
         self.status_answer: tuple[int, Any] | None = None
         # Answer GET /sessions with this while set.
@@ -133,6 +136,7 @@ class FakeService:
             [
                 (user + server, SessionHandler, {"svc": self}),
                 (user + server + r"/progress", ProgressHandler, {"svc": self}),
+                (user + server + r"/volumes", VolumesHandler, {"svc": self}),
                 (r"/api/v1/profiles/form", FormHandler, {"svc": self}),
                 (r"/api/v1/profiles", ProfilesHandler, {"svc": self}),
                 (r"/api/v1/sessions", SessionsHandler, {"svc": self}),
@@ -258,6 +262,20 @@ class SessionHandler(BaseHandler):
                 session.add(
                     "failed", {"message": "The spawn was cancelled.", "reason": "cancelled"}
                 )
+        self.answer(204)
+
+
+class VolumesHandler(BaseHandler):
+    def delete(self, user: str, server: str | None) -> None:
+        svc, key = self.svc, self.session_key(user, server)
+        if svc.volumes_answers:
+            self.answer(*svc.volumes_answers.pop(0))
+            return
+        session = svc.sessions.get(key)
+        if session is not None and session.status in ("pending", "running", "stopping"):
+            self.answer(409, {"code": "running", "message": "The server still runs."})
+            return
+        svc.deleted_volumes.append(key)
         self.answer(204)
 
 

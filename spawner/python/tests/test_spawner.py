@@ -625,6 +625,65 @@ async def test_stop_is_bounded_by_stop_timeout(make_spawner, monkeypatch):
     assert seen["timeout"] == 0.2
 
 
+# -- delete_forever ---------------------------------------------------------
+
+
+def volume_deletes(service: FakeService) -> list[str]:
+    return [uri for method, uri, _ in service.requests if method == "DELETE" and "/volumes" in uri]
+
+
+async def test_delete_forever_deletes_the_servers_volumes(service, make_spawner):
+    """The hub deletes a user: once per server, the default one included."""
+    default, named = make_spawner(), make_spawner("gpu box")
+    await asyncio.wait_for(default.start(), TIMEOUT)
+    await default.stop()
+    await default.delete_forever()
+    await named.delete_forever()  # never started: nothing to delete is fine
+    assert volume_deletes(service) == [
+        "/api/v1/users/alice/server/volumes",
+        "/api/v1/users/alice/servers/gpu%20box/volumes",
+    ]
+    assert service.deleted_volumes == [("alice", ""), ("alice", "gpu box")]
+
+
+async def test_delete_forever_keeps_volumes_when_told_to(service, make_spawner):
+    spawner = make_spawner(delete_volumes=False)
+    await spawner.delete_forever()
+    assert volume_deletes(service) == []
+    assert service.deleted_volumes == []
+
+
+def test_delete_volumes_defaults_to_true_like_kubespawners_delete_pvc(make_spawner):
+    assert KubedeskSpawner.class_traits()["delete_volumes"].default_value is True
+    assert make_spawner().delete_volumes is True
+
+
+async def test_delete_forever_of_a_running_server_raises_the_services_sentence(
+    service, make_spawner
+):
+    spawner = make_spawner()
+    await asyncio.wait_for(spawner.start(), TIMEOUT)
+    with pytest.raises(Exception, match="The server still runs") as info:
+        await spawner.delete_forever()
+    assert not isinstance(info.value, ServiceError), "a refusal, not a platform failure"
+    assert service.deleted_volumes == []
+
+
+async def test_delete_forever_is_sent_again_while_the_service_restarts(service, make_spawner):
+    service.volumes_answers.append(RESTARTING)
+    await asyncio.wait_for(make_spawner().delete_forever(), TIMEOUT)
+    assert len(volume_deletes(service)) == 2
+    assert service.deleted_volumes == [("alice", "")]
+
+
+async def test_delete_forever_failure_raises(service, make_spawner):
+    service.volumes_answers.append(
+        (500, {"code": "delete_failed", "message": "the API server is away"})
+    )
+    with pytest.raises(ServiceError, match="the API server is away"):
+        await make_spawner().delete_forever()
+
+
 # -- get_url ----------------------------------------------------------------
 
 

@@ -13,6 +13,8 @@ Spawner call                service request
 ``poll()``, ``get_url()``   ``GET    /api/v1/users/{user}/server[s/{name}]``
                             (most polls: ``GET /api/v1/sessions``, shared)
 ``stop()``                  ``DELETE /api/v1/users/{user}/server[s/{name}]``
+``delete_forever()``        ``DELETE /api/v1/users/{user}/server[s/{name}]/volumes``
+                            (unless ``delete_volumes`` is False)
 ``options_form``            ``GET    /api/v1/profiles/form``
 ==========================  ===================================================
 
@@ -37,7 +39,7 @@ from urllib.parse import quote
 import httpx
 from jupyterhub.spawner import Spawner
 from tornado import web
-from traitlets import Float, Unicode, default
+from traitlets import Bool, Float, Unicode, default
 
 from ._client import API_PREFIX, ServiceClient, is_service_404, raise_for_answer
 from ._errors import MalformedAnswer, ServiceError, Unreachable
@@ -133,6 +135,20 @@ class KubedeskSpawner(Spawner):
         restarts (connection refused, 503 while it rebuilds its state) before
         it keeps the hub's view of the server. start() and stop() ask again
         for as long as start_timeout and stop_timeout allow.""",
+    )
+
+    delete_volumes = Bool(
+        True,
+        config=True,
+        help="""Delete the server's home volume (its PVC) when JupyterHub deletes
+        the server for good: when the user is deleted (every server's,
+        the default one's included) or a named server is removed. Stopping a
+        server never deletes it. Like KubeSpawner's delete_pvc, on by default;
+        set it to False to keep every home volume, which an operator then
+        removes by hand. Each server has a home of its own
+        (claim-<user> for the default server, claim-<user>--<server> for a
+        named one), so removing a named server never touches the user's
+        default home.""",
     )
 
     # Delays between attempts to reconnect a broken progress stream: doubling
@@ -503,6 +519,31 @@ class KubedeskSpawner(Spawner):
             return
         raise_for_answer(response, "stop the server")
         raise ServiceError(f"Unexpected answer to stop: HTTP {response.status_code}")
+
+    async def delete_forever(self) -> None:
+        """The hub deleted this server for good: delete its home volume too.
+
+        JupyterHub calls it, after the server is stopped, once per server of a
+        user it deletes (the default server included) and for a named server
+        removed with remove=true. A failure raises: the hub logs it ("Error
+        cleaning up persistent resources") and deletes the user or server
+        all the same, so the volume is left for the operator to remove, and
+        the service's log says why.
+        """
+        if not self.delete_volumes:
+            self.log.info(
+                "Keeping the home volume of %s (KubedeskSpawner.delete_volumes is False)",
+                self._log_name,
+            )
+            return
+        response = await self._service.request_again(
+            "DELETE", self._path("/volumes"), budget=self.stop_timeout, timeout=self.stop_timeout
+        )
+        if response.status_code < 300:
+            self.log.info("Deleted the home volume of %s", self._log_name)
+            return
+        raise_for_answer(response, "delete the server's home volume")
+        raise ServiceError(f"Unexpected answer to delete_forever: HTTP {response.status_code}")
 
     async def get_url(self) -> str:
         """The server's URL as the service knows it, else the stored one. Never raises."""
