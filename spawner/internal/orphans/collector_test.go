@@ -20,15 +20,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"kubedesk.dev/kubedesk/hubapi"
 	"kubedesk.dev/kubedesk/spawner/internal/metrics"
 	"kubedesk.dev/kubedesk/spawner/internal/session"
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
 )
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // waitTimeout bounds the waits on the collector's loop.
 const waitTimeout = 5 * time.Second
