@@ -48,12 +48,13 @@ jupyterlab-ext: ## Build the JupyterLab extension's wheel (labextension, server 
 	hack/jupyterlab-ext.sh
 
 .PHONY: deps
-deps: ## Install what the tests need: dev cluster binaries, helm, Python environments, the desktop's packages and Chromium, the linters (cached)
+deps: ## Install what the tests need: dev cluster binaries, helm, Python environments, the desktop's packages and Chromium, the linters, the real node's Debian packages (cached)
 	hack/cluster-tools.sh
 	hack/helm.sh
 	hack/python-env.sh
 	hack/desktop-env.sh
 	hack/lint-tools.sh
+	hack/real-node.sh packages
 
 # The images copy these in (images/*/Dockerfile); they cannot be built here.
 IMAGE_PLATFORMS ?= linux/amd64 linux/arm64

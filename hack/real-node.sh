@@ -10,6 +10,7 @@
 #                              built so far
 #   hack/real-node.sh down     stop it; the host is as it was before `up`
 #   hack/real-node.sh status   say whether it runs
+#   hack/real-node.sh packages install the Debian packages it needs (make deps)
 #   hack/real-node.sh import [IMAGE...]  import images from `make images`'
 #                              storage into containerd (default: every
 #                              image it builds, and the pause image)
@@ -64,7 +65,9 @@ pod_cidr=10.244.0.0/24
 # the host, to which the node's namespace routes through the veth.
 service_cidr=10.0.0.0/24
 pause_image=localhost/kubedesk/pause:3.10
-packages="containerd runc containernetworking-plugins iptables ipset conntrack"
+# nftables: iptables here is Debian's nft backend, and `nft list ruleset` is
+# how test/realnode sees that the host's rules are as they were.
+packages="containerd runc containernetworking-plugins iptables ipset conntrack nftables"
 
 log() { echo "real-node: $*" >&2; }
 die() { log "$*"; exit 1; }
@@ -518,6 +521,7 @@ case "$cmd" in
     "$cmd"
     ;;
   status) status ;;
+  packages) install_packages ;;
   import)
     holder_alive || die "the real node is not running; run $0 up"
     if (($#)); then import_images "$@"; else import_default_images; fi
