@@ -188,7 +188,7 @@ func connect(ctx context.Context, t *testing.T, c *devcluster.Cluster, from *cor
 
 // volatile are the sysctl entries that change by themselves (counters, a
 // random UUID, the last pid).
-var volatile = regexp.MustCompile(`^(fs\.(dentry-state|file-nr|inode-nr|inode-state|quota\.[a-z_]+)|kernel\.(ns_last_pid|random\.uuid|random\.entropy_avail)) =`)
+var volatile = regexp.MustCompile(`^(fs\.(dentry-state|file-nr|inode-nr|inode-state|quota\.[a-z_]+)|kernel\.(ns_last_pid|pty\.nr|random\.uuid|random\.entropy_avail)) =`)
 
 // linkCounters drops what `ip -o link` reports that is not configuration.
 var linkCounters = regexp.MustCompile(`\\\s+link/\S+ \S+ brd \S+`)

@@ -3,6 +3,8 @@ package session
 import (
 	"context"
 	"encoding/json"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,8 +15,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"kubedesk.dev/kubedesk/spawner/internal/podspec"
 )
@@ -171,4 +175,54 @@ func TestRestartDropsIntentsThatAreNoSpawn(t *testing.T) {
 	_, known = mgr.Get(Key{User: "erin"})
 	assert.False(t, known, "an unanswered spawn is forgotten")
 	assert.Empty(t, pods(t, client), "no pod for either")
+}
+
+// TestAskingAgainForAnUnrecordedSpawnIsNotAcknowledged is the race of a
+// failover: the dead leader wrote a spawn's Lease but not its Secret, so it
+// never answered; the hub asks again (same request) while the new leader is
+// resuming that intent. The new leader must not answer 202 for a spawn it
+// then drops as "never acknowledged": the request is either told to ask
+// again, or its spawn is carried out.
+func TestAskingAgainForAnUnrecordedSpawnIsNotAcknowledged(t *testing.T) {
+	names := podspec.NewNames("gina", "")
+	spec := intentSpec("222222222222")
+	l, _ := storedIntent(names, spec.Request, spec)
+	client := newClient(l)
+	// The resume's read of the intent's Secret waits until the hub's
+	// request has arrived.
+	release := make(chan struct{})
+	var held atomic.Bool
+	client.PrependReactor("get", "secrets", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		if action.(k8stesting.GetAction).GetName() == l.Name && held.CompareAndSwap(false, true) {
+			<-release
+		}
+		return false, nil, nil
+	})
+	mgr, _, _ := runManager(t, client, testConfig())
+	// Registered after runManager's stop, so it runs before it.
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock)
+	key := Key{User: "gina"}
+
+	answered := make(chan error, 1)
+	go func() {
+		_, err := mgr.Spawn(context.Background(), key, spec)
+		answered <- err
+	}()
+	select {
+	case err := <-answered:
+		t.Fatalf("Spawn answered (%v) before the service knew whether the intent it joined is a spawn", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	unblock()
+	if err := <-answered; err != nil {
+		requireRefusal(t, err, CodeUnavailable)
+		// Asked again, the server is free and the spawn starts.
+		_, err = mgr.Spawn(context.Background(), key, spec)
+		require.NoError(t, err)
+	}
+	waitForPod(t, client, names.Pod)
+	sess, ok := mgr.Get(key)
+	require.True(t, ok, "an acknowledged spawn is not forgotten")
+	assert.Equal(t, StatusPending, sess.Status)
 }

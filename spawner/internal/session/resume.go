@@ -159,6 +159,10 @@ func (m *Manager) rebuildFromIntent(key Key, intent *coordinationv1.Lease) *sess
 	op := m.newOp(s, opSpawn, max(remaining, 10*time.Second))
 	op.timeout = m.cfg.SpawnTimeout
 	op.started = intent.CreationTimestamp.Time
+	// A request that asks again for this spawn waits until its record is
+	// read: an intent without one is no spawn, and must not be answered as
+	// one (runResumeIntent).
+	op.saved = make(chan struct{})
 	m.wg.Add(1)
 	go func() { defer m.wg.Done(); m.runResumeIntent(op, intent) }()
 	return s
@@ -239,9 +243,15 @@ func (m *Manager) runResumeIntent(op *operation, intent *coordinationv1.Lease) {
 		// that was never acknowledged.
 		log.Info("Spawn intent without its record; the spawn was never acknowledged", "intent", intent.Name)
 		m.deleteIntent(intent.Name)
-		m.finish(op, nil, nil, func(s *session) { m.forget(s) })
+		// The hub may have asked again meanwhile (the same request, after
+		// the dead run's answer never came): it hears "ask again", and
+		// then finds the server free, as after refuse.
+		op.saveErr = &Error{Code: CodeUnavailable, Message: "The spawner service restarted while it was recording this spawn; try again in a moment."}
+		m.finish(op, op.saveErr, nil, func(s *session) { m.forget(s) })
+		close(op.saved)
 		return
 	}
+	close(op.saved)
 	if err != nil {
 		if m.shuttingDown(op) {
 			m.abandon(op, log)
