@@ -10,27 +10,20 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"kubedesk.dev/kubedesk/test/jupyterhub"
 )
 
 // Named timeouts of the tests against a real JupyterHub.
 const (
-	// hubStartTimeout bounds the wait for a fresh hub (and its proxy) to
-	// answer /hub/api on a loaded machine.
-	hubStartTimeout = 90 * time.Second
-	// hubStopTimeout is how long a hub gets to shut down after SIGTERM
-	// before its process group is killed.
-	hubStopTimeout = 20 * time.Second
 	// serverTimeout bounds a server start or stop, and a token's expiry.
 	serverTimeout = 60 * time.Second
 	// pollInterval is the pause between two looks at the hub.
@@ -66,7 +59,7 @@ c.JupyterHub.port = config["proxy_port"]
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = config["hub_port"]
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:%%d" %% config["proxy_api_port"]
-c.ConfigurableHTTPProxy.pid_file = config["tmp"] + "/proxy.pid"
+c.ConfigurableHTTPProxy.pid_file = config["tmp"] + "/jupyterhub-proxy.pid"
 c.JupyterHub.db_url = "sqlite:///" + config["tmp"] + "/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = config["tmp"] + "/cookie_secret"
 c.JupyterHub.pid_file = config["tmp"] + "/jupyterhub.pid"
@@ -101,11 +94,6 @@ type realHub struct {
 	// tmp is the hub's state folder; the spawner writes each server's
 	// token there.
 	tmp string
-}
-
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..")
 }
 
 func freePort(t *testing.T) int {
@@ -147,14 +135,9 @@ func eventually(t *testing.T, what string, timeout time.Duration, check func() (
 // It skips the test when venv or configurable-http-proxy is missing.
 func startHub(t *testing.T, venv string) *realHub {
 	t.Helper()
-	jupyterhub := filepath.Join(venv, "bin", "jupyterhub")
-	chpDir := filepath.Join(repoRoot(), ".cache", "node", "node_modules", ".bin")
-	for _, need := range []string{jupyterhub, filepath.Join(chpDir, "configurable-http-proxy")} {
-		if _, err := os.Stat(need); err != nil {
-			t.Skipf("%s is missing: run hack/python-env.sh to test against a real JupyterHub", need)
-		}
+	if m := jupyterhub.Missing(venv); m != "" {
+		t.Skip(m)
 	}
-
 	tmp := t.TempDir()
 	hubPort := freePort(t)
 	token := randomToken(t)
@@ -166,62 +149,18 @@ func startHub(t *testing.T, venv string) *realHub {
 	configFile := filepath.Join(tmp, "jupyterhub_config.py")
 	require.NoError(t, os.WriteFile(configFile, fmt.Appendf(nil, hubConfig, cfg), 0o600))
 
-	logFile := filepath.Join(tmp, "jupyterhub.log")
-	logOut, err := os.Create(logFile)
-	require.NoError(t, err)
-	defer logOut.Close() // the child has its own copy
-	cmd := exec.Command(jupyterhub, "-f", configFile)
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "PATH="+chpDir+string(os.PathListSeparator)+os.Getenv("PATH"))
-	cmd.Stdout, cmd.Stderr = logOut, logOut
-	// Its own process group, so that a hub that will not stop is killed
-	// together with its proxy.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, cmd.Start())
-	started := time.Now()
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-
-	t.Cleanup(func() {
-		// SIGTERM lets the hub stop its servers and its proxy.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(hubStopTimeout):
-			t.Logf("jupyterhub did not stop within %s of SIGTERM; killing its process group", hubStopTimeout)
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if t.Failed() {
-			b, _ := os.ReadFile(logFile)
-			t.Logf("jupyterhub log (last 6000 bytes):\n%s", b[max(0, len(b)-6000):])
-		}
-	})
-
 	api := fmt.Sprintf("http://127.0.0.1:%d/hub/api", hubPort)
-	var version string
-	eventually(t, "JupyterHub to answer "+api, hubStartTimeout, func() (bool, error) {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(logFile)
-			require.FailNowf(t, "jupyterhub exited", "%s:\n%s", cmd.ProcessState, b)
-		default:
-		}
-		resp, err := http.Get(api + "/")
-		if err != nil {
-			return false, err
-		}
-		defer resp.Body.Close()
-		var info struct {
-			Version string `json:"version"`
-		}
-		if err := json.NewDecoder(resp.Body).Decode(&info); err != nil {
-			return false, err
-		}
-		version = info.Version
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	t.Logf("JupyterHub %s answered at %s after %s", version, api, time.Since(started).Round(time.Millisecond))
-	return &realHub{API: api, Version: version, Token: token, tmp: tmp}
+	started := time.Now()
+	jupyterhub.Start(t, jupyterhub.Options{Venv: venv, Config: configFile, Dir: tmp, Ready: api + "/"})
+	resp, err := http.Get(api + "/")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var info struct {
+		Version string `json:"version"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&info))
+	t.Logf("JupyterHub %s answered at %s after %s", info.Version, api, time.Since(started).Round(time.Millisecond))
+	return &realHub{API: api, Version: info.Version, Token: token, tmp: tmp}
 }
 
 // TestJupyterHub runs the client against real JupyterHubs, one of each major
@@ -237,7 +176,7 @@ func TestJupyterHub(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			hub := startHub(t, filepath.Join(repoRoot(), tc.venv))
+			hub := startHub(t, tc.venv)
 			require.True(t, strings.HasPrefix(hub.Version, tc.major), "version %s", hub.Version)
 			testAgainstHub(t, hub)
 		})

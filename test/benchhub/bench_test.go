@@ -815,12 +815,12 @@ func (r *run) restartHub() {
 	r.orphans("before_restart")
 	before := r.snap()
 	t0 := time.Now()
-	if err := r.hub.terminate(2 * time.Minute); err != nil {
+	if err := r.hub.Terminate(2 * time.Minute); err != nil {
 		r.t.Logf("hub stop: %v", err)
 	}
 	res.Extra["hub_stop_s"] = time.Since(t0).Seconds()
 	t1 := time.Now()
-	r.hub.launch(r.t)
+	r.hub.Restart(r.t)
 	res.Extra["hub_api_s"] = time.Since(t1).Seconds()
 	hubStart := readProc(r.hub.Pid())
 	ctx := context.Background()
@@ -907,7 +907,7 @@ func (r *run) profileDuringWave() {
 	dir := filepath.Join(repoRoot(), ".cache", "benchhub", "profiles")
 	_ = os.MkdirAll(dir, 0o755)
 	base := filepath.Join(dir, r.res.Name)
-	pyspy := exec.Command(filepath.Join(filepath.Dir(r.hub.args[0]), "py-spy"), "record", "--nonblocking",
+	pyspy := exec.Command(filepath.Join(r.hub.Venv, "bin", "py-spy"), "record", "--nonblocking",
 		"--rate", "50", "--format", "raw", "-d", strconv.Itoa(secs), "-p", strconv.Itoa(r.hub.Pid()), "-o", base+"-hub.txt")
 	pyspy.Stdout, pyspy.Stderr = os.Stderr, os.Stderr
 	if err := pyspy.Start(); err != nil {

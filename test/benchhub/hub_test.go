@@ -13,16 +13,15 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"kubedesk.dev/kubedesk/test/devcluster/podresponder"
+	"kubedesk.dev/kubedesk/test/jupyterhub"
 )
 
 // hubStartTimeout bounds a hub's start until /hub/api answers; a restart
@@ -59,14 +58,11 @@ func loadHub(t *testing.T, name string) hubVersion {
 
 // hubProc is a running JupyterHub and its proxy.
 type hubProc struct {
+	*jupyterhub.Hub
 	URL    string // public (proxy) URL
 	Token  string // the bench service's admin token
 	State  string
-	Log    string
-	cmd    *exec.Cmd
-	exited chan struct{}
-	env    []string
-	args   []string
+	Venv   string // its virtual environment, which has py-spy
 	client *http.Client
 }
 
@@ -116,126 +112,34 @@ func startHub(t *testing.T, opts hubOptions, kubeconfig string) *hubProc {
 			t.Fatal(err)
 		}
 	}
-	h := &hubProc{Token: randomHex(16), State: state, Log: filepath.Join(state, "jupyterhub.log"), client: newClient()}
+	h := &hubProc{Token: randomHex(16), State: state, Venv: opts.Hub.Venv, client: newClient()}
 	port := freePort(t)
 	h.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	chp := filepath.Join(root, ".cache", "node", "node_modules", ".bin")
-	h.env = append(os.Environ(),
-		"PATH="+filepath.Join(opts.Hub.Venv, "bin")+string(os.PathListSeparator)+chp+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"KUBECONFIG="+kubeconfig,
-		"BENCH_SPAWNER="+opts.Spawner,
-		"BENCH_STATE="+state,
-		"BENCH_NAMESPACE="+opts.Namespace,
-		"BENCH_TOKEN="+h.Token,
+	env := []string{
+		"KUBECONFIG=" + kubeconfig,
+		"BENCH_SPAWNER=" + opts.Spawner,
+		"BENCH_STATE=" + state,
+		"BENCH_NAMESPACE=" + opts.Namespace,
+		"BENCH_TOKEN=" + h.Token,
 		fmt.Sprintf("BENCH_PORT=%d", port),
 		fmt.Sprintf("BENCH_POD_PORT=%d", podresponder.Port),
 		fmt.Sprintf("BENCH_HUB_PORT=%d", freePort(t)),
 		fmt.Sprintf("BENCH_PROXY_API_PORT=%d", freePort(t)),
-	)
-	h.env = append(h.env, opts.Env...)
-	h.args = []string{filepath.Join(opts.Hub.Venv, "bin", "jupyterhub"), "-f", filepath.Join(root, "test", "benchhub", "jupyterhub_config.py")}
-	h.launch(t)
+	}
+	// Its keep-alive connections, and their goroutines, end after it
+	// (cleanups run last first).
+	t.Cleanup(h.client.CloseIdleConnections)
+	h.Hub = jupyterhub.Start(t, jupyterhub.Options{
+		Venv:         opts.Hub.Venv,
+		Config:       filepath.Join(root, "test", "benchhub", "jupyterhub_config.py"),
+		Dir:          state,
+		Env:          append(env, opts.Env...),
+		Ready:        h.URL + "/hub/api/",
+		StartTimeout: hubStartTimeout,
+		KillAtEnd:    true,
+		Client:       h.client,
+	})
 	return h
-}
-
-func (h *hubProc) launch(t *testing.T) {
-	t.Helper()
-	logf, err := os.OpenFile(h.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(h.args[0], h.args[1:]...)
-	cmd.Dir = h.State
-	cmd.Env = h.env
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	h.cmd = cmd
-	h.exited = make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(h.exited) }()
-	t.Cleanup(func() { h.kill() })
-	if err := h.waitAPI(hubStartTimeout); err != nil {
-		t.Fatalf("jupyterhub: %v\n%s", err, tailFile(h.Log, 4000))
-	}
-}
-
-// waitAPI waits until GET /hub/api answers 200 through the proxy.
-func (h *hubProc) waitAPI(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		select {
-		case <-h.exited:
-			return fmt.Errorf("exited during start (%s)", h.cmd.ProcessState)
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, "GET", h.URL+"/hub/api/", nil)
-		resp, err := h.client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				cancel()
-				return nil
-			}
-		}
-		cancel()
-		if time.Now().After(deadline) {
-			return fmt.Errorf("no answer at %s/hub/api within %s", h.URL, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// kill ends the hub and its proxy at once. The hub starts the proxy in a
-// session of its own, so the proxy is killed by its pid.
-func (h *hubProc) kill() {
-	if h.cmd == nil || h.cmd.Process == nil {
-		return
-	}
-	proxy := h.ProxyPid()
-	_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
-	<-h.exited
-	if proxy > 0 && isProxy(proxy) {
-		_ = syscall.Kill(proxy, syscall.SIGKILL)
-	}
-	// Its keep-alive connections, and their goroutines, end with it.
-	h.client.CloseIdleConnections()
-}
-
-// isProxy reports whether pid still runs configurable-http-proxy (the pid
-// file may outlive it).
-func isProxy(pid int) bool {
-	cmd, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	return err == nil && strings.Contains(string(cmd), "configurable-http-proxy")
-}
-
-// terminate stops the hub with SIGTERM, as a rolling update of its pod does,
-// and waits for it; the proxy is left running (Z2JH runs it in its own pod).
-func (h *hubProc) terminate(timeout time.Duration) error {
-	_ = h.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-h.exited:
-		return nil
-	case <-time.After(timeout):
-		_ = h.cmd.Process.Kill()
-		<-h.exited
-		return fmt.Errorf("no exit within %s of SIGTERM", timeout)
-	}
-}
-
-func (h *hubProc) Pid() int { return h.cmd.Process.Pid }
-
-// ProxyPid reads CHP's pid from the pid file the hub writes.
-func (h *hubProc) ProxyPid() int {
-	data, err := os.ReadFile(filepath.Join(h.State, "jupyterhub-proxy.pid"))
-	if err != nil {
-		return 0
-	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
-	return pid
 }
 
 // api sends one request to the hub's REST API with the admin token.

@@ -5,28 +5,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
-)
-
-// Named timeouts of the tests that run a real JupyterHub.
-const (
-	// hubStartTimeout bounds a fresh hub (and its proxy) until /hub/api
-	// answers, on a loaded 2-core machine.
-	hubStartTimeout = 90 * time.Second
-	// hubStopTimeout is how long the hub gets after SIGTERM to stop every
-	// server (through the service: pods deleted, processes gone) and its
-	// proxy, before its process group is killed.
-	hubStopTimeout = 2 * time.Minute
+	"kubedesk.dev/kubedesk/test/jupyterhub"
 )
 
 // hub is a real JupyterHub (.cache/venv) running the demo's configuration,
@@ -41,79 +26,31 @@ type hub struct {
 // startDemoHub runs JupyterHub with the configuration `make demo` uses,
 // pointed at svc, with its state in a temporary folder. SIGTERM at the end of
 // the test makes it stop every server (cleanup_servers), as Ctrl-C in the
-// demo does; then its process group is killed.
+// demo does.
 func startDemoHub(t *testing.T, svc *spawnertest.Service) *hub {
 	t.Helper()
-	root := repoRoot(t)
-	jupyterhub := filepath.Join(root, ".cache", "venv", "bin", "jupyterhub")
-	chp := filepath.Join(root, ".cache", "node", "node_modules", ".bin")
-	for _, need := range []string{jupyterhub, filepath.Join(chp, "configurable-http-proxy")} {
-		_, err := os.Stat(need)
-		require.NoError(t, err, "run hack/python-env.sh venv node first (make deps does)")
-	}
 	state := t.TempDir()
 	port := freePort(t)
-	h := &hub{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Password: randomHex(t, 8), Log: filepath.Join(state, "jupyterhub.log")}
-	logf, err := os.Create(h.Log)
-	require.NoError(t, err)
-	defer logf.Close() // the child has its own copy
-
-	cmd := exec.Command(jupyterhub, "-f", filepath.Join(root, "examples", "demo", "jupyterhub_config.py"))
-	cmd.Dir = state
-	cmd.Env = append(os.Environ(),
-		"PATH="+chp+string(os.PathListSeparator)+os.Getenv("PATH"),
-		// This checkout's shim, whichever checkout the venv's editable
-		// install points at (git worktrees share .cache).
-		"PYTHONPATH="+filepath.Join(root, "spawner", "python", "src"),
-		"KUBEDESK_SERVICE_URL="+svc.URL,
-		"KUBEDESK_SERVICE_TOKEN="+svc.Token,
-		// The CA of a service that serves TLS ("" for plain HTTP).
-		"KUBEDESK_SERVICE_CA_FILE="+svc.CAFile,
-		"KUBEDESK_DEMO_PASSWORD="+h.Password,
-		"KUBEDESK_DEMO_STATE="+state,
-		fmt.Sprintf("KUBEDESK_DEMO_PORT=%d", port),
-		fmt.Sprintf("KUBEDESK_DEMO_HUB_PORT=%d", freePort(t)),
-		fmt.Sprintf("KUBEDESK_DEMO_PROXY_API_PORT=%d", freePort(t)),
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // the hub and its proxy
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(hubStopTimeout):
-			t.Errorf("jupyterhub did not stop within %s of SIGTERM; killing its process group", hubStopTimeout)
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if t.Failed() {
-			b, _ := os.ReadFile(h.Log)
-			t.Logf("jupyterhub log (last 8000 bytes):\n%s", b[max(0, len(b)-8000):])
-		}
+	h := &hub{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Password: randomHex(t, 8)}
+	p := jupyterhub.Start(t, jupyterhub.Options{
+		Venv:   ".cache/venv",
+		Config: filepath.Join(repoRoot(t), "examples", "demo", "jupyterhub_config.py"),
+		Dir:    state,
+		Env: []string{
+			"KUBEDESK_SERVICE_URL=" + svc.URL,
+			"KUBEDESK_SERVICE_TOKEN=" + svc.Token,
+			// The CA of a service that serves TLS ("" for plain HTTP).
+			"KUBEDESK_SERVICE_CA_FILE=" + svc.CAFile,
+			"KUBEDESK_DEMO_PASSWORD=" + h.Password,
+			"KUBEDESK_DEMO_STATE=" + state,
+			fmt.Sprintf("KUBEDESK_DEMO_PORT=%d", port),
+			fmt.Sprintf("KUBEDESK_DEMO_HUB_PORT=%d", freePort(t)),
+			fmt.Sprintf("KUBEDESK_DEMO_PROXY_API_PORT=%d", freePort(t)),
+		},
+		Ready: h.URL + "/hub/api",
 	})
-
-	deadline := time.Now().Add(hubStartTimeout)
-	for {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(h.Log)
-			t.Fatalf("jupyterhub exited during start (%s):\n%s", cmd.ProcessState, b)
-		default:
-		}
-		resp, err := http.Get(h.URL + "/hub/api")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return h
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jupyterhub did not answer %s/hub/api within %s", h.URL, hubStartTimeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	h.Log = p.Log
+	return h
 }
 
 func freePort(t *testing.T) int {

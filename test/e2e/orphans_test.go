@@ -7,12 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"kubedesk.dev/kubedesk/hubapi"
 	"kubedesk.dev/kubedesk/spawner/spawnertest"
 	"kubedesk.dev/kubedesk/test/devcluster"
+	"kubedesk.dev/kubedesk/test/jupyterhub"
 )
 
 // Named bounds of the cleanup tests.
@@ -51,7 +50,7 @@ c.JupyterHub.port = config["proxy_port"]
 c.JupyterHub.hub_ip = "127.0.0.1"
 c.JupyterHub.hub_port = config["hub_port"]
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:%%d" %% config["proxy_api_port"]
-c.ConfigurableHTTPProxy.pid_file = config["tmp"] + "/proxy.pid"
+c.ConfigurableHTTPProxy.pid_file = config["tmp"] + "/jupyterhub-proxy.pid"
 c.JupyterHub.db_url = "sqlite:///" + config["tmp"] + "/jupyterhub.sqlite"
 c.JupyterHub.cookie_secret_file = config["tmp"] + "/cookie_secret"
 c.JupyterHub.pid_file = config["tmp"] + "/jupyterhub.pid"
@@ -81,7 +80,6 @@ type cleanupHub struct {
 	// token.
 	API   string
 	Admin *hubAdmin
-	log   string
 }
 
 // hubPorts are the hub's ports, chosen before the service starts (which
@@ -98,13 +96,6 @@ func (p hubPorts) api() string { return fmt.Sprintf("http://127.0.0.1:%d/hub/api
 // checkout's shim against svc, and stops it when the test ends.
 func startKubedeskHub(t *testing.T, venv string, svc *spawnertest.Service, ports hubPorts, orphansToken string) *cleanupHub {
 	t.Helper()
-	root := repoRoot(t)
-	jupyterhub := filepath.Join(root, ".cache", venv, "bin", "jupyterhub")
-	chp := filepath.Join(root, ".cache", "node", "node_modules", ".bin")
-	for _, need := range []string{jupyterhub, filepath.Join(chp, "configurable-http-proxy")} {
-		_, err := os.Stat(need)
-		require.NoError(t, err, "run hack/python-env.sh venv node first (make deps does)")
-	}
 	tmp := t.TempDir()
 	adminToken := randomHex(t, 16)
 	cfg, err := json.Marshal(map[string]any{
@@ -114,54 +105,8 @@ func startKubedeskHub(t *testing.T, venv string, svc *spawnertest.Service, ports
 	require.NoError(t, err)
 	configFile := filepath.Join(tmp, "jupyterhub_config.py")
 	require.NoError(t, os.WriteFile(configFile, fmt.Appendf(nil, kubedeskHubConfig, cfg), 0o600))
-	h := &cleanupHub{API: ports.api(), log: filepath.Join(tmp, "jupyterhub.log")}
-	logf, err := os.Create(h.log)
-	require.NoError(t, err)
-	defer logf.Close()
-	cmd := exec.Command(jupyterhub, "-f", configFile)
-	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(),
-		"PATH="+chp+string(os.PathListSeparator)+os.Getenv("PATH"),
-		// This checkout's shim (the venv's editable install may be another
-		// worktree's).
-		"PYTHONPATH="+filepath.Join(root, "spawner", "python", "src"),
-	)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	require.NoError(t, cmd.Start())
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(hubStopTimeout):
-			t.Errorf("jupyterhub did not stop within %s of SIGTERM", hubStopTimeout)
-		}
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		if t.Failed() {
-			b, _ := os.ReadFile(h.log)
-			t.Logf("jupyterhub log (last 8000 bytes):\n%s", b[max(0, len(b)-8000):])
-		}
-	})
-	deadline := time.Now().Add(hubStartTimeout)
-	for {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(h.log)
-			t.Fatalf("jupyterhub exited during start:\n%s", b)
-		default:
-		}
-		resp, err := http.Get(h.API + "/")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "jupyterhub did not answer %s within %s", h.API, hubStartTimeout)
-		time.Sleep(100 * time.Millisecond)
-	}
+	h := &cleanupHub{API: ports.api()}
+	jupyterhub.Start(t, jupyterhub.Options{Venv: filepath.Join(".cache", venv), Config: configFile, Dir: tmp, Ready: h.API + "/"})
 	h.Admin = &hubAdmin{&hubapi.Client{BaseURL: h.API, Token: adminToken}}
 	return h
 }
