@@ -216,7 +216,8 @@ func TestAskingAgainForAnUnrecordedSpawnIsNotAcknowledged(t *testing.T) {
 	}
 	unblock()
 	if err := <-answered; err != nil {
-		requireRefusal(t, err, CodeUnavailable)
+		e := requireRefusal(t, err, CodeUnavailable)
+		assert.NotEmpty(t, e.Message, "the refusal says why in a sentence")
 		// Asked again, the server is free and the spawn starts.
 		_, err = mgr.Spawn(context.Background(), key, spec)
 		require.NoError(t, err)
